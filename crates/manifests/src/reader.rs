@@ -1,0 +1,503 @@
+//! Reading inputs into objects, in parallel, with every failure kept as an error entry.
+
+use crate::documents::{self, Document};
+use crate::located::{to_json, Node};
+use crate::walk::Input;
+use crate::ManifestError;
+use jackstop_core::{FieldLines, InputError, InputStats, Object, Source};
+use rayon::prelude::*;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::io::Read;
+use std::sync::Arc;
+
+/// Which kinds to keep as objects once parsed. Every document is still parsed (so that
+/// malformed input is reported) and counted; only kept kinds are converted and held.
+#[derive(Debug, Clone, Default)]
+pub enum KindFilter {
+    #[default]
+    All,
+    Kinds(HashSet<String>),
+}
+
+impl KindFilter {
+    pub fn keeps(&self, kind: &str) -> bool {
+        match self {
+            KindFilter::All => true,
+            KindFilter::Kinds(k) => k.contains(kind),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Files larger than this are refused with an error entry.
+    pub max_file_bytes: u64,
+    /// Deepest nesting a document may have.
+    pub max_depth: usize,
+    pub kinds: KindFilter,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_file_bytes: 256 * 1024 * 1024,
+            max_depth: 128,
+            kinds: KindFilter::All,
+        }
+    }
+}
+
+/// What the inputs held.
+#[derive(Debug, Default)]
+pub struct ManifestSet {
+    pub objects: Vec<Object>,
+    pub errors: Vec<InputError>,
+    pub stats: InputStats,
+}
+
+/// Reads every input; the order of objects and errors follows the order of inputs and of
+/// documents inside them, whatever the parallelism.
+pub fn read_inputs(inputs: &[Input], opts: &ReadOptions) -> ManifestSet {
+    let per_input: Vec<ManifestSet> = inputs.par_iter().map(|i| read_input(i, opts)).collect();
+    let mut out = ManifestSet::default();
+    for set in per_input {
+        out.objects.extend(set.objects);
+        out.errors.extend(set.errors);
+        out.stats.files += set.stats.files;
+        out.stats.bytes += set.stats.bytes;
+        out.stats.documents += set.stats.documents;
+        out.stats.objects += set.stats.objects;
+        out.stats.skipped_non_kubernetes += set.stats.skipped_non_kubernetes;
+    }
+    out
+}
+
+/// Reads one input; never fails as a whole, problems become error entries.
+pub fn read_input(input: &Input, opts: &ReadOptions) -> ManifestSet {
+    let name = input.display();
+    let mut set = ManifestSet::default();
+    match load_text(input, opts.max_file_bytes) {
+        Ok(text) => {
+            set.stats.files = 1;
+            set.stats.bytes = text.len() as u64;
+            parse_text(&text, &name, opts, &mut set);
+        }
+        Err(e) => set.errors.push(e.to_input_error(&name)),
+    }
+    set
+}
+
+/// Parses a whole stream already in memory (used for files, stdin, and by tests).
+pub fn parse_text(text: &str, name: &str, opts: &ReadOptions, set: &mut ManifestSet) {
+    let path: Arc<str> = Arc::from(name);
+    let trimmed = text.trim_start();
+    let looks_json = trimmed.starts_with('{') || trimmed.starts_with('[');
+    let docs = documents::split(text);
+    let results: Vec<DocResult> = docs
+        .par_iter()
+        .map(|d| parse_document(d, &path, opts))
+        .collect();
+    if looks_json && results.iter().any(|r| r.error.is_some()) {
+        // YAML is nearly a superset of JSON and gives lines for every field; when it refuses a
+        // JSON stream (several concatenated documents, say), serde_json reads it without them.
+        if let Some(json) = parse_json_stream(text, &path, opts) {
+            merge(set, json);
+            return;
+        }
+    }
+    for r in results {
+        merge(set, r);
+    }
+}
+
+fn merge(set: &mut ManifestSet, r: DocResult) {
+    set.objects.extend(r.objects);
+    set.stats.documents += r.documents;
+    set.stats.objects += r.object_count;
+    set.stats.skipped_non_kubernetes += r.skipped;
+    if let Some(e) = r.error {
+        set.errors.push(e);
+    }
+    set.errors.extend(r.warnings);
+}
+
+fn load_text(input: &Input, limit: u64) -> Result<String, ManifestError> {
+    let bytes = match input {
+        Input::Stdin => {
+            let mut buf = Vec::new();
+            std::io::stdin().take(limit + 1).read_to_end(&mut buf)?;
+            if buf.len() as u64 > limit {
+                return Err(ManifestError::TooLarge {
+                    size: buf.len() as u64,
+                    limit,
+                });
+            }
+            buf
+        }
+        Input::File(p) => {
+            let size = std::fs::metadata(p)?.len();
+            if size > limit {
+                return Err(ManifestError::TooLarge { size, limit });
+            }
+            std::fs::read(p)?
+        }
+    };
+    decode(bytes)
+}
+
+/// Bytes to text: UTF-8 (BOM dropped) or UTF-16 with a BOM; binary and other encodings are
+/// refused with the offset of the first bad byte.
+fn decode(bytes: Vec<u8>) -> Result<String, ManifestError> {
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return utf16(rest, u16::from_le_bytes);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return utf16(rest, u16::from_be_bytes);
+    }
+    if let Some(offset) = bytes.iter().take(64 * 1024).position(|&b| b == 0) {
+        return Err(ManifestError::Binary { offset });
+    }
+    let mut bytes = bytes;
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u32;
+        ManifestError::NotUtf8 { offset, line }
+    })
+}
+
+fn utf16(bytes: &[u8], f: fn([u8; 2]) -> u16) -> Result<String, ManifestError> {
+    let units: Vec<u16> = bytes.chunks_exact(2).map(|c| f([c[0], c[1]])).collect();
+    String::from_utf16(&units).map_err(|_| ManifestError::NotUtf8 { offset: 0, line: 1 })
+}
+
+#[derive(Default)]
+struct DocResult {
+    objects: Vec<Object>,
+    documents: usize,
+    object_count: usize,
+    skipped: usize,
+    error: Option<InputError>,
+    warnings: Vec<InputError>,
+}
+
+fn options_for(len: usize, opts: &ReadOptions) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    // Limits scale with the document: a legitimate document has at most a few events per
+    // byte, while an alias bomb has many more events than bytes.
+    budget.max_events = (len * 2).max(1_000_000);
+    budget.max_nodes = len.max(250_000);
+    budget.max_total_scalar_bytes = len.max(1 << 20);
+    budget.max_depth = opts.max_depth;
+    let mut o = serde_saphyr::Options::default();
+    o.budget = Some(budget);
+    o
+}
+
+fn parse_document(doc: &Document<'_>, path: &Arc<str>, opts: &ReadOptions) -> DocResult {
+    let mut r = DocResult::default();
+    let offset = doc.first_line - 1;
+    let node: Node =
+        match serde_saphyr::from_str_with_options(doc.text, options_for(doc.text.len(), opts)) {
+            Ok(n) => n,
+            Err(e) => {
+                r.documents = 1;
+                r.error = Some(yaml_error(&e, offset).to_input_error(path));
+                return r;
+            }
+        };
+    if matches!(node, Node::Null) {
+        return r;
+    }
+    r.documents = 1;
+    let source = |line: u32| Source {
+        path: path.clone(),
+        line,
+        template: doc.template.map(Arc::from),
+    };
+    collect_objects(&node, doc.first_line, offset, &source, opts, &mut r);
+    r
+}
+
+/// Finds the object(s) in a parsed document: one object, the items of a `kind: List`, or a
+/// Kubeflow Pipelines spec; anything else is counted as skipped.
+fn collect_objects(
+    node: &Node,
+    line: u32,
+    offset: u32,
+    source: &dyn Fn(u32) -> Source,
+    opts: &ReadOptions,
+    r: &mut DocResult,
+) {
+    let kind = node.kind();
+    let has_api_version = node
+        .get("apiVersion")
+        .is_some_and(|v| v.value.as_str().is_some());
+    match kind {
+        Some(k) if k.ends_with("List") && node.get("items").is_some() => {
+            if let Some(Node::Seq(items)) = node.get("items").map(|i| &i.value) {
+                for item in items {
+                    collect_objects(
+                        &item.value,
+                        (item.referenced.line() as u32) + offset,
+                        offset,
+                        source,
+                        opts,
+                        r,
+                    );
+                }
+            }
+        }
+        Some(k) if has_api_version => {
+            r.object_count += 1;
+            let meta = node.get("metadata").map(|m| &m.value);
+            let named =
+                meta.is_some_and(|m| m.get("name").or_else(|| m.get("generateName")).is_some());
+            if !named {
+                r.warnings.push(
+                    ManifestError::Unnamed {
+                        kind: k.to_string(),
+                        line,
+                    }
+                    .to_input_error(&source(line).path),
+                );
+            }
+            if opts.kinds.keeps(k) {
+                let mut fields = FieldLines::default();
+                let body = to_json(node, &mut String::new(), offset, &mut fields);
+                if let Some(o) = Object::from_value(body, source(line), fields) {
+                    r.objects.push(o);
+                }
+            }
+        }
+        _ => match pipeline_spec_name(node) {
+            Some(name) => {
+                r.object_count += 1;
+                if opts.kinds.keeps("PipelineSpec") {
+                    let mut fields = FieldLines::default();
+                    let body = to_json(node, &mut String::new(), offset, &mut fields);
+                    r.objects
+                        .push(pipeline_object(body, name, source(line), fields));
+                }
+            }
+            None => r.skipped += 1,
+        },
+    }
+}
+
+/// The contract's naming of Kubeflow Pipelines v2 documents, which have no `kind`: a pipeline
+/// spec (`pipelineInfo` + `deploymentSpec`) or a PipelineJob (`pipelineSpec` + `runtimeConfig`).
+fn pipeline_spec_name(node: &Node) -> Option<String> {
+    let spec = if node.get("pipelineInfo").is_some() && node.get("deploymentSpec").is_some() {
+        node
+    } else if node.get("runtimeConfig").is_some() {
+        &node.get("pipelineSpec")?.value
+    } else {
+        return None;
+    };
+    let name = spec
+        .get("pipelineInfo")?
+        .value
+        .get("name")?
+        .value
+        .as_str()?;
+    Some(name.to_string())
+}
+
+fn pipeline_object(body: Value, name: String, source: Source, fields: FieldLines) -> Object {
+    Object {
+        api_version: String::new(),
+        kind: "PipelineSpec".into(),
+        namespace: None,
+        name,
+        body,
+        source,
+        fields,
+    }
+}
+
+fn yaml_error(e: &serde_saphyr::Error, offset: u32) -> ManifestError {
+    let loc = e.location();
+    // serde-saphyr renders a source snippet under the message; the first line is the message.
+    let text = e.to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or("syntax error")
+        .trim()
+        .to_string();
+    ManifestError::Yaml {
+        message,
+        line: loc.map(|l| l.line() as u32 + offset),
+        column: loc.map(|l| l.column() as u32),
+    }
+}
+
+/// A stream of JSON documents (what `jq` prints), read with serde_json. `None` when serde_json
+/// refuses it too; the YAML errors then stand.
+fn parse_json_stream(text: &str, path: &Arc<str>, opts: &ReadOptions) -> Option<DocResult> {
+    let mut r = DocResult::default();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut start = 0usize;
+    loop {
+        let rest = &text[start..];
+        let doc_start = start + (rest.len() - rest.trim_start().len());
+        let line = 1 + text[..doc_start].matches('\n').count() as u32;
+        match stream.next() {
+            None => break,
+            Some(Ok(v)) => {
+                r.documents += 1;
+                let source = |l: u32| Source {
+                    path: path.clone(),
+                    line: l,
+                    template: None,
+                };
+                collect_json(v, line, &source, opts, &mut r);
+                start = stream.byte_offset();
+            }
+            Some(Err(e)) => {
+                if r.documents == 0 {
+                    return None;
+                }
+                r.error = Some(
+                    ManifestError::Json {
+                        message: e.to_string(),
+                        line: e.line() as u32,
+                        column: e.column() as u32,
+                    }
+                    .to_input_error(path),
+                );
+                break;
+            }
+        }
+    }
+    Some(r)
+}
+
+fn collect_json(
+    v: Value,
+    line: u32,
+    source: &dyn Fn(u32) -> Source,
+    opts: &ReadOptions,
+    r: &mut DocResult,
+) {
+    let kind = v.get("kind").and_then(Value::as_str).map(str::to_string);
+    match kind {
+        Some(k) if k.ends_with("List") && v.get("items").is_some_and(Value::is_array) => {
+            if let Value::Object(mut m) = v {
+                if let Some(Value::Array(items)) = m.remove("items") {
+                    for item in items {
+                        collect_json(item, line, source, opts, r);
+                    }
+                }
+            }
+        }
+        Some(k) if v.get("apiVersion").is_some_and(Value::is_string) => {
+            r.object_count += 1;
+            if opts.kinds.keeps(&k) {
+                if let Some(o) = Object::from_value(v, source(line), FieldLines::default()) {
+                    r.objects.push(o);
+                }
+            }
+        }
+        _ => r.skipped += 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> ManifestSet {
+        let mut set = ManifestSet::default();
+        parse_text(text, "t.yaml", &ReadOptions::default(), &mut set);
+        set
+    }
+
+    #[test]
+    fn lists_and_lines() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: b}\n";
+        let set = parse(text);
+        assert_eq!(set.objects.len(), 2);
+        assert_eq!(set.objects[1].source.line, 7);
+        assert_eq!(set.objects[1].line_of("metadata"), 9);
+        assert!(set.errors.is_empty());
+    }
+
+    #[test]
+    fn bad_document_loses_only_itself() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\nkind: [unclosed\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b}\n";
+        let set = parse(text);
+        assert_eq!(set.objects.len(), 2);
+        assert_eq!(set.errors.len(), 1);
+        assert_eq!(
+            set.errors[0].line.map(|l| l >= 5),
+            Some(true),
+            "{:?}",
+            set.errors
+        );
+    }
+
+    #[test]
+    fn non_kubernetes_is_counted_not_an_error() {
+        let set = parse("name: x\nsteps: []\n---\n# only a comment\n");
+        assert_eq!(set.stats.skipped_non_kubernetes, 1);
+        assert_eq!(set.stats.documents, 1);
+        assert!(set.errors.is_empty() && set.objects.is_empty());
+    }
+
+    #[test]
+    fn json_stream_falls_back_to_serde_json() {
+        let text = "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"}}\n{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"b\"}}\n";
+        let set = parse(text);
+        assert_eq!(set.objects.len(), 2, "{:?}", set.errors);
+        assert_eq!(set.objects[1].source.line, 2);
+    }
+
+    #[test]
+    fn alias_bomb_is_bounded() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..30 {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let t = std::time::Instant::now();
+        let set = parse(&text);
+        assert_eq!(set.errors.len(), 1);
+        assert!(t.elapsed().as_secs() < 5);
+    }
+
+    #[test]
+    fn unnamed_object_is_reported_and_kept() {
+        let set = parse("apiVersion: v1\nkind: Service\nspec: {type: NodePort}\n");
+        assert_eq!(set.objects.len(), 1);
+        assert_eq!(set.errors.len(), 1);
+        assert!(set.errors[0].message.contains("no metadata.name"));
+    }
+
+    #[test]
+    fn pipeline_spec_gets_the_contract_kind() {
+        let set = parse("pipelineInfo: {name: p}\ndeploymentSpec: {executors: {}}\nroot: {}\n");
+        assert_eq!(set.objects[0].kind, "PipelineSpec");
+        assert_eq!(set.objects[0].name, "p");
+    }
+
+    #[test]
+    fn binary_and_bad_utf8() {
+        assert!(matches!(
+            decode(vec![b'a', 0, 1]),
+            Err(ManifestError::Binary { offset: 1 })
+        ));
+        assert!(matches!(
+            decode(b"a: 1\nb: \xff\n".to_vec()),
+            Err(ManifestError::NotUtf8 { line: 2, .. })
+        ));
+        assert_eq!(decode(b"\xEF\xBB\xBFa: 1".to_vec()).unwrap(), "a: 1");
+    }
+}
