@@ -25,10 +25,9 @@ pub fn split(text: &str) -> Vec<Document<'_>> {
     let mut start = 0usize;
     let mut start_line = 1u32;
     let mut offset = 0usize;
-    let mut line_no = 1u32;
     // Set after a `...` end marker: text up to the next `---` belongs to no document.
     let mut ended = false;
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (1u32..).zip(text.split_inclusive('\n')) {
         let bare = line.trim_end_matches('\n');
         if is_marker(bare, "---") {
             if !ended && offset > start {
@@ -44,7 +43,6 @@ pub fn split(text: &str) -> Vec<Document<'_>> {
             ended = true;
         }
         offset += line.len();
-        line_no += 1;
     }
     if !ended && offset > start {
         docs.push(doc(&text[start..offset], start_line));

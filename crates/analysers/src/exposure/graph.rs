@@ -1,0 +1,389 @@
+//! The object index the exposure analysis walks, and how a Service resolves to what serves it.
+
+use super::path::{Target, Trail};
+use crate::pods::{templates_of, Container, PodTemplate, PortRef};
+use jackstop_catalogue::interfaces::ContainerFacts;
+use jackstop_catalogue::Catalogue;
+use jackstop_core::labels::{labels_from, selects, Labels};
+use jackstop_core::object::port_number;
+use jackstop_core::Object;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// How deep a chain of auth proxies and gateways is followed before giving up (cycles).
+pub const MAX_DEPTH: usize = 4;
+
+/// Istio's default root namespace: policies there without a selector apply mesh-wide.
+pub const ISTIO_ROOT_NAMESPACE: &str = "istio-system";
+
+/// Everything the exposure analysis looks up, by kind.
+pub struct Index<'a> {
+    pub catalogue: &'a Catalogue,
+    pub services: HashMap<(&'a str, &'a str), &'a Object>,
+    pub pods: Vec<PodTemplate<'a>>,
+    pub istio_gateways: Vec<&'a Object>,
+    pub virtual_services: Vec<&'a Object>,
+    pub authorization_policies: Vec<&'a Object>,
+    pub request_authentications: Vec<&'a Object>,
+    pub envoy_filters: Vec<&'a Object>,
+    pub gateways: Vec<&'a Object>,
+    pub routes: Vec<&'a Object>,
+    pub security_policies: Vec<&'a Object>,
+    pub ingresses: Vec<&'a Object>,
+    pub openshift_routes: Vec<&'a Object>,
+    pub ray_clusters: Vec<&'a Object>,
+}
+
+fn is_istio(o: &Object) -> bool {
+    o.group().ends_with("istio.io")
+}
+
+fn is_gateway_api(o: &Object) -> bool {
+    o.group() == "gateway.networking.k8s.io"
+}
+
+impl<'a> Index<'a> {
+    pub fn build(objects: &'a [Object], catalogue: &'a Catalogue) -> Index<'a> {
+        let mut ix = Index {
+            catalogue,
+            services: HashMap::new(),
+            pods: Vec::new(),
+            istio_gateways: Vec::new(),
+            virtual_services: Vec::new(),
+            authorization_policies: Vec::new(),
+            request_authentications: Vec::new(),
+            envoy_filters: Vec::new(),
+            gateways: Vec::new(),
+            routes: Vec::new(),
+            security_policies: Vec::new(),
+            ingresses: Vec::new(),
+            openshift_routes: Vec::new(),
+            ray_clusters: Vec::new(),
+        };
+        for o in objects {
+            match o.kind.as_str() {
+                "Service" if o.group().is_empty() => {
+                    ix.services
+                        .insert((o.effective_namespace(), o.name.as_str()), o);
+                }
+                "Gateway" if is_istio(o) => ix.istio_gateways.push(o),
+                "Gateway" if is_gateway_api(o) => ix.gateways.push(o),
+                "VirtualService" if is_istio(o) => ix.virtual_services.push(o),
+                "AuthorizationPolicy" if is_istio(o) => ix.authorization_policies.push(o),
+                "RequestAuthentication" if is_istio(o) => ix.request_authentications.push(o),
+                "EnvoyFilter" if is_istio(o) => ix.envoy_filters.push(o),
+                "HTTPRoute" | "GRPCRoute" | "TLSRoute" | "TCPRoute" if is_gateway_api(o) => {
+                    ix.routes.push(o)
+                }
+                "SecurityPolicy" if o.group() == "gateway.envoyproxy.io" => {
+                    ix.security_policies.push(o)
+                }
+                "Ingress" => ix.ingresses.push(o),
+                "Route" if o.group() == "route.openshift.io" => ix.openshift_routes.push(o),
+                "RayCluster" | "RayService" | "RayJob" => ix.ray_clusters.push(o),
+                _ => {}
+            }
+            ix.pods.extend(templates_of(o));
+        }
+        ix
+    }
+
+    /// Istio Gateways whose selector picks workloads with `labels`.
+    pub fn istio_gateways_for(&self, labels: &Labels) -> Vec<&'a Object> {
+        self.istio_gateways
+            .iter()
+            .copied()
+            .filter(|g| {
+                let sel = labels_from(g.at("spec.selector").and_then(Value::as_object));
+                selects(&sel, labels)
+            })
+            .collect()
+    }
+
+    /// A cluster-local host name (`svc`, `svc.ns`, `svc.ns.svc.cluster.local`) as (ns, name).
+    pub fn service_host(host: &str, default_ns: &str) -> Option<(String, String)> {
+        let host = host.trim_end_matches('.');
+        let parts: Vec<&str> = host.split('.').collect();
+        match parts.as_slice() {
+            [name] => Some((default_ns.to_string(), name.to_string())),
+            [name, ns] => Some((ns.to_string(), name.to_string())),
+            [name, ns, "svc", ..] => Some((ns.to_string(), name.to_string())),
+            _ => None,
+        }
+    }
+
+    /// What a Service leads to: sensitive interfaces (through auth proxies too) and Istio
+    /// ingress gateways. `port` narrows to one Service port.
+    pub fn resolve_service(
+        &self,
+        ns: &str,
+        name: &str,
+        port: Option<&PortRef>,
+        depth: usize,
+    ) -> Resolved<'a> {
+        let mut out = Resolved::default();
+        if depth > MAX_DEPTH {
+            return out;
+        }
+        let Some(svc) = self.services.get(&(ns, name)).copied() else {
+            // The Service is not in the input; the catalogue may still know it by name.
+            if let Some(i) = self
+                .catalogue
+                .interfaces
+                .iter()
+                .find(|i| i.matches_service_name(name))
+            {
+                out.targets.push((
+                    Trail {
+                        hops: vec![format!(
+                            "Service {ns}/{name} (not in the input; {} by its name)",
+                            i.name
+                        )],
+                        ..Trail::default()
+                    },
+                    Target {
+                        interface: i,
+                        own_login: i.own_login(""),
+                        workload: None,
+                        field: None,
+                    },
+                ));
+            }
+            return out;
+        };
+        let selector = labels_from(svc.at("spec.selector").and_then(Value::as_object));
+        let all_ports: Vec<&Value> = svc
+            .at("spec.ports")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        let chosen: Vec<&Value> = match port {
+            Some(p) => {
+                let hit: Vec<&Value> = all_ports
+                    .iter()
+                    .copied()
+                    .filter(|sp| match p {
+                        PortRef::Number(n) => sp.get("port").and_then(port_number) == Some(*n),
+                        PortRef::Name(s) => {
+                            sp.get("name").and_then(Value::as_str) == Some(s.as_str())
+                        }
+                    })
+                    .collect();
+                if hit.is_empty() {
+                    all_ports.clone()
+                } else {
+                    hit
+                }
+            }
+            None => all_ports.clone(),
+        };
+        let target_ports: Vec<PortRef> = chosen
+            .iter()
+            .filter_map(|sp| {
+                sp.get("targetPort")
+                    .and_then(PortRef::from_value)
+                    .or_else(|| sp.get("port").and_then(PortRef::from_value))
+            })
+            .collect();
+        let port_words: Vec<String> = chosen
+            .iter()
+            .filter_map(|sp| sp.get("port").and_then(port_number).map(|n| n.to_string()))
+            .collect();
+        let svc_hop = if port_words.is_empty() {
+            format!("Service {}", svc_name(svc))
+        } else {
+            format!("Service {}:{}", svc_name(svc), port_words.join(","))
+        };
+
+        if !self.istio_gateways_for(&selector).is_empty() {
+            out.istio_gateways.push(GatewayWorkload {
+                service: svc,
+                labels: selector.clone(),
+            });
+        }
+        let pods: Vec<&PodTemplate<'a>> = self
+            .pods
+            .iter()
+            .filter(|p| p.namespace == ns && selects(&selector, &p.labels))
+            .collect();
+        if pods.is_empty() {
+            if let Some(i) = self
+                .catalogue
+                .interfaces
+                .iter()
+                .find(|i| i.matches_labels(&selector) || i.matches_service_name(name))
+            {
+                out.targets.push((
+                    Trail {
+                        hops: vec![format!(
+                            "{svc_hop} (workload not in the input; {} by its selector)",
+                            i.name
+                        )],
+                        ..Trail::default()
+                    },
+                    Target {
+                        interface: i,
+                        own_login: i.own_login(""),
+                        workload: None,
+                        field: None,
+                    },
+                ));
+            }
+            return out;
+        }
+        for pod in pods {
+            let mut served: Vec<&Container> = pod
+                .containers
+                .iter()
+                .filter(|c| target_ports.iter().any(|p| c.serves(p)))
+                .collect();
+            if served.is_empty() {
+                // Containers need not declare the ports they listen on.
+                served = pod.containers.iter().collect();
+            }
+            for c in served {
+                self.container_targets(pod, c, &svc_hop, depth, &mut out);
+            }
+        }
+        out
+    }
+
+    /// What one container that receives traffic is: an interface, an auth proxy in front of
+    /// something, or neither.
+    fn container_targets(
+        &self,
+        pod: &PodTemplate<'a>,
+        c: &Container,
+        svc_hop: &str,
+        depth: usize,
+        out: &mut Resolved<'a>,
+    ) {
+        let facts = ContainerFacts {
+            image: &c.image,
+            command_line: &c.command_line,
+        };
+        let workload_hop = format!("{} container {}", pod.owner.display(), c.name);
+        if let Some(proxy) = self.catalogue.exposure.auth_proxy(&c.image) {
+            let auth = format!("{} ({workload_hop})", proxy.name);
+            for upstream in self.proxy_upstreams(c) {
+                let local = upstream.contains("localhost") || upstream.contains("127.0.0.1");
+                if local {
+                    for other in pod.containers.iter().filter(|o| o.name != c.name) {
+                        let mut inner = Resolved::default();
+                        self.container_targets(pod, other, svc_hop, depth + 1, &mut inner);
+                        out.extend_behind(inner, svc_hop, &auth);
+                    }
+                } else if let Some(u) = upstream_host(&upstream) {
+                    if let Some((ns, name)) = Index::service_host(&u.0, &pod.namespace) {
+                        let inner = self.resolve_service(&ns, &name, u.1.as_ref(), depth + 1);
+                        out.extend_behind(inner, svc_hop, &auth);
+                    }
+                }
+            }
+            return;
+        }
+        let interface = self.catalogue.interfaces.for_container(&facts).or_else(|| {
+            self.catalogue
+                .interfaces
+                .iter()
+                .find(|i| i.matches_labels(&pod.labels))
+        });
+        if let Some(i) = interface {
+            out.targets.push((
+                Trail {
+                    hops: vec![svc_hop.to_string(), format!("{workload_hop} ({})", i.name)],
+                    ..Trail::default()
+                },
+                Target {
+                    interface: i,
+                    own_login: i.own_login(&c.command_line),
+                    workload: Some(pod.owner),
+                    field: Some(c.field.clone()),
+                },
+            ));
+        }
+    }
+
+    fn proxy_upstreams(&self, c: &Container) -> Vec<String> {
+        let mut ups = Vec::new();
+        for re in &self.catalogue.exposure.proxy_upstreams {
+            for cap in re.captures_iter(&c.command_line) {
+                if let Some(m) = cap.get(1) {
+                    ups.extend(
+                        m.as_str()
+                            .split(',')
+                            .map(|s| s.trim_matches(['"', '\'']).to_string()),
+                    );
+                }
+            }
+        }
+        ups
+    }
+}
+
+/// `http://host:port/path` as (host, port).
+fn upstream_host(url: &str) -> Option<(String, Option<PortRef>)> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let hostport = rest.split(['/', '?']).next()?;
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().ok().map(PortRef::Number)),
+        None => (hostport, None),
+    };
+    (!host.is_empty()).then(|| (host.to_string(), port))
+}
+
+fn svc_name(o: &Object) -> String {
+    format!("{}/{}", o.effective_namespace(), o.name)
+}
+
+/// Istio ingress gateway workloads a Service fronts.
+#[derive(Debug, Clone)]
+pub struct GatewayWorkload<'a> {
+    pub service: &'a Object,
+    pub labels: Labels,
+}
+
+/// What a Service leads to.
+#[derive(Debug, Default)]
+pub struct Resolved<'a> {
+    pub targets: Vec<(Trail, Target<'a>)>,
+    pub istio_gateways: Vec<GatewayWorkload<'a>>,
+}
+
+impl<'a> Resolved<'a> {
+    /// Adds what lies behind an auth proxy: the hop to the proxy, then its targets, with the
+    /// proxy as an auth layer.
+    fn extend_behind(&mut self, inner: Resolved<'a>, svc_hop: &str, auth: &str) {
+        for (trail, target) in inner.targets {
+            let mut t = Trail {
+                hops: vec![svc_hop.to_string(), auth.to_string()],
+                auth: vec![auth.to_string()],
+                notes: Vec::new(),
+            };
+            t = t.then(&trail);
+            self.targets.push((t, target));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_upstreams() {
+        assert_eq!(
+            Index::service_host("centraldashboard.kubeflow.svc.cluster.local", "x"),
+            Some(("kubeflow".into(), "centraldashboard".into()))
+        );
+        assert_eq!(
+            Index::service_host("web", "ns"),
+            Some(("ns".into(), "web".into()))
+        );
+        assert_eq!(Index::service_host("example.com.evil.org", "ns"), None);
+        assert_eq!(
+            upstream_host("http://jupyter.lab.svc:8888/"),
+            Some(("jupyter.lab.svc".into(), Some(PortRef::Number(8888))))
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The exposure graph: which sensitive interfaces are reachable from outside the cluster,
+//! through which path, and with what authentication in front.
+//!
+//! The graph is walked from the outside in. Ways in are Services of type LoadBalancer or
+//! NodePort or with externalIPs, Ingresses, Gateway API Gateways with their routes, OpenShift
+//! Routes, hostNetwork/hostPort pods and KubeRay clusters that ask for an outside-facing head.
+//! From each, Services resolve to the pods they select, pods to the container the port lands
+//! on, and a container is a sensitive interface (catalogue), an auth proxy (followed to its
+//! upstream), or an Istio ingress gateway (followed through Gateways and VirtualServices, with
+//! the gateway's policies deciding what authenticates).
+
+mod graph;
+mod istio;
+mod path;
+mod ways_in;
+
+pub use path::{Exposure, Reach};
+
+use crate::Analyser;
+use graph::Index;
+use jackstop_catalogue::Catalogue;
+use jackstop_core::{Finding, Location, Object};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// The exposure rule for authenticated exposures.
+pub const AUTHENTICATED_RULE: &str = "JS-EXP-009";
+
+pub struct ExposureAnalyser;
+
+const KINDS: &[&str] = &[
+    "Service",
+    "Ingress",
+    "Gateway",
+    "HTTPRoute",
+    "GRPCRoute",
+    "TLSRoute",
+    "TCPRoute",
+    "VirtualService",
+    "AuthorizationPolicy",
+    "RequestAuthentication",
+    "EnvoyFilter",
+    "SecurityPolicy",
+    "Route",
+    "Pod",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+    "Notebook",
+    "RayCluster",
+    "RayService",
+    "RayJob",
+];
+
+impl Analyser for ExposureAnalyser {
+    fn name(&self) -> &'static str {
+        "exposure"
+    }
+
+    fn kinds(&self) -> &'static [&'static str] {
+        KINDS
+    }
+
+    fn analyse(&self, objects: &[Object], catalogue: &Catalogue) -> Vec<Finding> {
+        let index = Index::build(objects, catalogue);
+        let mut best: HashMap<(usize, &str, String), Exposure<'_>> = HashMap::new();
+        let mut order = Vec::new();
+        for e in index.exposures() {
+            // One finding per way in and interface instance: the worst path wins.
+            let key = (
+                e.way_in as *const Object as usize,
+                e.target.interface.id.as_str(),
+                e.target.workload.map(Object::display).unwrap_or_default(),
+            );
+            match best.get(&key) {
+                Some(prev) if prev.severity() >= e.severity() => {}
+                Some(_) => {
+                    best.insert(key, e);
+                }
+                None => {
+                    order.push(key.clone());
+                    best.insert(key, e);
+                }
+            }
+        }
+        order
+            .into_iter()
+            .filter_map(|k| best.remove(&k))
+            .filter_map(|e| finding(&e, catalogue))
+            .collect()
+    }
+}
+
+fn finding(e: &Exposure<'_>, catalogue: &Catalogue) -> Option<Finding> {
+    let authenticated = e.authenticated();
+    let rule_id = if authenticated {
+        AUTHENTICATED_RULE
+    } else {
+        e.target.interface.rule.as_str()
+    };
+    let rule = catalogue.rules.get(rule_id)?;
+    let name = &e.target.interface.name;
+    let title = if authenticated {
+        format!("{name} exposed {} behind authentication", e.reach.phrase())
+    } else {
+        let t = rule.title.replace("from the internet", &e.reach.phrase());
+        format!("{t} ({name})")
+    };
+    let mut path = vec![e.reach.origin()];
+    path.extend(e.trail.hops.iter().cloned());
+    let mut evidence = vec![path.join(" -> ")];
+    if e.trail.auth.is_empty() {
+        evidence.push("Authentication in front: none found (no ext-authz, JWT requirement, auth proxy or ingress auth on the path)".into());
+    } else {
+        evidence.push(format!(
+            "Authentication in front: {}",
+            e.trail.auth.join("; ")
+        ));
+    }
+    evidence.push(format!("Own login: {}", e.target.own_login.why));
+    evidence.extend(e.trail.notes.iter().map(|n| format!("Note: {n}")));
+    if let Reach::PrivateNetwork(why) | Reach::Narrowed(why) = &e.reach {
+        evidence.push(format!("Reach limited: {why}"));
+    }
+    let severity = e.severity();
+    let o = e.way_in;
+    let mut remediation = specific_remediation(e);
+    remediation.push_str(rule.remediation.trim());
+    Some(Finding {
+        rule: rule.id.clone(),
+        category: rule.category,
+        severity,
+        title,
+        resource: o.resource(),
+        location: Location {
+            path: o.source.path.to_string(),
+            line: o.line_of(&e.field),
+            field: Some(e.field.clone()),
+            template: o.source.template.as_deref().map(str::to_string),
+        },
+        evidence,
+        remediation,
+        detail: Some(json!({
+            "interface": e.target.interface.id,
+            "reach": e.reach.label(),
+            "authenticated": authenticated,
+            "path": path,
+            "auth": e.trail.auth,
+            "ownLogin": e.target.own_login.required,
+            "workload": e.target.workload.map(|w| w.resource()),
+            "workloadField": e.target.field,
+        })),
+    })
+}
+
+/// A command a user can paste to close this way in (first line of the remediation).
+fn specific_remediation(e: &Exposure<'_>) -> String {
+    let o = e.way_in;
+    let ns = o.effective_namespace();
+    let name = &o.name;
+    let cmd = match (o.kind.as_str(), e.field.as_str()) {
+        ("Service", _) => format!(
+            "kubectl -n {ns} patch service {name} --type merge -p '{{\"spec\":{{\"type\":\"ClusterIP\",\"externalIPs\":null}}}}'"
+        ),
+        ("Ingress", _) => format!(
+            "kubectl -n {ns} annotate ingress {name} nginx.ingress.kubernetes.io/auth-url='https://$host/oauth2/auth' nginx.ingress.kubernetes.io/auth-signin='https://$host/oauth2/start?rd=$escaped_request_uri'  # with oauth2-proxy serving /oauth2"
+        ),
+        ("Route", _) => format!("oc -n {ns} delete route {name}  # or publish it through an oauth-proxy sidecar"),
+        ("Gateway", _) => format!(
+            "# attach authentication to Gateway {ns}/{name}, for example an Envoy Gateway SecurityPolicy with oidc, or detach the routes to the interface"
+        ),
+        ("RayCluster" | "RayService" | "RayJob", f) if f.ends_with("enableIngress") => format!(
+            "kubectl -n {ns} patch {} {name} --type json -p '[{{\"op\":\"replace\",\"path\":\"/{}\",\"value\":false}}]'",
+            o.kind.to_ascii_lowercase(),
+            f.replace('.', "/")
+        ),
+        ("RayCluster" | "RayService" | "RayJob", f) => format!(
+            "kubectl -n {ns} patch {} {name} --type json -p '[{{\"op\":\"replace\",\"path\":\"/{}\",\"value\":\"ClusterIP\"}}]'",
+            o.kind.to_ascii_lowercase(),
+            f.replace('.', "/")
+        ),
+        (kind, f) => format!(
+            "kubectl -n {ns} edit {} {name}  # remove {f}",
+            kind.to_ascii_lowercase()
+        ),
+    };
+    format!("{cmd}\n")
+}

@@ -1,0 +1,619 @@
+//! Ways in from outside the cluster, and the exposures behind each.
+
+use super::graph::{GatewayWorkload, Index};
+use super::path::{Exposure, Reach, Target, Trail};
+use crate::pods::PortRef;
+use ipnet::IpNet;
+use jackstop_catalogue::exposure::AnnotationMarker;
+use jackstop_core::labels::labels_from;
+use jackstop_core::object::scalar_text;
+use jackstop_core::Object;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn annotations(o: &Object) -> BTreeMap<String, String> {
+    labels_from(o.at("metadata.annotations").and_then(Value::as_object))
+}
+
+fn strings_at(o: &Object, path: &str) -> Vec<String> {
+    o.at(path)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(scalar_text).collect())
+        .unwrap_or_default()
+}
+
+/// Whether every range is private (RFC 1918, CGNAT, loopback, link-local, ULA).
+fn all_private(ranges: &[String]) -> Option<bool> {
+    let nets: Vec<IpNet> = ranges
+        .iter()
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
+    if nets.is_empty() || nets.len() != ranges.len() {
+        return None;
+    }
+    let private: [IpNet; 8] = [
+        "10.0.0.0/8".parse().expect("static"),
+        "172.16.0.0/12".parse().expect("static"),
+        "192.168.0.0/16".parse().expect("static"),
+        "100.64.0.0/10".parse().expect("static"),
+        "127.0.0.0/8".parse().expect("static"),
+        "169.254.0.0/16".parse().expect("static"),
+        "fc00::/7".parse().expect("static"),
+        "fe80::/10".parse().expect("static"),
+    ];
+    Some(nets.iter().all(|n| private.iter().any(|p| p.contains(n))))
+}
+
+impl<'a> Index<'a> {
+    /// Every exposure of every way in.
+    pub fn exposures(&self) -> Vec<Exposure<'a>> {
+        let mut out = Vec::new();
+        for svc in self.services.values() {
+            self.service_way_in(svc, &mut out);
+        }
+        for ing in &self.ingresses {
+            self.ingress_way_in(ing, &mut out);
+        }
+        for gw in &self.gateways {
+            self.gateway_api_way_in(gw, &mut out);
+        }
+        for r in &self.openshift_routes {
+            self.openshift_route_way_in(r, &mut out);
+        }
+        self.host_port_ways_in(&mut out);
+        for rc in &self.ray_clusters {
+            self.ray_way_in(rc, &mut out);
+        }
+        out
+    }
+
+    /// The reach of a Service, if it has one from outside the cluster.
+    fn service_reach(&self, svc: &Object) -> Option<(Reach, String)> {
+        let ty = svc.str_at("spec.type").unwrap_or("ClusterIP");
+        let ann = annotations(svc);
+        if ty == "LoadBalancer" {
+            if let Some(m) =
+                AnnotationMarker::find(&self.catalogue.exposure.internal_load_balancer, &ann)
+            {
+                let why = format!(
+                    "{} internal load balancer: {}",
+                    m.provider.as_deref().unwrap_or("cloud"),
+                    m.key
+                );
+                return Some((Reach::PrivateNetwork(why), "spec.type".into()));
+            }
+            let mut ranges = strings_at(svc, "spec.loadBalancerSourceRanges");
+            let mut field = "spec.loadBalancerSourceRanges";
+            if ranges.is_empty() {
+                if let Some(a) = ann.get("service.beta.kubernetes.io/load-balancer-source-ranges") {
+                    ranges = a
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    field = "metadata.annotations";
+                }
+            }
+            let open = ranges.is_empty()
+                || ranges
+                    .iter()
+                    .any(|r| r.trim() == "0.0.0.0/0" || r.trim() == "::/0");
+            if open {
+                return Some((Reach::Internet, "spec.type".into()));
+            }
+            let words = ranges.join(", ");
+            let reach = match all_private(&ranges) {
+                Some(true) => Reach::PrivateNetwork(format!("source ranges {words}")),
+                _ => Reach::Narrowed(words),
+            };
+            return Some((reach, field.into()));
+        }
+        if ty == "NodePort" {
+            return Some((Reach::Nodes("NodePort"), "spec.type".into()));
+        }
+        let ips = strings_at(svc, "spec.externalIPs");
+        if !ips.is_empty() {
+            return Some((
+                Reach::ExternalIps(ips.join(", ")),
+                "spec.externalIPs".into(),
+            ));
+        }
+        None
+    }
+
+    fn service_way_in(&self, svc: &'a Object, out: &mut Vec<Exposure<'a>>) {
+        let Some((reach, field)) = self.service_reach(svc) else {
+            return;
+        };
+        let ty = svc.str_at("spec.type").unwrap_or("ClusterIP");
+        let resolved = self.resolve_service(svc.effective_namespace(), &svc.name, None, 0);
+        let head = Trail {
+            hops: vec![format!("{} ({ty})", svc.display())],
+            ..Trail::default()
+        };
+        self.push_resolved(svc, &field, &reach, &head, resolved, true, out);
+    }
+
+    /// Adds the exposures of a resolved Service under a way in. The Service's own hop is
+    /// dropped when the way in is that Service.
+    #[allow(clippy::too_many_arguments)]
+    fn push_resolved(
+        &self,
+        way_in: &'a Object,
+        field: &str,
+        reach: &Reach,
+        head: &Trail,
+        resolved: super::graph::Resolved<'a>,
+        way_in_is_service: bool,
+        out: &mut Vec<Exposure<'a>>,
+    ) {
+        for (mut trail, target) in resolved.targets {
+            if way_in_is_service
+                && trail
+                    .hops
+                    .first()
+                    .is_some_and(|h| h.starts_with("Service "))
+            {
+                trail.hops.remove(0);
+            }
+            out.push(Exposure {
+                way_in,
+                field: field.to_string(),
+                reach: reach.clone(),
+                trail: head.then(&trail),
+                target,
+            });
+        }
+        for gw in resolved.istio_gateways {
+            self.push_istio(way_in, field, reach, head, &gw, out);
+        }
+    }
+
+    fn push_istio(
+        &self,
+        way_in: &'a Object,
+        field: &str,
+        reach: &Reach,
+        head: &Trail,
+        gw: &GatewayWorkload<'a>,
+        out: &mut Vec<Exposure<'a>>,
+    ) {
+        for (trail, target) in self.route_istio(gw, 0) {
+            out.push(Exposure {
+                way_in,
+                field: field.to_string(),
+                reach: reach.clone(),
+                trail: head.then(&trail),
+                target,
+            });
+        }
+    }
+
+    fn ingress_way_in(&self, ing: &'a Object, out: &mut Vec<Exposure<'a>>) {
+        let ann = annotations(ing);
+        let class = ing
+            .str_at("spec.ingressClassName")
+            .or_else(|| ann.get("kubernetes.io/ingress.class").map(String::as_str))
+            .unwrap_or("")
+            .to_string();
+        let reach = if let Some(m) =
+            AnnotationMarker::find(&self.catalogue.exposure.internal_ingress, &ann)
+        {
+            Reach::PrivateNetwork(format!("internal ingress: {}", m.key))
+        } else if self.catalogue.exposure.is_internal_class(&class) {
+            Reach::PrivateNetwork(format!("internal ingress class {class}"))
+        } else {
+            Reach::Internet
+        };
+        let mut auth = Vec::new();
+        for m in &self.catalogue.exposure.ingress_auth {
+            if ann.get(&m.key).is_some_and(|v| m.holds(v)) {
+                auth.push(format!(
+                    "{} ({})",
+                    m.what.as_deref().unwrap_or(&m.key),
+                    m.key
+                ));
+            }
+        }
+        let ns = ing.effective_namespace();
+        let mut backends: Vec<(String, String, Option<PortRef>, String)> = Vec::new();
+        let mut push_backend = |b: &Value, path: String, field: String| {
+            let (name, port) = if let Some(s) = b.get("service") {
+                let port = s.get("port").and_then(|p| {
+                    p.get("number")
+                        .and_then(PortRef::from_value)
+                        .or_else(|| p.get("name").and_then(PortRef::from_value))
+                });
+                (s.get("name").and_then(Value::as_str), port)
+            } else {
+                (
+                    b.get("serviceName").and_then(Value::as_str),
+                    b.get("servicePort").and_then(PortRef::from_value),
+                )
+            };
+            if let Some(name) = name {
+                backends.push((name.to_string(), path, port, field));
+            }
+        };
+        for key in ["spec.defaultBackend", "spec.backend"] {
+            if let Some(b) = ing.at(key) {
+                push_backend(b, "default backend".into(), key.into());
+            }
+        }
+        for (ri, rule) in ing
+            .at("spec.rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let host = rule.get("host").and_then(Value::as_str).unwrap_or("*");
+            let paths = rule
+                .get("http")
+                .and_then(|h| h.get("paths"))
+                .and_then(Value::as_array);
+            for (pi, p) in paths.into_iter().flatten().enumerate() {
+                let path = p.get("path").and_then(Value::as_str).unwrap_or("/");
+                if let Some(b) = p.get("backend") {
+                    push_backend(
+                        b,
+                        format!("{host}{path}"),
+                        format!("spec.rules[{ri}].http.paths[{pi}].backend"),
+                    );
+                }
+            }
+        }
+        for (name, path, port, field) in backends {
+            let head = Trail {
+                hops: vec![format!(
+                    "{} ({path}{})",
+                    ing.display(),
+                    if class.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", class {class}")
+                    }
+                )],
+                auth: auth.clone(),
+                notes: Vec::new(),
+            };
+            let resolved = self.resolve_service(ns, &name, port.as_ref(), 0);
+            self.push_resolved(ing, &field, &reach, &head, resolved, false, out);
+        }
+    }
+
+    fn gateway_api_way_in(&self, gw: &'a Object, out: &mut Vec<Exposure<'a>>) {
+        let class = gw.str_at("spec.gatewayClassName").unwrap_or("");
+        let lc = class.to_ascii_lowercase();
+        // Mesh-internal gateway classes (waypoints, east-west) are not ways in from outside.
+        if ["waypoint", "east-west", "eastwest", "mesh"]
+            .iter()
+            .any(|m| lc.contains(m))
+        {
+            return;
+        }
+        let mut ann = annotations(gw);
+        ann.extend(labels_from(
+            gw.at("spec.infrastructure.annotations")
+                .and_then(Value::as_object),
+        ));
+        let reach = if let Some(m) =
+            AnnotationMarker::find(&self.catalogue.exposure.internal_load_balancer, &ann)
+        {
+            Reach::PrivateNetwork(format!("internal load balancer: {}", m.key))
+        } else if self.catalogue.exposure.is_internal_class(class) {
+            Reach::PrivateNetwork(format!("internal gateway class {class}"))
+        } else {
+            Reach::Internet
+        };
+        let gw_ns = gw.effective_namespace();
+        for route in &self.routes {
+            let rns = route.effective_namespace();
+            let attached = route
+                .at("spec.parentRefs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|p| {
+                    let kind = p.get("kind").and_then(Value::as_str).unwrap_or("Gateway");
+                    let ns = p.get("namespace").and_then(Value::as_str).unwrap_or(rns);
+                    kind == "Gateway"
+                        && ns == gw_ns
+                        && p.get("name").and_then(Value::as_str) == Some(gw.name.as_str())
+                });
+            if !attached {
+                continue;
+            }
+            let auth = self.gateway_api_auth(gw, route);
+            for (ri, rule) in route
+                .at("spec.rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let path = rule
+                    .get("matches")
+                    .and_then(Value::as_array)
+                    .and_then(|m| m.first())
+                    .and_then(|m| m.get("path"))
+                    .and_then(|p| p.get("value"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("/");
+                for b in rule
+                    .get("backendRefs")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if b.get("kind")
+                        .and_then(Value::as_str)
+                        .is_some_and(|k| k != "Service")
+                    {
+                        continue;
+                    }
+                    let Some(name) = b.get("name").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let ns = b.get("namespace").and_then(Value::as_str).unwrap_or(rns);
+                    let port = b.get("port").and_then(PortRef::from_value);
+                    let head = Trail {
+                        hops: vec![
+                            format!("{} (class {class})", gw.display()),
+                            format!("{} ({path}, rule {ri})", route.display()),
+                        ],
+                        auth: auth.clone(),
+                        notes: Vec::new(),
+                    };
+                    let resolved = self.resolve_service(ns, name, port.as_ref(), 0);
+                    self.push_resolved(gw, "spec.listeners", &reach, &head, resolved, false, out);
+                }
+            }
+        }
+    }
+
+    /// Auth attached to a Gateway API gateway or route: Envoy Gateway SecurityPolicies and
+    /// Istio AuthorizationPolicies that target them.
+    fn gateway_api_auth(&self, gw: &Object, route: &Object) -> Vec<String> {
+        let targets = |p: &Object| -> Vec<(String, String)> {
+            let mut refs: Vec<&Value> = p
+                .at("spec.targetRefs")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            if let Some(r) = p.at("spec.targetRef") {
+                refs.push(r);
+            }
+            refs.iter()
+                .filter_map(|r| {
+                    Some((
+                        r.get("kind")?.as_str()?.to_string(),
+                        r.get("name")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        };
+        let hits = |p: &Object| {
+            targets(p).iter().any(|(k, n)| {
+                (k == "Gateway"
+                    && *n == gw.name
+                    && p.effective_namespace() == gw.effective_namespace())
+                    || (*k == route.kind
+                        && *n == route.name
+                        && p.effective_namespace() == route.effective_namespace())
+            })
+        };
+        let mut auth = Vec::new();
+        for p in self.security_policies.iter().filter(|p| hits(p)) {
+            let kinds: Vec<&str> = ["oidc", "jwt", "extAuth", "basicAuth", "apiKeyAuth"]
+                .into_iter()
+                .filter(|k| p.at(&format!("spec.{k}")).is_some())
+                .collect();
+            if !kinds.is_empty() {
+                auth.push(format!(
+                    "Envoy Gateway SecurityPolicy {} ({})",
+                    p.display(),
+                    kinds.join(", ")
+                ));
+            }
+        }
+        for p in self.authorization_policies.iter().filter(|p| hits(p)) {
+            if p.str_at("spec.action") == Some("CUSTOM") {
+                let provider = p.str_at("spec.provider.name").unwrap_or("ext-authz");
+                auth.push(format!(
+                    "Istio CUSTOM ext-authz provider {provider} (AuthorizationPolicy {})",
+                    p.display()
+                ));
+            }
+        }
+        auth
+    }
+
+    fn openshift_route_way_in(&self, r: &'a Object, out: &mut Vec<Exposure<'a>>) {
+        let ns = r.effective_namespace();
+        let port = r.at("spec.port.targetPort").and_then(PortRef::from_value);
+        let host = r.str_at("spec.host").unwrap_or("(generated host)");
+        let mut names: Vec<(String, String)> = Vec::new();
+        if let Some(n) = r.str_at("spec.to.name") {
+            names.push((n.to_string(), "spec.to".into()));
+        }
+        for (i, b) in r
+            .at("spec.alternateBackends")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(n) = b.get("name").and_then(Value::as_str) {
+                names.push((n.to_string(), format!("spec.alternateBackends[{i}]")));
+            }
+        }
+        for (name, field) in names {
+            let head = Trail {
+                hops: vec![format!("{} (host {host})", r.display())],
+                ..Trail::default()
+            };
+            let resolved = self.resolve_service(ns, &name, port.as_ref(), 0);
+            self.push_resolved(r, &field, &Reach::Internet, &head, resolved, false, out);
+        }
+    }
+
+    /// Interfaces published on node addresses by `hostNetwork` or `hostPort`.
+    fn host_port_ways_in(&self, out: &mut Vec<Exposure<'a>>) {
+        for pod in &self.pods {
+            for c in &pod.containers {
+                let facts = jackstop_catalogue::interfaces::ContainerFacts {
+                    image: &c.image,
+                    command_line: &c.command_line,
+                };
+                let Some(i) = self.catalogue.interfaces.for_container(&facts) else {
+                    continue;
+                };
+                let host_ports: Vec<u16> = c.ports.iter().filter_map(|p| p.host_port).collect();
+                let (how, field) = if pod.host_network {
+                    ("hostNetwork", format!("{}.hostNetwork", pod.spec_field))
+                } else if !host_ports.is_empty() {
+                    ("hostPort", format!("{}.ports", c.field))
+                } else {
+                    continue;
+                };
+                let ports = if host_ports.is_empty() {
+                    c.ports
+                        .iter()
+                        .filter_map(|p| p.container_port)
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                } else {
+                    host_ports.iter().map(|p| p.to_string()).collect()
+                };
+                out.push(Exposure {
+                    way_in: pod.owner,
+                    field,
+                    reach: Reach::Nodes(how),
+                    trail: Trail {
+                        hops: vec![format!(
+                            "{} container {} ({how}{}) ({})",
+                            pod.owner.display(),
+                            c.name,
+                            if ports.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" port {}", ports.join(","))
+                            },
+                            i.name
+                        )],
+                        ..Trail::default()
+                    },
+                    target: Target {
+                        interface: i,
+                        own_login: i.own_login(&c.command_line),
+                        workload: Some(pod.owner),
+                        field: Some(c.field.clone()),
+                    },
+                });
+            }
+        }
+    }
+
+    /// KubeRay resources that ask the operator for an outside-facing head Service or Ingress.
+    fn ray_way_in(&self, rc: &'a Object, out: &mut Vec<Exposure<'a>>) {
+        let base = match rc.kind.as_str() {
+            "RayService" => "spec.rayClusterConfig",
+            "RayJob" => "spec.rayClusterSpec",
+            _ => "spec",
+        };
+        let Some(ray) = self.catalogue.interfaces.get("ray-head") else {
+            return;
+        };
+        let head = self.pods.iter().find(|p| std::ptr::eq(p.owner, rc));
+        let container = head.and_then(|p| {
+            p.containers
+                .iter()
+                .find(|c| c.image.contains("ray"))
+                .or(p.containers.first())
+        });
+        let mut command_line = container
+            .map(|c| c.command_line.clone())
+            .unwrap_or_default();
+        if let Some(mode) = rc.str_at(&format!("{base}.authOptions.mode")) {
+            command_line.push_str(&format!("\nRAY_AUTH_MODE={mode}"));
+        }
+        let target = Target {
+            interface: ray,
+            own_login: ray.own_login(&command_line),
+            workload: Some(rc),
+            field: container.map(|c| c.field.clone()),
+        };
+        let service_type = rc
+            .str_at(&format!("{base}.headGroupSpec.serviceType"))
+            .unwrap_or("ClusterIP");
+        let ports: Vec<String> = container
+            .map(|c| {
+                c.ports
+                    .iter()
+                    .filter_map(|p| p.container_port)
+                    .map(|p| p.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ports = if ports.is_empty() {
+            "8265,10001".to_string()
+        } else {
+            ports.join(",")
+        };
+        let reach = match service_type {
+            "LoadBalancer" => Some(Reach::Internet),
+            "NodePort" => Some(Reach::Nodes("NodePort")),
+            _ => None,
+        };
+        if let Some(reach) = reach {
+            out.push(Exposure {
+                way_in: rc,
+                field: format!("{base}.headGroupSpec.serviceType"),
+                reach,
+                trail: Trail {
+                    hops: vec![format!(
+                        "{} head Service ({service_type}, ports {ports})",
+                        rc.display()
+                    )],
+                    ..Trail::default()
+                },
+                target: target.clone(),
+            });
+        }
+        let ingress = rc
+            .at(&format!("{base}.headGroupSpec.enableIngress"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if ingress {
+            out.push(Exposure {
+                way_in: rc,
+                field: format!("{base}.headGroupSpec.enableIngress"),
+                reach: Reach::Internet,
+                trail: Trail {
+                    hops: vec![format!(
+                        "{} head Ingress (enableIngress, dashboard port)",
+                        rc.display()
+                    )],
+                    ..Trail::default()
+                },
+                target,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_ranges() {
+        assert_eq!(
+            all_private(&["10.0.0.0/8".into(), "192.168.1.0/24".into()]),
+            Some(true)
+        );
+        assert_eq!(all_private(&["203.0.113.0/24".into()]), Some(false));
+        assert_eq!(all_private(&["garbage".into()]), None);
+    }
+}

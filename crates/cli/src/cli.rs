@@ -1,0 +1,90 @@
+//! Command-line flags.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jackstop",
+    version,
+    about = "Find the open doors and the cryptominers in machine-learning Kubernetes clusters",
+    long_about = "jackstop finds ML dashboards (Kubeflow, Jupyter, Argo, Ray, the Kubernetes Dashboard, MLflow, \
+TensorBoard) that anyone outside the cluster can reach without logging in, with the whole path from the \
+internet to the interface as evidence.\n\nExit codes: 0 no finding at or above --fail-on; 1 at least one; \
+2 could not do its job (bad arguments, no readable input)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse manifests offline: files, directories (recursive) and `-` for stdin.
+    Scan(ScanArgs),
+    /// List the built-in rules.
+    Rules(RulesArgs),
+    /// Show one rule's documentation.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<Format>,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Never colour the table (NO_COLOR is honoured too).
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files, directories or `-` (stdin). Directories are walked for .yaml, .yml and .json,
+    /// skipping .git, target and node_modules.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Exit 1 when a finding is at or above this severity (`none`: never).
+    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = ["critical", "high", "medium", "low", "info", "none"])]
+    pub fail_on: String,
+    /// Exceptions file [default: .jackstopignore when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
+    /// Skip files matching this glob during directory walks (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Refuse files larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_file_size: u64,
+    /// Report only findings at or above this severity.
+    #[arg(long, value_name = "SEVERITY", value_parser = ["critical", "high", "medium", "low", "info"])]
+    pub min_severity: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Output format (table or json).
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A rule id, e.g. JS-EXP-001.
+    pub rule: String,
+    /// Output format (table or json).
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<Format>,
+}

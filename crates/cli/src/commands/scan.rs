@@ -1,0 +1,119 @@
+//! `jackstop scan PATH...`: read manifests, run the analysers, apply exceptions, report.
+
+use crate::cli::{Format, ScanArgs};
+use crate::output;
+use crate::{EXIT_CLEAN, EXIT_FAILED, EXIT_FINDINGS};
+use anyhow::{bail, Context};
+use jackstop_catalogue::Catalogue;
+use jackstop_core::exceptions::{self, IgnoreFile, IGNORE_ANNOTATION, IGNORE_REASON_ANNOTATION};
+use jackstop_core::{ResourceRef, ScanOutcome, Severity};
+use jackstop_manifests::{collect_inputs, read_inputs, KindFilter, ReadOptions};
+use jackstop_report::json::JsonWriter;
+use jackstop_report::sarif::SarifWriter;
+use jackstop_report::table::TableWriter;
+use jackstop_report::{ReportContext, ReportWriter};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+const DEFAULT_IGNORE_FILE: &str = ".jackstopignore";
+
+fn load_ignore_file(asked: Option<&PathBuf>) -> anyhow::Result<(IgnoreFile, String)> {
+    let (path, required) = match asked {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(DEFAULT_IGNORE_FILE), false),
+    };
+    let name = path.display().to_string();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let f = IgnoreFile::parse(&text).with_context(|| format!("ignore file {name}"))?;
+            Ok((f, name))
+        }
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            Ok((IgnoreFile::default(), name))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read ignore file {name}")),
+    }
+}
+
+pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
+    let fail_on: Option<Severity> = match args.fail_on.as_str() {
+        "none" => None,
+        s => Some(s.parse()?),
+    };
+    let min_severity: Option<Severity> =
+        args.min_severity.as_deref().map(str::parse).transpose()?;
+    let (ignore, ignore_name) = load_ignore_file(args.ignore_file.as_ref())?;
+    let catalogue = Catalogue::builtin();
+    let analysers = jackstop_analysers::all();
+
+    let (inputs, mut errors) = collect_inputs(&args.paths, &args.exclude);
+    if inputs.is_empty() {
+        for e in &errors {
+            eprintln!("jackstop: {}: {}", e.path, e.message);
+        }
+        bail!("no readable input among {}", args.paths.join(", "));
+    }
+    let kinds = analysers
+        .iter()
+        .flat_map(|a| a.kinds().iter().map(|k| k.to_string()))
+        .collect();
+    let opts = ReadOptions {
+        max_file_bytes: args.max_file_size,
+        kinds: KindFilter::Kinds(kinds),
+        ..ReadOptions::default()
+    };
+    let set = read_inputs(&inputs, &opts);
+    errors.extend(set.errors);
+    if set.stats.files == 0 {
+        for e in &errors {
+            eprintln!("jackstop: {}: {}", e.path, e.message);
+        }
+        bail!("no readable input: every input failed to read");
+    }
+
+    let findings = jackstop_analysers::run(&analysers, &set.objects, catalogue);
+    let annotations: HashMap<ResourceRef, (&str, Option<&str>)> = set
+        .objects
+        .iter()
+        .filter_map(|o| {
+            let v = o.annotation(IGNORE_ANNOTATION)?;
+            Some((o.resource(), (v, o.annotation(IGNORE_REASON_ANNOTATION))))
+        })
+        .collect();
+    let (mut findings, suppressed) = exceptions::apply(findings, &ignore, &ignore_name, |r| {
+        annotations.get(r).copied()
+    });
+    if let Some(min) = min_severity {
+        findings.retain(|f| f.severity >= min);
+    }
+    let outcome = ScanOutcome {
+        findings,
+        suppressed,
+        errors,
+        stats: set.stats,
+    };
+
+    let format = output::format(args.output.format, args.output.output.is_some());
+    let ctx = ReportContext {
+        rules: &catalogue.rules,
+        fail_on,
+        color: output::color(&args.output),
+        tool_version: env!("CARGO_PKG_VERSION"),
+    };
+    let writer: Box<dyn ReportWriter> = match format {
+        Format::Table => Box::new(TableWriter),
+        Format::Json => Box::new(JsonWriter),
+        Format::Sarif => Box::new(SarifWriter),
+    };
+    output::write_to(&args.output, |w| writer.write(&outcome, &ctx, w))?;
+    if format != Format::Table {
+        // Machine formats carry errors in the document; say them on stderr too.
+        for e in &outcome.errors {
+            let pos = e.line.map(|l| format!(":{l}")).unwrap_or_default();
+            eprintln!("jackstop: {}{pos}: {}", e.path, e.message);
+        }
+    }
+    let failed = fail_on.is_some_and(|t| outcome.findings.iter().any(|f| f.severity >= t));
+    let _ = EXIT_FAILED;
+    Ok(if failed { EXIT_FINDINGS } else { EXIT_CLEAN })
+}
