@@ -354,7 +354,10 @@ impl<'a> Resolved<'a> {
     /// Adds what lies behind an auth proxy: the hop to the proxy, then its targets, with the
     /// proxy as an auth layer.
     fn extend_behind(&mut self, inner: Resolved<'a>, svc_hop: &str, auth: &str) {
-        for (trail, target) in inner.targets {
+        for (mut trail, target) in inner.targets {
+            if trail.hops.first().is_some_and(|h| h == svc_hop) {
+                trail.hops.remove(0);
+            }
             let mut t = Trail {
                 hops: vec![svc_hop.to_string(), auth.to_string()],
                 auth: vec![auth.to_string()],

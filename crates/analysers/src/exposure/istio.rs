@@ -24,7 +24,7 @@ impl<'a> Index<'a> {
         let mut out = Vec::new();
         let gw_ns = gw.service.effective_namespace();
         for gateway in self.istio_gateways_for(&gw.labels) {
-            let gw_hop = format!("Gateway {} ({})", gateway.display(), servers_words(gateway));
+            let gw_hop = format!("{} ({})", gateway.display(), servers_words(gateway));
             for vs in self.virtual_services.iter().filter(|vs| binds(vs, gateway)) {
                 let vs_ns = vs.effective_namespace();
                 for (prefix, dest_host, dest_port) in vs_routes(vs) {
@@ -36,10 +36,7 @@ impl<'a> Index<'a> {
                         continue;
                     }
                     let head = Trail {
-                        hops: vec![
-                            gw_hop.clone(),
-                            format!("VirtualService {} ({prefix})", vs.display()),
-                        ],
+                        hops: vec![gw_hop.clone(), format!("{} ({prefix})", vs.display())],
                         auth: auth.layers.clone(),
                         notes: auth.notes.clone(),
                     };

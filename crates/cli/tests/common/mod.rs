@@ -1,0 +1,108 @@
+//! Helpers for the end-to-end tests: run the real binary, parse its JSON, find test data.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// `../shared/corpus` next to the repository, where the real third-party data lives.
+pub fn corpus() -> PathBuf {
+    repo_root().join("../shared/corpus")
+}
+
+pub fn jackstop(args: &[&str], stdin: Option<&[u8]>) -> Run {
+    jackstop_in(&repo_root(), args, stdin)
+}
+
+pub fn jackstop_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jackstop"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn jackstop");
+    if let Some(data) = stdin {
+        let mut s = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = s.write_all(&data);
+        });
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `jackstop scan ARGS -f json --fail-on none`, parsed.
+pub fn scan_json(args: &[&str]) -> Value {
+    let mut all = vec!["scan", "-f", "json", "--fail-on", "none"];
+    all.extend_from_slice(args);
+    let r = jackstop(&all, None);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    r.json()
+}
+
+pub fn findings(doc: &Value) -> Vec<Value> {
+    doc["findings"].as_array().cloned().unwrap_or_default()
+}
+
+/// (rule, severity, resource name) of each finding.
+pub fn summary(doc: &Value) -> Vec<(String, String, String)> {
+    findings(doc)
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["resource"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The real Kubeflow install, split into documents (on the `---` lines kustomize prints).
+pub fn kubeflow_documents() -> Vec<String> {
+    let text = std::fs::read_to_string(corpus().join("kubeflow-platform/kubeflow-example.yaml"))
+        .expect("the real Kubeflow install in ../shared/corpus");
+    text.split("\n---\n").map(str::to_string).collect()
+}
+
+pub fn is_doc(doc: &str, kind: &str, ns: &str, name: &str) -> bool {
+    doc.contains(&format!("\nkind: {kind}\n"))
+        && doc.contains(&format!("  name: {name}\n  namespace: {ns}\n"))
+}

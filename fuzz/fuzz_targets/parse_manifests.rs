@@ -1,0 +1,20 @@
+//! Any byte string, read as (lossy) UTF-8, must parse into objects and error entries without
+//! panicking, hanging or blowing up memory.
+#![no_main]
+
+use jackstop_manifests::reader::{parse_text, ManifestSet, ReadOptions};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let mut set = ManifestSet::default();
+    parse_text(&text, "fuzz.yaml", &ReadOptions::default(), &mut set);
+    // Every error entry names the input and, where it has a line, a line of it.
+    let lines = text.lines().count().max(1) as u32 + 1;
+    for e in &set.errors {
+        assert_eq!(e.path, "fuzz.yaml");
+        if let Some(l) = e.line {
+            assert!(l >= 1 && l <= lines, "error line {l} outside 1..={lines}: {e:?}");
+        }
+    }
+});
