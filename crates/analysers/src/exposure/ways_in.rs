@@ -561,6 +561,12 @@ impl<'a> Index<'a> {
         } else {
             ports.join(",")
         };
+        let head_hop = format!(
+            "{} head container {} ({})",
+            rc.display(),
+            container.map(|c| c.name.as_str()).unwrap_or("(none)"),
+            ray.name
+        );
         let reach = match service_type {
             "LoadBalancer" => Some(Reach::Internet),
             "NodePort" => Some(Reach::Nodes("NodePort")),
@@ -572,10 +578,13 @@ impl<'a> Index<'a> {
                 field: format!("{base}.headGroupSpec.serviceType"),
                 reach,
                 trail: Trail {
-                    hops: vec![format!(
-                        "{} head Service ({service_type}, ports {ports})",
-                        rc.display()
-                    )],
+                    hops: vec![
+                        format!(
+                            "{} head Service ({service_type}, ports {ports})",
+                            rc.display()
+                        ),
+                        head_hop.clone(),
+                    ],
                     ..Trail::default()
                 },
                 target: target.clone(),
@@ -591,10 +600,13 @@ impl<'a> Index<'a> {
                 field: format!("{base}.headGroupSpec.enableIngress"),
                 reach: Reach::Internet,
                 trail: Trail {
-                    hops: vec![format!(
-                        "{} head Ingress (enableIngress, dashboard port)",
-                        rc.display()
-                    )],
+                    hops: vec![
+                        format!(
+                            "{} head Ingress (enableIngress, dashboard port)",
+                            rc.display()
+                        ),
+                        head_hop,
+                    ],
                     ..Trail::default()
                 },
                 target,
