@@ -24,7 +24,7 @@ pub enum ManifestError {
         line: u32,
         column: u32,
     },
-    #[error("{kind} at this line has no metadata.name")]
+    #[error("{kind} has no metadata.name or metadata.generateName")]
     Unnamed { kind: String, line: u32 },
 }
 

@@ -59,7 +59,8 @@ pub struct ManifestSet {
 /// Reads every input; the order of objects and errors follows the order of inputs and of
 /// documents inside them, whatever the parallelism.
 pub fn read_inputs(inputs: &[Input], opts: &ReadOptions) -> ManifestSet {
-    let per_input: Vec<ManifestSet> = inputs.par_iter().map(|i| read_input(i, opts)).collect();
+    let per_input: Vec<ManifestSet> =
+        pool().install(|| inputs.par_iter().map(|i| read_input(i, opts)).collect());
     let mut out = ManifestSet::default();
     for set in per_input {
         out.objects.extend(set.objects);
@@ -81,15 +82,33 @@ pub fn read_input(input: &Input, opts: &ReadOptions) -> ManifestSet {
         Ok(text) => {
             set.stats.files = 1;
             set.stats.bytes = text.len() as u64;
-            parse_text(&text, &name, opts, &mut set);
+            parse_text_in_pool(&text, &name, opts, &mut set);
         }
         Err(e) => set.errors.push(e.to_input_error(&name)),
     }
     set
 }
 
+/// The threads documents are parsed on. Parsing recurses once per nesting level (bounded by
+/// `ReadOptions::max_depth`); the default 2 MiB thread stack is too small for that bound in
+/// unoptimised builds, so the pool's threads get a generous (virtual, lazily committed) stack.
+fn pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .stack_size(64 * 1024 * 1024)
+            .thread_name(|i| format!("jackstop-parse-{i}"))
+            .build()
+            .expect("a thread pool can be built")
+    })
+}
+
 /// Parses a whole stream already in memory (used for files, stdin, and by tests).
 pub fn parse_text(text: &str, name: &str, opts: &ReadOptions, set: &mut ManifestSet) {
+    pool().install(|| parse_text_in_pool(text, name, opts, set))
+}
+
+fn parse_text_in_pool(text: &str, name: &str, opts: &ReadOptions, set: &mut ManifestSet) {
     let path: Arc<str> = Arc::from(name);
     let trimmed = text.trim_start();
     let looks_json = trimmed.starts_with('{') || trimmed.starts_with('[');
@@ -197,6 +216,8 @@ fn options_for(len: usize, opts: &ReadOptions) -> serde_saphyr::Options {
     budget.max_depth = opts.max_depth;
     let mut o = serde_saphyr::Options::default();
     o.budget = Some(budget);
+    // What the API server would keep: JSON semantics, the last of repeated keys.
+    o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
     o
 }
 
@@ -254,12 +275,21 @@ fn collect_objects(
                 }
             }
         }
+        Some(k) if has_api_version && is_configuration(node, k) => r.skipped += 1,
         Some(k) if has_api_version => {
             r.object_count += 1;
-            let meta = node.get("metadata").map(|m| &m.value);
-            let named =
-                meta.is_some_and(|m| m.get("name").or_else(|| m.get("generateName")).is_some());
+            let meta = node.get("metadata");
+            let named = meta.is_some_and(|m| {
+                m.value
+                    .get("name")
+                    .or_else(|| m.value.get("generateName"))
+                    .is_some()
+            });
             if !named {
+                // Point at `metadata:` (or `kind:`), not at comments above the object.
+                let line = meta
+                    .or_else(|| node.get("kind"))
+                    .map_or(line, |n| (n.referenced.line() as u32) + offset);
                 r.warnings.push(
                     ManifestError::Unnamed {
                         kind: k.to_string(),
@@ -289,6 +319,30 @@ fn collect_objects(
             None => r.skipped += 1,
         },
     }
+}
+
+/// API groups of configuration files that look like objects but never live in a cluster
+/// (kustomizations, audit policies and events, component configs, kubeconfigs).
+const CONFIGURATION_GROUPS: &[&str] = &[
+    "kustomize.config.k8s.io",
+    "audit.k8s.io",
+    "apiserver.config.k8s.io",
+    "apiserver.k8s.io",
+    "kubeadm.k8s.io",
+    "kubelet.config.k8s.io",
+    "kubeproxy.config.k8s.io",
+    "kubescheduler.config.k8s.io",
+    "client.authentication.k8s.io",
+    "config.k8s.io",
+];
+
+fn is_configuration(node: &Node, kind: &str) -> bool {
+    let api_version = node
+        .get("apiVersion")
+        .and_then(|v| v.value.as_str())
+        .unwrap_or_default();
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    CONFIGURATION_GROUPS.contains(&group) || (kind == "Config" && api_version == "v1")
 }
 
 /// The contract's naming of Kubeflow Pipelines v2 documents, which have no `kind`: a pipeline
@@ -471,6 +525,29 @@ mod tests {
         let set = parse(&text);
         assert_eq!(set.errors.len(), 1);
         assert!(t.elapsed().as_secs() < 5);
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        for depth in [100usize, 200, 100_000] {
+            let text = format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\ndata: {}{}\n",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            let set = parse(&text);
+            if depth > 128 {
+                assert_eq!(set.errors.len(), 1, "depth {depth}");
+                assert!(set.objects.is_empty());
+            } else {
+                assert!(set.errors.is_empty(), "depth {depth}: {:?}", set.errors);
+            }
+            let block: String = (0..depth.min(5000))
+                .map(|i| format!("{}k:\n", " ".repeat(i)))
+                .collect();
+            let set = parse(&block);
+            assert!(set.objects.is_empty());
+        }
     }
 
     #[test]
