@@ -1,0 +1,448 @@
+//! Exposure paths beyond the golden rule cases: each kind of auth layer, each way in, and the
+//! look-alikes that must stay quiet.
+
+use jackstop_analysers::{all, run};
+use jackstop_catalogue::Catalogue;
+use jackstop_core::{Finding, Severity};
+use jackstop_manifests::reader::{parse_text, ManifestSet, ReadOptions};
+
+fn scan(yaml: &str) -> Vec<Finding> {
+    let mut set = ManifestSet::default();
+    parse_text(yaml, "t.yaml", &ReadOptions::default(), &mut set);
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+    run(&all(), &set.objects, Catalogue::builtin())
+}
+
+fn brief(f: &[Finding]) -> Vec<(String, Severity)> {
+    f.iter().map(|f| (f.rule.clone(), f.severity)).collect()
+}
+
+/// istio-ingressgateway as a public LoadBalancer routing / to an Argo server in server mode.
+const GATEWAY_TO_ARGO: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  type: LoadBalancer
+  selector: {app: istio-ingressgateway, istio: ingressgateway}
+  ports: [{name: http2, port: 80, targetPort: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{hosts: ["*"], port: {number: 80, name: http, protocol: HTTP}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: argo, namespace: argo}
+spec:
+  gateways: [istio-system/public]
+  hosts: ["*"]
+  http:
+  - route: [{destination: {host: argo-server.argo.svc.cluster.local, port: {number: 2746}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: argo-server, namespace: argo}
+spec:
+  selector: {app: argo-server}
+  ports: [{port: 2746}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: argo-server, namespace: argo}
+spec:
+  template:
+    metadata: {labels: {app: argo-server}}
+    spec:
+      containers:
+      - name: argo-server
+        image: quay.io/argoproj/argocli:v3.5.5
+        args: [server, --auth-mode=server]
+"#;
+
+#[test]
+fn istio_gateway_without_policies_is_critical() {
+    assert_eq!(
+        brief(&scan(GATEWAY_TO_ARGO)),
+        vec![("JS-EXP-004".into(), Severity::Critical)]
+    );
+}
+
+#[test]
+fn envoy_filter_ext_authz_authenticates() {
+    let yaml = format!(
+        "{GATEWAY_TO_ARGO}---\n{}",
+        r#"apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: authn-filter, namespace: istio-system}
+spec:
+  workloadSelector:
+    labels: {istio: ingressgateway}
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match: {context: GATEWAY}
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: envoy.filters.http.ext_authz
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
+          http_service:
+            server_uri: {uri: "http://authservice.istio-system.svc.cluster.local", cluster: outbound|8080||authservice.istio-system.svc.cluster.local, timeout: 10s}
+"#
+    );
+    let f = scan(&yaml);
+    assert_eq!(brief(&f), vec![("JS-EXP-009".into(), Severity::Low)]);
+    assert!(f[0].evidence[1].contains("EnvoyFilter istio-system/authn-filter"));
+}
+
+#[test]
+fn request_authentication_alone_does_not_authenticate() {
+    let yaml = format!(
+        "{GATEWAY_TO_ARGO}---\n{}",
+        r#"apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  jwtRules: [{issuer: "https://accounts.example.com"}]
+"#
+    );
+    let f = scan(&yaml);
+    assert_eq!(brief(&f), vec![("JS-EXP-004".into(), Severity::Critical)]);
+    assert!(
+        f[0].evidence
+            .iter()
+            .any(|e| e.contains("no AuthorizationPolicy requires one")),
+        "{:#?}",
+        f[0].evidence
+    );
+}
+
+#[test]
+fn allow_only_with_request_principals_authenticates() {
+    let yaml = format!(
+        "{GATEWAY_TO_ARGO}---\n{}",
+        r#"apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  jwtRules: [{issuer: "https://accounts.example.com"}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: require-jwt, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: ALLOW
+  rules:
+  - from: [{source: {requestPrincipals: ["https://accounts.example.com/*"]}}]
+"#
+    );
+    assert_eq!(
+        brief(&scan(&yaml)),
+        vec![("JS-EXP-009".into(), Severity::Low)]
+    );
+}
+
+#[test]
+fn deny_all_at_the_gateway_closes_the_door() {
+    let yaml = format!(
+        "{GATEWAY_TO_ARGO}---\n{}",
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny-all, namespace: istio-system}\nspec: {}\n"
+    );
+    assert_eq!(brief(&scan(&yaml)), vec![]);
+}
+
+#[test]
+fn custom_policy_that_excludes_the_route_does_not_authenticate_it() {
+    let yaml = format!(
+        "{GATEWAY_TO_ARGO}---\n{}",
+        r#"apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: oauth2, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: CUSTOM
+  provider: {name: oauth2-proxy}
+  rules: [{to: [{operation: {paths: ["/grafana/*"]}}]}]
+"#
+    );
+    assert_eq!(
+        brief(&scan(&yaml)),
+        vec![("JS-EXP-004".into(), Severity::Critical)]
+    );
+}
+
+#[test]
+fn virtual_service_bound_to_the_mesh_only_is_not_a_way_in() {
+    let yaml = GATEWAY_TO_ARGO.replace("gateways: [istio-system/public]", "gateways: [mesh]");
+    assert_eq!(brief(&scan(&yaml)), vec![]);
+}
+
+#[test]
+fn ingress_auth_annotations_and_internal_classes() {
+    let base = r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: lab
+  namespace: lab
+  annotations: ANNOTATIONS
+spec:
+  ingressClassName: CLASS
+  rules:
+  - http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: lab, port: {number: 8888}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lab, namespace: lab}
+spec:
+  selector: {app: lab}
+  ports: [{port: 8888}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lab, namespace: lab, labels: {app: lab}}
+spec:
+  containers:
+  - name: lab
+    image: jupyter/base-notebook:latest
+    args: [start-notebook.sh, --NotebookApp.token=]
+"#;
+    let case = |ann: &str, class: &str| {
+        brief(&scan(
+            &base.replace("ANNOTATIONS", ann).replace("CLASS", class),
+        ))
+    };
+    assert_eq!(
+        case("{}", "nginx"),
+        vec![("JS-EXP-003".into(), Severity::Critical)]
+    );
+    assert_eq!(
+        case(
+            "{nginx.ingress.kubernetes.io/auth-url: 'https://auth.example.com/oauth2/auth'}",
+            "nginx"
+        ),
+        vec![("JS-EXP-009".into(), Severity::Low)]
+    );
+    assert_eq!(
+        case("{}", "nginx-internal"),
+        vec![("JS-EXP-003".into(), Severity::Medium)]
+    );
+    assert_eq!(
+        case("{alb.ingress.kubernetes.io/scheme: internal}", "alb"),
+        vec![("JS-EXP-003".into(), Severity::Medium)]
+    );
+}
+
+#[test]
+fn oauth2_proxy_in_front_is_followed_to_its_upstream() {
+    let yaml = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: auth, namespace: ml}
+spec:
+  type: LoadBalancer
+  selector: {app: oauth2-proxy}
+  ports: [{port: 443, targetPort: 4180}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: oauth2-proxy, namespace: ml}
+spec:
+  template:
+    metadata: {labels: {app: oauth2-proxy}}
+    spec:
+      containers:
+      - name: oauth2-proxy
+        image: quay.io/oauth2-proxy/oauth2-proxy:v7.6.0
+        args: [--provider=oidc, --upstream=http://mlflow.ml.svc.cluster.local:5000/, --http-address=0.0.0.0:4180]
+        ports: [{containerPort: 4180}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mlflow, namespace: ml}
+spec:
+  selector: {app: mlflow}
+  ports: [{port: 5000}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mlflow, namespace: ml}
+spec:
+  template:
+    metadata: {labels: {app: mlflow}}
+    spec:
+      containers:
+      - {name: mlflow, image: ghcr.io/mlflow/mlflow:v2.12.1, command: [mlflow, server, --host, 0.0.0.0]}
+"#;
+    let f = scan(yaml);
+    assert_eq!(brief(&f), vec![("JS-EXP-009".into(), Severity::Low)]);
+    assert!(
+        f[0].evidence[0]
+            .contains("oauth2-proxy (Deployment ml/oauth2-proxy container oauth2-proxy)"),
+        "{}",
+        f[0].evidence[0]
+    );
+    // The same MLflow Service made a LoadBalancer itself bypasses the proxy.
+    let bypass = yaml.replace(
+        "metadata: {name: mlflow, namespace: ml}\nspec:\n  selector",
+        "metadata: {name: mlflow, namespace: ml}\nspec:\n  type: LoadBalancer\n  selector",
+    );
+    assert!(brief(&scan(&bypass)).contains(&("JS-EXP-007".into(), Severity::High)));
+}
+
+#[test]
+fn gateway_api_security_policy_authenticates() {
+    let yaml = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: eg, namespace: ml}
+spec:
+  gatewayClassName: eg
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: ray, namespace: ml}
+spec:
+  parentRefs: [{name: eg}]
+  rules: [{backendRefs: [{name: ray-head-svc, port: 8265}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ray-head-svc, namespace: ml}
+spec:
+  selector: {ray.io/cluster: rc, ray.io/node-type: head}
+  ports: [{name: dashboard, port: 8265}]
+---
+apiVersion: ray.io/v1
+kind: RayCluster
+metadata: {name: rc, namespace: ml}
+spec:
+  headGroupSpec:
+    rayStartParams: {}
+    template:
+      spec:
+        containers: [{name: ray-head, image: "rayproject/ray:2.9.0", ports: [{containerPort: 8265, name: dashboard}]}]
+"#;
+    assert_eq!(
+        brief(&scan(yaml)),
+        vec![("JS-EXP-006".into(), Severity::Critical)]
+    );
+    let with_policy = format!(
+        "{yaml}---\n{}",
+        "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: oidc, namespace: ml}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: ray}]\n  oidc: {provider: {issuer: 'https://accounts.example.com'}, clientID: ray}\n"
+    );
+    assert_eq!(
+        brief(&scan(&with_policy)),
+        vec![("JS-EXP-009".into(), Severity::Low)]
+    );
+    let waypoint = yaml.replace("gatewayClassName: eg", "gatewayClassName: istio-waypoint");
+    assert_eq!(brief(&scan(&waypoint)), vec![]);
+}
+
+#[test]
+fn host_ports_and_external_ips() {
+    let yaml = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: lab, namespace: ml}
+spec:
+  template:
+    metadata: {labels: {app: lab}}
+    spec:
+      containers:
+      - name: lab
+        image: quay.io/jupyter/base-notebook
+        args: [start-notebook.py, "--IdentityProvider.token=''"]
+        ports: [{containerPort: 8888, hostPort: 8888}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tb, namespace: ml}
+spec:
+  externalIPs: [198.51.100.10]
+  selector: {app: tb}
+  ports: [{port: 6006}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: tb, namespace: ml, labels: {app: tb}}
+spec:
+  containers: [{name: tb, image: "tensorflow/tensorflow:2.15.0", command: [tensorboard, --logdir, /logs]}]
+"#;
+    let f = scan(yaml);
+    let mut b = brief(&f);
+    b.sort();
+    assert_eq!(
+        b,
+        vec![
+            ("JS-EXP-003".into(), Severity::High),
+            ("JS-EXP-008".into(), Severity::High)
+        ]
+    );
+    let lab = f.iter().find(|f| f.rule == "JS-EXP-003").unwrap();
+    assert_eq!(lab.resource.kind, "DaemonSet");
+    assert_eq!(
+        lab.location.field.as_deref(),
+        Some("spec.template.spec.containers[0].ports")
+    );
+}
+
+/// Look-alikes: ML images and dashboards that are not reachable, and reachable things that are
+/// not dashboards.
+#[test]
+fn look_alikes_stay_quiet() {
+    let yaml = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "nginx:1.27", ports: [{containerPort: 8080}]}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: train, namespace: ml}
+spec:
+  template:
+    spec:
+      hostNetwork: true
+      containers:
+      - {name: train, image: "tensorflow/tensorflow:2.15.0-gpu", command: [python, train.py, --log-dir, /logs/tensorboard]}
+      - {name: submit, image: "quay.io/argoproj/argocli:v3.5.5", args: [submit, --watch, wf.yaml]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: notebook, namespace: ml}
+spec:
+  type: ClusterIP
+  selector: {app: notebook}
+  ports: [{port: 8888}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: notebook, namespace: ml, labels: {app: notebook}}
+spec:
+  containers: [{name: nb, image: "jupyter/base-notebook", args: [start-notebook.sh, --NotebookApp.token=]}]
+"#;
+    assert_eq!(brief(&scan(yaml)), vec![]);
+}
