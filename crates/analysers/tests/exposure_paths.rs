@@ -446,3 +446,66 @@ spec:
 "#;
     assert_eq!(brief(&scan(yaml)), vec![]);
 }
+
+/// KubeRay creates `<cluster>-head-svc` itself, so a route to it reaches the head even though
+/// the Service is not in the manifests; Ray's mutual TLS guards the client port only.
+#[test]
+fn route_to_the_kuberay_created_head_service() {
+    let yaml = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: eg, namespace: ml}
+spec:
+  gatewayClassName: eg
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: ray, namespace: ml}
+spec:
+  parentRefs: [{name: eg}]
+  rules: [{backendRefs: [{name: rc-head-svc, port: PORT}]}]
+---
+apiVersion: ray.io/v1
+kind: RayCluster
+metadata: {name: rc, namespace: ml}
+spec:
+  headGroupSpec:
+    rayStartParams: {}
+    template:
+      spec:
+        containers:
+        - name: ray-head
+          image: "rayproject/ray:2.9.0"
+          env: [{name: RAY_USE_TLS, value: "1"}]
+"#;
+    let dashboard = scan(&yaml.replace("PORT", "8265"));
+    assert_eq!(
+        brief(&dashboard),
+        vec![("JS-EXP-006".into(), Severity::Critical)]
+    );
+    assert!(
+        dashboard[0].evidence[0]
+            .contains("Service ml/rc-head-svc (created by KubeRay for RayCluster ml/rc)"),
+        "{:?}",
+        dashboard[0].evidence
+    );
+    // The client port with mutual TLS asks for a certificate: exposed but authenticated.
+    let client = scan(&yaml.replace("PORT", "10001"));
+    assert_eq!(
+        brief(&client),
+        vec![("JS-EXP-009".into(), Severity::Medium)]
+    );
+    // A route to another cluster's head Service reaches nothing known.
+    let other = scan(
+        &yaml
+            .replace("rc-head-svc", "other-head-svc")
+            .replace("PORT", "8265"),
+    );
+    assert!(
+        other
+            .iter()
+            .all(|f| !f.evidence[0].contains("created by KubeRay")),
+        "{other:?}"
+    );
+}

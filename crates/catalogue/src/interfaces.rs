@@ -131,8 +131,12 @@ impl Interface {
         })
     }
 
+    /// Whether a Service name is this interface's (`*-head-svc`: a suffix after `*`).
     pub fn matches_service_name(&self, name: &str) -> bool {
-        self.services.iter().any(|s| s == name)
+        self.services.iter().any(|s| match s.strip_prefix('*') {
+            Some(suffix) => name.ends_with(suffix) && name.len() > suffix.len(),
+            None => s == name,
+        })
     }
 
     /// Decides whether the interface asks for a login, from its command line (empty when only
@@ -177,7 +181,7 @@ impl Interface {
                         self.auth
                             .note
                             .as_ref()
-                            .map(|n| format!(": it {n}"))
+                            .map(|n| format!(" ({n})"))
                             .unwrap_or_default()
                     ),
                 },

@@ -126,6 +126,29 @@ impl<'a> Index<'a> {
             return out;
         }
         let Some(svc) = self.services.get(&(ns, name)).copied() else {
+            // KubeRay creates `<cluster>-head-svc` for each RayCluster and RayService.
+            for rc in &self.ray_clusters {
+                if rc.effective_namespace() == ns
+                    && name.strip_suffix("-head-svc") == Some(rc.name.as_str())
+                {
+                    if let Some(head) = self.ray_head(rc, port) {
+                        out.targets.push((
+                            Trail {
+                                hops: vec![
+                                    format!(
+                                        "Service {ns}/{name} (created by KubeRay for {})",
+                                        rc.display()
+                                    ),
+                                    head.hop,
+                                ],
+                                ..Trail::default()
+                            },
+                            head.target,
+                        ));
+                        return out;
+                    }
+                }
+            }
             // The Service is not in the input; the catalogue may still know it by name.
             if let Some(i) = self
                 .catalogue
@@ -263,6 +286,24 @@ impl<'a> Index<'a> {
             command_line: &c.command_line,
         };
         let workload_hop = format!("{} container {}", pod.owner.display(), c.name);
+        if matches!(
+            pod.owner.kind.as_str(),
+            "RayCluster" | "RayService" | "RayJob"
+        ) {
+            if let Some(head) = self
+                .ray_head(pod.owner, None)
+                .filter(|h| h.target.field.as_ref() == Some(&c.field))
+            {
+                out.targets.push((
+                    Trail {
+                        hops: vec![svc_hop.to_string(), head.hop],
+                        ..Trail::default()
+                    },
+                    head.target,
+                ));
+                return;
+            }
+        }
         if let Some(proxy) = self.catalogue.exposure.auth_proxy(&c.image) {
             let auth = format!("{} ({workload_hop})", proxy.name);
             for upstream in self.proxy_upstreams(c) {
@@ -318,6 +359,78 @@ impl<'a> Index<'a> {
             }
         }
         ups
+    }
+}
+
+/// The head of a KubeRay resource, as a sensitive interface.
+pub struct RayHead<'a> {
+    pub target: Target<'a>,
+    pub hop: String,
+    /// Where the cluster spec sits in the resource (`spec`, `spec.rayClusterConfig`, ...).
+    pub base: &'static str,
+}
+
+impl<'a> Index<'a> {
+    /// The Ray head of a RayCluster, RayService or RayJob: its Ray container, with KubeRay's
+    /// `authOptions.mode` taken into account as Ray's own login.
+    ///
+    /// `port` is the head port the path reaches, when known: Ray's TLS (`RAY_USE_TLS=1`) is
+    /// mutual and guards its gRPC client port (10001), not the dashboard.
+    pub fn ray_head(&self, rc: &'a Object, port: Option<&PortRef>) -> Option<RayHead<'a>> {
+        let base = match rc.kind.as_str() {
+            "RayService" => "spec.rayClusterConfig",
+            "RayJob" => "spec.rayClusterSpec",
+            _ => "spec",
+        };
+        let ray = self.catalogue.interfaces.get("ray-head")?;
+        let head = self.pods.iter().find(|p| std::ptr::eq(p.owner, rc));
+        // The head's main container: not an init container, preferably the one running Ray.
+        let container = head.and_then(|p| {
+            let main: Vec<&Container> = p
+                .containers
+                .iter()
+                .filter(|c| c.field.contains(".containers["))
+                .collect();
+            main.iter()
+                .find(|c| c.image.contains("ray"))
+                .or(main.first())
+                .copied()
+        });
+        let mut command_line = container
+            .map(|c| c.command_line.clone())
+            .unwrap_or_default();
+        if let Some(mode) = rc.str_at(&format!("{base}.authOptions.mode")) {
+            command_line.push_str(&format!("\nRAY_AUTH_MODE={mode}"));
+        }
+        let mut own_login = ray.own_login(&command_line);
+        let client_port = matches!(port, Some(PortRef::Number(10001)))
+            || matches!(port, Some(PortRef::Name(n)) if n == "client");
+        if client_port
+            && !own_login.required
+            && command_line
+                .lines()
+                .any(|l| l == "RAY_USE_TLS=1" || l == "RAY_USE_TLS=true")
+        {
+            own_login = jackstop_catalogue::interfaces::OwnLogin {
+                required: true,
+                why: "the Ray client port requires mutual TLS (RAY_USE_TLS=1): clients need a certificate of the cluster's CA".into(),
+            };
+        }
+        Some(RayHead {
+            hop: format!(
+                "{} head container {} ({})",
+                rc.display(),
+                container.map(|c| c.name.as_str()).unwrap_or("(none)"),
+                ray.name
+            ),
+            target: Target {
+                interface: ray,
+                own_login,
+                workload: Some(rc),
+                field: container.map(|c| c.field.clone()),
+            },
+            base,
+        })
     }
 }
 

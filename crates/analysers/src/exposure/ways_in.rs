@@ -517,33 +517,20 @@ impl<'a> Index<'a> {
 
     /// KubeRay resources that ask the operator for an outside-facing head Service or Ingress.
     fn ray_way_in(&self, rc: &'a Object, out: &mut Vec<Exposure<'a>>) {
-        let base = match rc.kind.as_str() {
-            "RayService" => "spec.rayClusterConfig",
-            "RayJob" => "spec.rayClusterSpec",
-            _ => "spec",
-        };
-        let Some(ray) = self.catalogue.interfaces.get("ray-head") else {
+        let Some(head) = self.ray_head(rc, None) else {
             return;
         };
-        let head = self.pods.iter().find(|p| std::ptr::eq(p.owner, rc));
-        let container = head.and_then(|p| {
-            p.containers
-                .iter()
-                .find(|c| c.image.contains("ray"))
-                .or(p.containers.first())
-        });
-        let mut command_line = container
-            .map(|c| c.command_line.clone())
-            .unwrap_or_default();
-        if let Some(mode) = rc.str_at(&format!("{base}.authOptions.mode")) {
-            command_line.push_str(&format!("\nRAY_AUTH_MODE={mode}"));
-        }
-        let target = Target {
-            interface: ray,
-            own_login: ray.own_login(&command_line),
-            workload: Some(rc),
-            field: container.map(|c| c.field.clone()),
-        };
+        let base = head.base;
+        let target = head.target.clone();
+        let container = self
+            .pods
+            .iter()
+            .find(|p| std::ptr::eq(p.owner, rc))
+            .and_then(|p| {
+                p.containers
+                    .iter()
+                    .find(|c| Some(&c.field) == head.target.field.as_ref())
+            });
         let service_type = rc
             .str_at(&format!("{base}.headGroupSpec.serviceType"))
             .unwrap_or("ClusterIP");
@@ -561,12 +548,7 @@ impl<'a> Index<'a> {
         } else {
             ports.join(",")
         };
-        let head_hop = format!(
-            "{} head container {} ({})",
-            rc.display(),
-            container.map(|c| c.name.as_str()).unwrap_or("(none)"),
-            ray.name
-        );
+        let head_hop = head.hop;
         let reach = match service_type {
             "LoadBalancer" => Some(Reach::Internet),
             "NodePort" => Some(Reach::Nodes("NodePort")),
