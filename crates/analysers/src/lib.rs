@@ -2,8 +2,11 @@
 //! readers hold only those, and reads all of them at once: an exposure spans objects (the
 //! Service in one file, the VirtualService in another).
 
+pub mod burst;
 pub mod exposure;
+pub mod miners;
 pub mod pods;
+pub mod workloads;
 
 use jackstop_catalogue::Catalogue;
 use jackstop_core::{Finding, Object};

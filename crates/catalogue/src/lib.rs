@@ -5,10 +5,12 @@
 //! borrow the immutable result, so a scan of many objects pays for compilation once.
 
 pub mod exposure;
+pub mod indicators;
 pub mod interfaces;
 pub mod rules;
 
 pub use exposure::ExposureData;
+pub use indicators::IndicatorSet;
 pub use interfaces::{AuthDefault, Interface, InterfaceSet};
 pub use rules::RuleSet;
 
@@ -37,17 +39,20 @@ pub struct Catalogue {
     pub rules: RuleSet,
     pub interfaces: InterfaceSet,
     pub exposure: ExposureData,
+    pub indicators: IndicatorSet,
 }
 
 pub(crate) const RULES_YAML: &str = include_str!("../data/rules.yaml");
 pub(crate) const INTERFACES_YAML: &str = include_str!("../data/interfaces.yaml");
 pub(crate) const EXPOSURE_YAML: &str = include_str!("../data/exposure.yaml");
+pub(crate) const INDICATORS_YAML: &str = include_str!("../data/indicators.yaml");
 
 impl Catalogue {
     pub fn load() -> Result<Catalogue, CatalogueError> {
         let rules = RuleSet::parse(RULES_YAML)?;
         let interfaces = InterfaceSet::parse(INTERFACES_YAML)?;
         let exposure = ExposureData::parse(EXPOSURE_YAML)?;
+        let indicators = IndicatorSet::parse(INDICATORS_YAML)?;
         for i in interfaces.iter() {
             if rules.get(&i.rule).is_none() {
                 return Err(CatalogueError::Invalid {
@@ -60,6 +65,7 @@ impl Catalogue {
             rules,
             interfaces,
             exposure,
+            indicators,
         })
     }
 

@@ -1,0 +1,1 @@
+//! Burst detection.

@@ -1,0 +1,1 @@
+//! Every container-like thing a resource will run.
