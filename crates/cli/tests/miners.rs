@@ -1,0 +1,168 @@
+//! Finding the miners, end to end, on real data: every real positive in
+//! `../shared/corpus/miners` is found, and the real benign corpora (Argo examples, KFP
+//! pipelines, notebooks and training jobs, KubeRay samples, the Kubeflow install) stay quiet.
+
+mod common;
+
+use common::{corpus, findings, jackstop, repo_root, scan_json};
+use serde_json::Value;
+
+fn rules_of(doc: &Value, path_suffix: &str) -> Vec<String> {
+    findings(doc)
+        .iter()
+        .filter(|f| {
+            f["location"]["path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with(path_suffix)
+        })
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["rule"].as_str().unwrap(),
+                f["severity"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_real_positive_is_found() {
+    let dir = corpus().join("miners");
+    let doc = scan_json(&[dir.to_str().unwrap()]);
+    assert_eq!(doc["errors"], serde_json::json!([]), "{:#}", doc["errors"]);
+    // (file, the rule that must be among its findings)
+    let expected = [
+        ("k8s-manifests/lacework-k8s-crypto-miner.yaml", "JS-MIN-001"),
+        ("k8s-manifests/cpfarhood-daemonset.yaml", "JS-MIN-001"),
+        ("k8s-manifests/cpfarhood-deployment-old.yaml", "JS-MIN-001"),
+        (
+            "k8s-manifests/choukalos-mine_xmr_deployment.yml",
+            "JS-MIN-001",
+        ),
+        ("k8s-manifests/rcmelendez-xmrig.yaml", "JS-MIN-001"),
+        ("k8s-manifests/m3rc1ful-cryptominer.yaml", "JS-MIN-001"),
+        ("k8s-manifests/zetneteork-xmrig.yaml", "JS-MIN-001"),
+        ("xmrig-configs/xmrig-src-config.json", "JS-MIN-002"),
+        ("xmrig-configs/xmrig-api-v1-config.json", "JS-MIN-002"),
+        ("xmrig-configs/xmrig-api-v1-summary.json", "JS-MIN-002"),
+        ("xmrig-configs/xmrig-api-v1-threads.json", "JS-MIN-002"),
+        ("xmrig-configs/rcmelendez-config.json", "JS-MIN-002"),
+        ("xmrig-configs/m3rc1ful-config.json", "JS-MIN-002"),
+        ("xmrig-configs/zetneteork-config.json", "JS-MIN-002"),
+        ("compose/m3rc1ful-docker-compose.yml", "JS-MIN-002"),
+        ("compose/rcmelendez-docker-compose.yml", "JS-MIN-002"),
+        ("compose/zetneteork-docker-compose.yml", "JS-MIN-002"),
+        (
+            "non-k8s/ashishgetbit-miner-cloudformation.yaml",
+            "JS-MIN-002",
+        ),
+    ];
+    let mut missed = Vec::new();
+    for (file, rule) in expected {
+        let got = rules_of(&doc, file);
+        if !got.iter().any(|g| g.starts_with(rule)) {
+            missed.push(format!("{file}: expected {rule}, got {got:?}"));
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "missed real positives:\n{}",
+        missed.join("\n")
+    );
+    // The companions of a miner are context, not miners: the NetworkPolicy and the kustomization.
+    for file in [
+        "cpfarhood-networkpolicy.yaml",
+        "cpfarhood-kustomization.yaml",
+    ] {
+        assert!(
+            rules_of(&doc, file).is_empty(),
+            "{file}: {:?}",
+            rules_of(&doc, file)
+        );
+    }
+}
+
+/// The benign corpora, each scanned as a whole: no miner finding, and nothing high or critical
+/// from the workload analysis. (The KubeRay samples that publish the Ray dashboard through a
+/// public Ingress or Gateway without authentication are real exposures, reported by the
+/// exposure analysis and tested there.)
+#[test]
+fn real_benign_corpora_stay_quiet() {
+    for name in [
+        "argo-examples",
+        "kfp",
+        "notebooks-training",
+        "kuberay",
+        "kubeflow-platform",
+    ] {
+        let dir = corpus().join(name);
+        let doc = scan_json(&[dir.to_str().unwrap()]);
+        let loud: Vec<String> = findings(&doc)
+            .iter()
+            .filter(|f| {
+                f["category"] == "miner"
+                    || (f["category"] != "exposure"
+                        && (f["severity"] == "high" || f["severity"] == "critical"))
+            })
+            .map(|f| {
+                format!(
+                    "{} {} {} {}:{} {}",
+                    f["rule"],
+                    f["severity"],
+                    f["title"],
+                    f["location"]["path"],
+                    f["location"]["line"],
+                    f["evidence"]
+                )
+            })
+            .collect();
+        assert!(
+            loud.is_empty(),
+            "{name}: false positives:\n{}",
+            loud.join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_example_shows_the_whole_incident() {
+    let r = jackstop(&["scan", "examples/kubeflow-incident", "-f", "json"], None);
+    assert_eq!(r.code, 1, "criticals fail the run: {}", r.stderr);
+    let doc = r.json();
+    let got: Vec<(String, String, String)> = findings(&doc)
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["resource"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (rule, sev, name) in [
+        ("JS-EXP-001", "critical", "istio-ingressgateway"),
+        ("JS-MIN-001", "critical", "tf-train-cpu"),
+        ("JS-MIN-001", "critical", "tf-train-gpu"),
+        ("JS-MIN-001", "critical", "analysis"),
+        ("JS-MIN-001", "critical", "train-pipeline-x7k2p"),
+        ("JS-BUR-001", "high", "tf-train-cpu"),
+        ("JS-BUR-001", "high", "analysis"),
+    ] {
+        assert!(
+            got.contains(&(rule.to_string(), sev.to_string(), name.to_string())),
+            "missing {rule} {sev} {name} in {got:#?}"
+        );
+    }
+    // Both miners are named, and the notebook's base64 payload is shown decoded.
+    let text = r.stdout;
+    assert!(
+        text.contains("XMRig") && text.contains("Ethminer"),
+        "{text}"
+    );
+    assert!(text.contains("decoded base64"), "{text}");
+    // The table names both miners too (the README's quick start).
+    let table = jackstop(&["scan", "examples/kubeflow-incident", "-f", "table"], None);
+    assert!(table.stdout.contains("XMRig") && table.stdout.contains("Ethminer"));
+    let _ = repo_root();
+}
