@@ -57,10 +57,20 @@ pub fn run_noted(
     objects: &[Object],
     catalogue: &Catalogue,
 ) -> (Vec<Finding>, Vec<InputError>) {
+    // Analysers are independent: each runs on its own thread over the same objects.
+    let results: Vec<(Vec<Finding>, Vec<InputError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = analysers
+            .iter()
+            .map(|a| s.spawn(move || a.analyse_noted(objects, catalogue)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
     let mut findings = Vec::new();
     let mut notes = Vec::new();
-    for a in analysers {
-        let (f, n) = a.analyse_noted(objects, catalogue);
+    for (f, n) in results {
         findings.extend(f);
         notes.extend(n);
     }

@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Analyse manifests offline: files, directories (recursive) and `-` for stdin.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// List the built-in rules.
     Rules(RulesArgs),
     /// Show one rule's documentation.
@@ -73,6 +73,10 @@ pub struct ScanArgs {
     /// Report only findings at or above this severity.
     #[arg(long, value_name = "SEVERITY", value_parser = ["critical", "high", "medium", "low", "info"])]
     pub min_severity: Option<String>,
+    /// Run only these analysers (repeatable): `exposure` (open doors) and `miners` (miners,
+    /// suspicious tradecraft and bursts). Default: all.
+    #[arg(long = "analyser", value_name = "NAME", value_parser = ["exposure", "miners"])]
+    pub analysers: Vec<String>,
     /// Burst detection: creations this close together belong to one burst (e.g. 5m, 90s, 1h).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_window)]
     pub burst_window: i64,

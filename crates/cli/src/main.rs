@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        cli::Command::Scan(args) => commands::scan::run(args),
+        cli::Command::Scan(args) => commands::scan::run(*args),
         cli::Command::Rules(args) => commands::rules::run(args),
         cli::Command::Explain(args) => commands::explain::run(args),
     };

@@ -166,3 +166,85 @@ fn the_example_shows_the_whole_incident() {
     assert!(table.stdout.contains("XMRig") && table.stdout.contains("Ethminer"));
     let _ = repo_root();
 }
+
+/// Bad input for the miner analysis: a 10 MB single-line argument, base64 nested past the
+/// decoding depth, deeply nested embedded objects. Each gets a clear entry in `errors` naming
+/// the file; the miner in another file is still found.
+#[test]
+fn bad_input_is_bounded_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "QUJDRGVmZ2gxMjM0".repeat(10 * 1024 * 1024 / 16);
+    std::fs::write(
+        dir.path().join("big.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: big, namespace: a}}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    args: [\"{big}\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut nested = String::from("xmrig --donate-level 1");
+    for _ in 0..12 {
+        nested = base64_encode(&nested);
+    }
+    std::fs::write(
+        dir.path().join("nested.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: nested, namespace: a}}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, \"echo {nested} | base64 -d | sh\"]\n"
+        ),
+    )
+    .unwrap();
+    // A Katib Experiment whose trial is an Experiment whose trial is ... (embedded too deep).
+    let mut trial = String::from("{apiVersion: batch/v1, kind: Job, spec: {template: {spec: {containers: [{name: c, image: busybox}]}}}}");
+    for _ in 0..6 {
+        trial = format!("{{apiVersion: kubeflow.org/v1beta1, kind: Experiment, spec: {{trialTemplate: {{trialSpec: {trial}}}}}}}");
+    }
+    std::fs::write(
+        dir.path().join("deep.yaml"),
+        format!("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata: {{name: deep, namespace: a}}\nspec: {{trialTemplate: {{trialSpec: {trial}}}}}\n"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo_root().join("tests/rules/JS-MIN-001/hit.yaml"),
+        dir.path().join("miner.yaml"),
+    )
+    .unwrap();
+    let doc = scan_json(&[dir.path().to_str().unwrap()]);
+    let errors: Vec<String> = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["path"].as_str().unwrap(),
+                e["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for file in ["big.yaml", "nested.yaml", "deep.yaml"] {
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(file) && e.contains("not fully analysed")),
+            "{file}: {errors:#?}"
+        );
+    }
+    let found: Vec<String> = findings(&doc)
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["rule"].as_str().unwrap(),
+                f["resource"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        found.contains(&"JS-MIN-001 tf-train".to_string()),
+        "{found:?}"
+    );
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}

@@ -56,10 +56,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
     burst
         .ignore_namespaces
         .extend(args.burst_ignore_namespace.iter().cloned());
-    let analysers = jackstop_analysers::all_with(MinerSettings {
+    let mut analysers = jackstop_analysers::all_with(MinerSettings {
         burst,
         ..MinerSettings::default()
     });
+    if !args.analysers.is_empty() {
+        analysers.retain(|a| args.analysers.iter().any(|n| n == a.name()));
+    }
 
     let (inputs, mut errors) = collect_inputs(&args.paths, &args.exclude);
     if inputs.is_empty() {
