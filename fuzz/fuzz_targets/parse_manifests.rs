@@ -2,7 +2,7 @@
 //! panicking, hanging or blowing up memory.
 #![no_main]
 
-use jackstop_manifests::reader::{parse_text, ManifestSet, ReadOptions};
+use jackstop_manifests::reader::{parse_text, KindFilter, ManifestSet, ReadOptions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,4 +17,14 @@ fuzz_target!(|data: &[u8]| {
             assert!(l >= 1 && l <= lines, "error line {l} outside 1..={lines}: {e:?}");
         }
     }
+    // Differential: documents of kinds nobody keeps are skimmed (events only, no tree); the
+    // counts and the errors must be those of the full reading.
+    let only = ReadOptions {
+        kinds: KindFilter::Kinds(["Service".to_string()].into()),
+        ..ReadOptions::default()
+    };
+    let mut skimmed = ManifestSet::default();
+    parse_text(&text, "fuzz.yaml", &only, &mut skimmed);
+    assert_eq!(skimmed.stats, set.stats);
+    assert_eq!(skimmed.errors, set.errors);
 });

@@ -238,95 +238,110 @@ fn kind_in_text(text: &str) -> Option<&str> {
 
 /// What a document of a kind nobody analyses must still tell: that it is an object, its API
 /// group (configuration files are not), and whether it is named.
-#[derive(serde::Deserialize)]
+#[derive(Default)]
 struct Skim {
-    #[serde(rename = "apiVersion")]
-    api_version: Option<serde_saphyr::Spanned<SkimScalar>>,
-    kind: Option<serde_saphyr::Spanned<SkimScalar>>,
-    metadata: Option<serde_saphyr::Spanned<SkimMeta>>,
+    api_version: Option<String>,
+    kind: Option<String>,
+    /// Line (0-based, in the document) of the `metadata` mapping, or of `kind`.
+    metadata_line: Option<usize>,
+    kind_line: Option<usize>,
+    named: bool,
 }
 
-#[derive(serde::Deserialize)]
-struct SkimMeta {
-    name: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "generateName")]
-    generate_name: Option<serde::de::IgnoredAny>,
-}
-
-/// A scalar as text, or `None` for anything else.
-struct SkimScalar(Option<String>);
-
-impl<'de> serde::Deserialize<'de> for SkimScalar {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = SkimScalar;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("anything")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SkimScalar, E> {
-                Ok(SkimScalar(Some(v.to_string())))
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SkimScalar, E> {
-                Ok(SkimScalar(None))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SkimScalar, E> {
-                Ok(SkimScalar(None))
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SkimScalar, E> {
-                Ok(SkimScalar(None))
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SkimScalar, E> {
-                Ok(SkimScalar(None))
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<SkimScalar, E> {
-                Ok(SkimScalar(None))
-            }
-            fn visit_none<E: serde::de::Error>(self) -> Result<SkimScalar, E> {
-                Ok(SkimScalar(None))
-            }
-            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<SkimScalar, D::Error> {
-                serde::Deserialize::deserialize(d)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> Result<SkimScalar, A::Error> {
-                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(SkimScalar(None))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> Result<SkimScalar, A::Error> {
-                while a
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(SkimScalar(None))
-            }
-        }
-        d.deserialize_any(V)
+/// Reads a document's events with serde-saphyr's own parser, without deserialising anything:
+/// the whole text is still checked (so malformed YAML is reported), at a fraction of the cost
+/// of building its tree. `None` on any error, which the full reading then reports with its
+/// position; the same depth and event budget as the full reading applies.
+fn skim_events(text: &str, opts: &ReadOptions) -> Option<Skim> {
+    use granit_parser::{Event, Parser};
+    // Per open collection: whether it is a mapping, and whether its next scalar is a key.
+    struct Level {
+        map: bool,
+        expect_key: bool,
+        key: Option<String>,
     }
+    let max_events = (text.len() * 2).max(1_000_000);
+    let mut stack: Vec<Level> = Vec::new();
+    let mut skim = Skim::default();
+    let mut events = 0usize;
+    let mut parser = Parser::new_from_str(text);
+    while let Some(next) = parser.next_event() {
+        let (event, span) = next.ok()?;
+        events += 1;
+        if events > max_events || stack.len() > opts.max_depth {
+            return None;
+        }
+        // The key this node is the value of, at the top level and in `metadata`.
+        let top_key = |stack: &[Level]| match stack {
+            [top] if top.map && !top.expect_key => top.key.as_deref().map(str::to_string),
+            _ => None,
+        };
+        let in_metadata = stack.len() == 2
+            && stack[0].key.as_deref() == Some("metadata")
+            && stack[1].map
+            && stack[1].expect_key;
+        match event {
+            Event::Scalar(value, ..) => {
+                if in_metadata && (value == "name" || value == "generateName") {
+                    skim.named = true;
+                }
+                match top_key(&stack).as_deref() {
+                    Some("kind") => {
+                        skim.kind = Some(value.to_string());
+                        skim.kind_line = Some(span.start.line());
+                    }
+                    Some("apiVersion") => skim.api_version = Some(value.to_string()),
+                    _ => {}
+                }
+                if let Some(l) = stack.last_mut() {
+                    if l.map {
+                        if l.expect_key {
+                            l.key = Some(value.into_owned());
+                        }
+                        l.expect_key = !l.expect_key;
+                    }
+                }
+            }
+            Event::Alias(_) => {
+                if let Some(l) = stack.last_mut() {
+                    if l.map {
+                        l.expect_key = !l.expect_key;
+                    }
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let map = matches!(event, Event::MappingStart(..));
+                if map && top_key(&stack).as_deref() == Some("metadata") {
+                    skim.metadata_line = Some(span.start.line());
+                }
+                stack.push(Level {
+                    map,
+                    expect_key: true,
+                    key: None,
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                if let Some(l) = stack.last_mut() {
+                    if l.map {
+                        l.expect_key = !l.expect_key;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(skim)
 }
 
-/// Parses a document of a kind that is not kept without building its tree: the whole text is
-/// still parsed (so malformed YAML is reported, with the same budget), at a fraction of the
-/// cost. `None` when the document turns out to need the full reading after all.
+/// Reads a document of a kind that is not kept without building its tree. `None` when the
+/// document turns out to need the full reading after all (an error, a kept kind, a List).
 fn skim_document(doc: &Document<'_>, path: &Arc<str>, opts: &ReadOptions) -> Option<DocResult> {
     let offset = doc.first_line - 1;
     let mut r = DocResult::default();
-    // Repeated keys go to the visitors as they come instead of being buffered (what makes
-    // LastWins costly); anything the skim refuses, a repeated `kind` included, gets the full
-    // reading, which reports real errors with their position.
-    let mut o = options_for(doc.text.len(), opts);
-    o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
-    let skim: Skim = serde_saphyr::from_str_with_options(doc.text, o).ok()?;
-    let kind = skim.kind.as_ref().and_then(|k| k.value.0.as_deref())?;
-    let api_version = skim
-        .api_version
-        .as_ref()
-        .and_then(|a| a.value.0.as_deref())?;
+    let skim = skim_events(doc.text, opts)?;
+    let kind = skim.kind.as_deref()?;
+    let api_version = skim.api_version.as_deref()?;
     if opts.kinds.keeps(kind) || kind.ends_with("List") {
         return None;
     }
@@ -337,17 +352,11 @@ fn skim_document(doc: &Document<'_>, path: &Arc<str>, opts: &ReadOptions) -> Opt
         return Some(r);
     }
     r.object_count = 1;
-    let named = skim
-        .metadata
-        .as_ref()
-        .is_some_and(|m| m.value.name.is_some() || m.value.generate_name.is_some());
-    if !named {
+    if !skim.named {
         let line = skim
-            .metadata
-            .as_ref()
-            .map(|m| m.referenced.line() as u32)
-            .or(skim.kind.as_ref().map(|k| k.referenced.line() as u32))
-            .map_or(doc.first_line, |l| l + offset);
+            .metadata_line
+            .or(skim.kind_line)
+            .map_or(doc.first_line, |l| l as u32 + offset);
         r.warnings.push(
             ManifestError::Unnamed {
                 kind: kind.to_string(),
