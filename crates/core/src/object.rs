@@ -156,6 +156,25 @@ impl Object {
     }
 }
 
+/// Appends a key to a field path the way every jackstop field path is written: `.name` for
+/// plain words, `["a.b/c"]` for keys that are not (so that `data["config.json"]` stays one key).
+pub fn push_key(path: &mut String, key: &str) {
+    let plain = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+    } else {
+        path.push('[');
+        path.push_str(&serde_json::to_string(key).unwrap_or_default());
+        path.push(']');
+    }
+}
+
 /// Follows a dotted path (`spec.template.spec`; no indices) through maps.
 pub fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     let mut cur = v;

@@ -176,23 +176,7 @@ pub fn to_json(
     }
 }
 
-/// Appends a key to a field path: `.name`, or `["a.b/c"]` for keys that are not plain words.
-pub fn push_key(prefix: &mut String, key: &str) {
-    let plain = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
-        if !prefix.is_empty() {
-            prefix.push('.');
-        }
-        prefix.push_str(key);
-    } else {
-        prefix.push('[');
-        prefix.push_str(&serde_json::to_string(key).unwrap_or_default());
-        prefix.push(']');
-    }
-}
+pub use jackstop_core::object::push_key;
 
 #[cfg(test)]
 mod tests {

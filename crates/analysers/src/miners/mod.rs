@@ -264,20 +264,27 @@ fn runnable_finding(
             (sev, title)
         }
         Kind::Tradecraft => {
-            if ml.is_empty() {
-                (
-                    Severity::Medium,
-                    "Workload downloads and executes code or hides its payload".to_string(),
-                )
+            let title = "Workload downloads and executes code or hides its payload".to_string();
+            // Only an ML image or a GPU raises it: pipeline steps and notebooks install tools
+            // all day, but a TensorFlow or GPU container has no reason to fetch and run one.
+            let compute: Vec<&String> = ml
+                .iter()
+                .filter(|w| {
+                    w.starts_with("runs in a ") && w.contains(" image (") || *w == "requests GPUs"
+                })
+                .collect();
+            if compute.is_empty() {
+                (Severity::Medium, title)
             } else {
                 evidence.push(format!(
                     "Severity raised to high: an ML workload that {}",
-                    ml.join(", ")
+                    compute
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
-                (
-                    Severity::High,
-                    "Workload downloads and executes code or hides its payload".to_string(),
-                )
+                (Severity::High, title)
             }
         }
         Kind::PoolOrWallet => (
@@ -368,7 +375,7 @@ fn config_map_finding(
         .iter()
         .filter_map(|(k, v)| {
             let text = v.as_str()?.to_string();
-            let field = format!("data.{k}");
+            let field = workloads::walk::join_key("data", k);
             Some(RunText {
                 role: TextRole::ConfigMap,
                 parts: vec![(0, field.clone())],
@@ -426,11 +433,7 @@ fn walk_strings(
     match v {
         Value::Object(m) => {
             for (k, v) in m {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
+                let p = workloads::walk::join_key(&path, k);
                 if let Value::String(s) = v {
                     f(p, Some(k), s);
                 } else {

@@ -56,8 +56,14 @@ fn is_tradecraft(f: Family) -> bool {
 /// Decides, or `None` when nothing counts.
 pub fn decide(hits: &[Located]) -> Option<Verdict> {
     let has = |f: Family| hits.iter().any(|h| h.hit.family == f);
-    let program_present =
-        has(Family::MinerProgram) || has(Family::MinerImage) || has(Family::MaliciousImage);
+    // A miner program that is run (or an image named for one): a name merely mentioned (a
+    // detection rule listing `xmrig`) does not make `-o` or `-u` a miner's flags.
+    let program_present = hits.iter().any(|h| {
+        matches!(
+            h.hit.family,
+            Family::MinerProgram | Family::MinerImage | Family::MaliciousImage
+        ) && h.hit.strength == Strength::Strong
+    });
     // Strong hits in what the workload runs (not its image, not tradecraft).
     let mut strong: Vec<usize> = hits
         .iter()
@@ -132,13 +138,28 @@ pub fn decide(hits: &[Located]) -> Option<Verdict> {
             reported_image,
         });
     }
+    // A renamed miner shows only its command line: a pool address on a pool port with the
+    // generic pool flags (`-o host:3333 -u user -p x`).
+    let generic: Vec<usize> = hits
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.hit.family == Family::GenericMinerFlag)
+        .map(|(i, _)| i)
+        .collect();
+    let distinct_generic: std::collections::HashSet<&str> =
+        generic.iter().map(|&i| hits[i].hit.id.as_str()).collect();
+    let miner_like = port.is_some() && distinct_generic.len() >= 3;
     let tradecraft: Vec<usize> = hits
         .iter()
         .enumerate()
         .filter(|(_, h)| is_tradecraft(h.hit.family) && h.hit.strength >= Strength::Medium)
         .map(|(i, _)| i)
         .collect();
-    let medium: Vec<usize> = [pool, wallet].into_iter().flatten().collect();
+    let mut medium: Vec<usize> = [pool, wallet].into_iter().flatten().collect();
+    if miner_like {
+        medium.extend(port);
+        medium.extend(&generic);
+    }
     if !tradecraft.is_empty() {
         let mut deciding = tradecraft;
         deciding.extend(&medium);
@@ -155,6 +176,9 @@ pub fn decide(hits: &[Located]) -> Option<Verdict> {
     }
     if !medium.is_empty() {
         let mut reasons = Vec::new();
+        if miner_like {
+            reasons.push("a miner-like command line (pool flags with a pool port)".to_string());
+        }
         for &i in &medium {
             push_unique(&mut reasons, hits[i].hit.what.clone());
         }

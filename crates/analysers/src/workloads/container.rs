@@ -184,10 +184,18 @@ impl<'a> Extractor<'a> {
     /// The ConfigMap `name` in the owner's namespace, or a note that it is not in the input.
     fn configmap(&mut self, owner: &'a Object, name: &str, from: &str) -> Option<&'a Object> {
         let ns = owner.effective_namespace();
-        let found = self
+        let mut found = self
             .configmaps
             .get(&(ns.to_string(), name.to_string()))
             .copied();
+        // A workload without a namespace is applied with `-n`: the one ConfigMap of that name
+        // in the input is the one it will read.
+        if found.is_none() && owner.namespace.is_none() {
+            let mut same_name = self.configmaps.iter().filter(|((_, n), _)| n == name);
+            if let (Some((_, cm)), None) = (same_name.next(), same_name.next()) {
+                found = Some(*cm);
+            }
+        }
         if found.is_none() {
             self.notes.push((
                 owner,
@@ -326,14 +334,7 @@ impl<'a> Extractor<'a> {
             }
             for (f, cm) in refs {
                 if let Some(o) = self.configmap(owner, cm, &f) {
-                    for (k, v) in data_of(o) {
-                        texts.push(single(
-                            TextRole::ConfigMap,
-                            f.clone(),
-                            v,
-                            format!("ConfigMap {}", cm_key(o, &k)),
-                        ));
-                    }
+                    texts.extend(config_map_texts(o, &f));
                 }
             }
         }
@@ -398,14 +399,7 @@ impl<'a> Extractor<'a> {
             };
             let f = join_key(&join_index(field, i), "name");
             if let Some(o) = self.configmap(owner, cm, &f) {
-                for (k, v) in data_of(o) {
-                    texts.push(single(
-                        TextRole::ConfigMap,
-                        f.clone(),
-                        v,
-                        format!("ConfigMap {}", cm_key(o, &k)),
-                    ));
-                }
+                texts.extend(config_map_texts(o, &f));
             }
         }
         texts
@@ -413,6 +407,21 @@ impl<'a> Extractor<'a> {
 }
 
 /// `ns/name key K` for labels.
+/// Every data value of a ConfigMap a runnable reads, as texts at the field that references it.
+fn config_map_texts(o: &Object, field: &str) -> Vec<RunText> {
+    data_of(o)
+        .into_iter()
+        .map(|(k, v)| {
+            single(
+                TextRole::ConfigMap,
+                field.to_string(),
+                v,
+                format!("ConfigMap {}", cm_key(o, &k)),
+            )
+        })
+        .collect()
+}
+
 fn cm_key(o: &Object, key: &str) -> String {
     format!("{}/{} key {key}", o.effective_namespace(), o.name)
 }

@@ -130,6 +130,20 @@ const TEKTON_STEPS: &[(&str, Shape)] = &[
     ("spec.pipelineSpec.tasks[*].taskSpec.steps[*]", Container),
     ("spec.pipelineSpec.tasks[*].taskSpec.sidecars[*]", Container),
     ("spec.pipelineSpec.finally[*].taskSpec.steps[*]", Container),
+    // Parameters reach steps through `$(params.x)`: defaults of a Task or Pipeline, values
+    // of a run.
+    (
+        "spec.params[*].default",
+        Text(TextRole::Other, "Tekton parameter default"),
+    ),
+    (
+        "spec.params[*].value",
+        Text(TextRole::Other, "Tekton parameter value"),
+    ),
+    (
+        "spec.taskSpec.params[*].default",
+        Text(TextRole::Other, "Tekton parameter default"),
+    ),
 ];
 
 /// Every kind read, with where its runnables sit.
@@ -169,6 +183,32 @@ pub const TABLE: &[Entry] = &[
         &[
             ("deploymentSpec.executors", KfpExecutors),
             ("pipelineSpec.deploymentSpec.executors", KfpExecutors),
+            // Parameters reach executors' `{{$.inputs.parameters[...]}}` placeholders at run
+            // time: constants of tasks, defaults of components, values of a job.
+            (
+                "root.dag.tasks.*.inputs.parameters.*.runtimeValue.constant",
+                Text(TextRole::Other, "pipeline task parameter"),
+            ),
+            (
+                "pipelineSpec.root.dag.tasks.*.inputs.parameters.*.runtimeValue.constant",
+                Text(TextRole::Other, "pipeline task parameter"),
+            ),
+            (
+                "components.*.inputDefinitions.parameters.*.defaultValue",
+                Text(TextRole::Other, "component parameter default"),
+            ),
+            (
+                "pipelineSpec.components.*.inputDefinitions.parameters.*.defaultValue",
+                Text(TextRole::Other, "component parameter default"),
+            ),
+            (
+                "runtimeConfig.parameterValues.*",
+                Text(TextRole::Other, "pipeline job parameter"),
+            ),
+            (
+                "runtimeConfig.parameters.*.stringValue",
+                Text(TextRole::Other, "pipeline job parameter"),
+            ),
         ],
     ),
     // Kubeflow training operator v1 (and MPIJob v2beta1).

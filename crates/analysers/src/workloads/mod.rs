@@ -647,6 +647,18 @@ fn argo_inputs(block: Option<&Value>, field: &str, what: &str, texts: &mut Vec<R
                 let label = format!("{what} artifact {name}");
                 texts.push(text(TextRole::Other, f, d, label));
             }
+            // An artifact fetched from a URL lands in the container as a file, possibly as an
+            // executable on the PATH: the URL and the path are what the step will run.
+            if let Some(url) = a
+                .get("http")
+                .and_then(|h| h.get("url"))
+                .and_then(scalar_text)
+            {
+                let f = join_key(&join_key(&join_index(&af, i), "http"), "url");
+                let path = str_of(a, "path").unwrap_or_default();
+                let label = format!("{what} artifact {name} downloaded to {path}");
+                texts.push(text(TextRole::Other, f, url, label));
+            }
         }
     }
 }

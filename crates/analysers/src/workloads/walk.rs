@@ -44,22 +44,7 @@ fn steps(pattern: &str) -> Vec<Step<'_>> {
 
 /// Appends a map key to a field path the way the manifest reader does: plain keys after a dot,
 /// others (dots, slashes, empty) as `["key"]`.
-pub fn push_key(path: &mut String, key: &str) {
-    let plain = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(key);
-    } else {
-        path.push('[');
-        path.push_str(&serde_json::to_string(key).unwrap_or_default());
-        path.push(']');
-    }
-}
+pub use jackstop_core::object::push_key;
 
 /// `path` with a key appended.
 pub fn join_key(path: &str, key: &str) -> String {
