@@ -283,6 +283,7 @@ fn review_fixtures() {
         ("wallet-us.yaml", "w", "JS-MIN-001"),
         ("wrapped.yaml", "loader", "JS-MIN-001"),
         ("pos.yaml", "c3", "JS-MIN-001"),
+        ("gzip.yaml", "nb", "JS-MIN-001"),
     ] {
         assert!(
             findings(&doc)

@@ -135,7 +135,7 @@ impl State<'_> {
                     continue;
                 }
             }
-            let Some((decoded, cut)) = decode_run(text, &run, self.limits) else {
+            let Some((decoded, cut, via)) = decode_run(text, &run, self.limits) else {
                 continue;
             };
             if depth + 1 > self.limits.max_depth {
@@ -185,7 +185,7 @@ impl State<'_> {
                 hex_kept = Some(run.range.clone());
             }
             self.out.layers.push(Layer {
-                via: run.via,
+                via,
                 depth: depth + 1,
                 parent,
                 range: run.range,
@@ -493,8 +493,9 @@ fn escape_at(b: &[u8], i: usize, lead: u8) -> Option<(Vec<u8>, usize)> {
     }
 }
 
-/// Decodes a run; Some((text, cut)) when it is mostly printable text.
-fn decode_run(text: &str, run: &Run, limits: &Limits) -> Option<(String, bool)> {
+/// Decodes a run; Some((text, cut, how)) when it is mostly printable text. A run that decodes
+/// to gzip or zlib data (`base64 -d | gunzip | sh`) is inflated, within the same byte limit.
+fn decode_run(text: &str, run: &Run, limits: &Limits) -> Option<(String, bool, &'static str)> {
     let b = &text.as_bytes()[run.range.clone()];
     let max = limits.max_layer_bytes.max(4);
     let (bytes, cut) = match run.via {
@@ -556,8 +557,44 @@ fn decode_run(text: &str, run: &Run, limits: &Limits) -> Option<(String, bool)> 
             (out, k < b.len())
         }
     };
+    let (bytes, cut, via) = match inflate(&bytes, max) {
+        Some((inflated, inflate_cut, how)) => {
+            (inflated, cut || inflate_cut, compressed_via(run.via, how))
+        }
+        None => (bytes, cut, run.via),
+    };
     let s = String::from_utf8(bytes).ok()?;
-    printable_text(&s).then_some((s, cut))
+    printable_text(&s).then_some((s, cut, via))
+}
+
+/// gzip (`1f 8b`) or zlib (`78 01|5e|9c|da`) data inflated to at most `max` bytes: (bytes,
+/// whether it was cut, which format). `None` when the data is neither or does not inflate.
+fn inflate(data: &[u8], max: usize) -> Option<(Vec<u8>, bool, &'static str)> {
+    use std::io::Read;
+    let (reader, how): (Box<dyn Read + '_>, &'static str) = match data {
+        [0x1f, 0x8b, ..] => (Box::new(flate2::read::GzDecoder::new(data)), "gzip"),
+        [0x78, 0x01 | 0x5e | 0x9c | 0xda, ..] => {
+            (Box::new(flate2::read::ZlibDecoder::new(data)), "zlib")
+        }
+        _ => return None,
+    };
+    // Read one byte past the limit to know whether it was cut; a bomb stops there.
+    let mut out = Vec::new();
+    reader.take(max as u64 + 1).read_to_end(&mut out).ok()?;
+    let cut = out.len() > max;
+    out.truncate(max);
+    Some((out, cut, how))
+}
+
+fn compressed_via(via: &'static str, how: &'static str) -> &'static str {
+    match (via, how) {
+        ("base64", "gzip") => "base64+gzip",
+        ("base64", _) => "base64+zlib",
+        ("hex", "gzip") => "hex+gzip",
+        ("hex", _) => "hex+zlib",
+        (_, "gzip") => "escapes+gzip",
+        _ => "escapes+zlib",
+    }
 }
 
 /// At least [`MIN_TEXT_CHARS`] chars, at least 90% of them printable (or `\n`, `\r`, `\t`).
@@ -868,10 +905,48 @@ mod tests {
     }
 
     #[test]
-    fn gzip_layers_are_not_inflated() {
-        // flate2 is not in Cargo.lock: a gzip layer is binary and is not kept (documented).
-        let t = "echo H4sIAAZbCGsC/22MQU+DMBhA7/6K727ahrULME80bHhQ4iSZm7cBRaaUr2s/2Pz3zqvxHd9LXjP5AViAnsithFBLnvJIJTxNxdX60wcwBNGaWYTeCvdNPY7yAZreYgv313/SX/M7cIgDD5Nz6Ol25Q3albwBbAKlss3mvPyqToXGd1U+55cDlVGCdZNkxlZS5vrpLcjHGGnfkdx/epfTtpjj6lyFoz7oOk2msvaLndZrirvFpRvl667Y6vWLzICxFscjGTaY2QwQ3f0AFTL8bfIAAAA= | base64 -d | gunzip | sh";
-        let d = layers(t);
-        assert!(d.layers.is_empty(), "{d:?}");
+    fn gzip_and_zlib_layers_are_inflated_within_the_limit() {
+        use flate2::write::{GzEncoder, ZlibEncoder};
+        use flate2::Compression;
+        use std::io::Write;
+        let payload = "xmrig -o pool.example.invalid:3333 --donate-level 1";
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(payload.as_bytes()).unwrap();
+        let t = format!(
+            "echo {} | base64 -d | gunzip | sh",
+            STANDARD.encode(gz.finish().unwrap())
+        );
+        let d = layers(&t);
+        assert_eq!(texts(&d), vec![("base64+gzip", 1, payload)], "{d:?}");
+        let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
+        z.write_all(payload.as_bytes()).unwrap();
+        let t = format!(
+            "python -c \"exec(zlib.decompress(base64.b64decode('{}')))\"",
+            STANDARD.encode(z.finish().unwrap())
+        );
+        assert_eq!(texts(&layers(&t)), vec![("base64+zlib", 1, payload)]);
+        // A gzip bomb (64 MiB of spaces and text) inflates only to the layer limit, with a note.
+        let mut bomb = GzEncoder::new(Vec::new(), Compression::best());
+        for _ in 0..(64 * 1024) {
+            bomb.write_all(&[b'a'; 1024]).unwrap();
+        }
+        let t = format!(
+            "echo {} | base64 -d | gunzip",
+            STANDARD.encode(bomb.finish().unwrap())
+        );
+        let d = layers(&t);
+        assert_eq!(d.layers.len(), 1);
+        assert_eq!(d.layers[0].text.len(), Limits::default().max_layer_bytes);
+        assert!(
+            d.notes.iter().any(|n| n.contains("cut to")),
+            "{:?}",
+            d.notes
+        );
+        // Truncated gzip data is not a layer, and never a panic.
+        let t = format!(
+            "echo {} | base64 -d",
+            STANDARD.encode([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3])
+        );
+        assert!(layers(&t).layers.is_empty());
     }
 }
