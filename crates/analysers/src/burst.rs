@@ -40,7 +40,7 @@ impl Default for BurstSettings {
         BurstSettings {
             window_secs: 5 * 60,
             min_workloads: 4,
-            min_namespaces: 3,
+            min_namespaces: 2,
             min_same_image: 3,
             ignore_namespaces: [
                 "kube-system",

@@ -1,6 +1,7 @@
 //! Command-line flags.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use jackstop_analysers::burst::BurstSettings;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -81,13 +82,14 @@ pub struct ScanArgs {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_window)]
     pub burst_window: i64,
     /// Burst detection: a burst across namespaces needs at least this many workloads...
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = BurstSettings::default().min_workloads)]
     pub burst_min_workloads: usize,
     /// ... in at least this many namespaces.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = BurstSettings::default().min_namespaces)]
     pub burst_min_namespaces: usize,
-    /// Burst detection: or this many workloads of one image within the window.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Burst detection: or this many workloads of one image repository within the window, in
+    /// at least two namespaces.
+    #[arg(long, value_name = "N", default_value_t = BurstSettings::default().min_same_image)]
     pub burst_min_same_image: usize,
     /// Burst detection: also ignore workloads in this namespace (repeatable; platform
     /// namespaces such as kube-system, istio-system and kubeflow are always ignored).
