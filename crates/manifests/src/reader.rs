@@ -263,6 +263,7 @@ fn skim_events(text: &str, opts: &ReadOptions) -> Option<Skim> {
     let max_events = (text.len() * 2).max(1_000_000);
     let mut stack: Vec<Level> = Vec::new();
     let mut skim = Skim::default();
+    let mut seen_top: Vec<String> = Vec::new();
     let mut events = 0usize;
     let mut parser = Parser::new_from_str(text);
     while let Some(next) = parser.next_event() {
@@ -292,6 +293,17 @@ fn skim_events(text: &str, opts: &ReadOptions) -> Option<Skim> {
                     }
                     Some("apiVersion") => skim.api_version = Some(value.to_string()),
                     _ => {}
+                }
+                // A repeated top-level key that matters: the full reading decides which wins.
+                if stack.len() == 1
+                    && stack[0].map
+                    && stack[0].expect_key
+                    && matches!(value.as_ref(), "kind" | "apiVersion" | "metadata")
+                {
+                    if seen_top.contains(&value.as_ref().to_string()) {
+                        return None;
+                    }
+                    seen_top.push(value.to_string());
                 }
                 if let Some(l) = stack.last_mut() {
                     if l.map {
@@ -779,6 +791,12 @@ mod tests {
         let full = parse(text);
         assert_eq!(full.errors, set.errors);
         assert_eq!(full.stats, set.stats);
+        // Found by fuzzing: a repeated `kind` in an unnamed object.
+        let text = "apiVersion: v1\nkind: Pod\nspec:\n- x\nkind: Pod\nspec: []\n";
+        let mut skimmed = ManifestSet::default();
+        parse_text(text, "t.yaml", &opts, &mut skimmed);
+        let full = parse(text);
+        assert_eq!(full.errors, skimmed.errors);
     }
 
     #[test]
