@@ -124,6 +124,11 @@ struct ProgramDef {
     names: Vec<String>,
     #[serde(default)]
     ambiguous: bool,
+    /// Golden examples: a text (image reference) that hits, and a near miss.
+    #[serde(default)]
+    hit: Option<String>,
+    #[serde(default)]
+    miss: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +138,11 @@ struct AgentDef {
     literal: String,
     program: String,
     what: String,
+    /// Golden examples: a text (image reference) that hits, and a near miss.
+    #[serde(default)]
+    hit: Option<String>,
+    #[serde(default)]
+    miss: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +152,11 @@ struct LiteralDef {
     literals: Vec<String>,
     what: String,
     strength: Option<Strength>,
+    /// Golden examples: a text (image reference) that hits, and a near miss.
+    #[serde(default)]
+    hit: Option<String>,
+    #[serde(default)]
+    miss: Option<String>,
 }
 
 /// A regex-shaped indicator (or, in `tradecraft`, possibly a literal one).
@@ -164,6 +179,11 @@ struct PatternDef {
     /// Weak when every URL in the span is https on a trusted installer host.
     #[serde(default)]
     trusted_downgrade: bool,
+    /// Golden examples: a text (image reference) that hits, and a near miss.
+    #[serde(default)]
+    hit: Option<String>,
+    #[serde(default)]
+    miss: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +199,11 @@ struct PoolDomainsDef {
 struct PoolDef {
     id: String,
     domains: Vec<String>,
+    /// Golden examples: a text (image reference) that hits, and a near miss.
+    #[serde(default)]
+    hit: Option<String>,
+    #[serde(default)]
+    miss: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +216,11 @@ struct PoolPortsDef {
     pattern: String,
     exclude_hosts: Vec<String>,
     exclude_schemes: Vec<String>,
+    /// Golden examples: a text (image reference) that hits, and a near miss.
+    #[serde(default)]
+    hit: Option<String>,
+    #[serde(default)]
+    miss: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,6 +230,11 @@ struct MaliciousImageDef {
     image: String,
     source: String,
     what: String,
+    /// Golden examples: a text (image reference) that hits, and a near miss.
+    #[serde(default)]
+    hit: Option<String>,
+    #[serde(default)]
+    miss: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,6 +247,15 @@ struct MinerImagesDef {
     words_what: String,
     words_strength: Strength,
     words: Vec<String>,
+    /// Golden examples: a text (image reference) that hits, and a near miss.
+    #[serde(default)]
+    hit: Option<String>,
+    #[serde(default)]
+    miss: Option<String>,
+    #[serde(default)]
+    words_hit: Option<String>,
+    #[serde(default)]
+    words_miss: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,6 +277,9 @@ struct Rule {
     what: String,
     program: Option<String>,
     ambiguous: bool,
+    /// Golden examples (see [`IndicatorSet::examples`]).
+    hit: String,
+    miss: String,
 }
 
 /// How a literal hit is checked for boundaries.
@@ -343,6 +390,7 @@ fn compile(id: &str, pattern: &str) -> Result<Regex, CatalogueError> {
 }
 
 impl Builder {
+    #[allow(clippy::too_many_arguments)]
     fn rule(
         &mut self,
         id: &str,
@@ -351,10 +399,20 @@ impl Builder {
         what: &str,
         program: Option<&str>,
         ambiguous: bool,
+        examples: (&Option<String>, &Option<String>),
     ) -> Result<usize, CatalogueError> {
         if id.trim().is_empty() {
             return Err(invalid(format!("an indicator has an empty id ({what})")));
         }
+        // Every indicator needs a golden `hit` and a near `miss` (checked by a test).
+        fn example(e: &Option<String>) -> Option<&str> {
+            e.as_deref().filter(|e| !e.trim().is_empty())
+        }
+        let (Some(hit), Some(miss)) = (example(examples.0), example(examples.1)) else {
+            return Err(invalid(format!(
+                "{id}: needs a non-empty `hit` and `miss` example"
+            )));
+        };
         if !self.ids.insert(id.to_string()) {
             return Err(invalid(format!("duplicate indicator id {id}")));
         }
@@ -365,6 +423,8 @@ impl Builder {
             what: what.to_string(),
             program: program.map(str::to_string),
             ambiguous,
+            hit: hit.to_string(),
+            miss: miss.to_string(),
         });
         Ok(self.rules.len() - 1)
     }
@@ -422,7 +482,15 @@ impl Builder {
     /// A `flag_values` / `wallets` / `miner_configs` / `tradecraft` entry.
     fn pattern_def(&mut self, d: &PatternDef, default: Family) -> Result<(), CatalogueError> {
         let family = d.family.unwrap_or(default);
-        let rule = self.rule(&d.id, family, d.strength, &d.what, None, false)?;
+        let rule = self.rule(
+            &d.id,
+            family,
+            d.strength,
+            &d.what,
+            None,
+            false,
+            (&d.hit, &d.miss),
+        )?;
         for l in &d.literals {
             self.literal(rule, Check::Token, false, l)?;
         }
@@ -470,6 +538,7 @@ impl IndicatorSet {
                 &what,
                 Some(&p.name),
                 p.ambiguous,
+                (&p.hit, &p.miss),
             )?;
             if p.names.is_empty() {
                 return Err(invalid(format!("{}: no names", p.id)));
@@ -486,6 +555,7 @@ impl IndicatorSet {
                 &a.what,
                 Some(&a.program),
                 false,
+                (&a.hit, &a.miss),
             )?;
             b.literal(rule, Check::Agent, true, &a.literal)?;
         }
@@ -529,7 +599,7 @@ impl IndicatorSet {
         for (defs, family, strength, check, case_sensitive) in literal_sections {
             for d in defs {
                 let s = d.strength.unwrap_or(strength);
-                let rule = b.rule(&d.id, family, s, &d.what, None, false)?;
+                let rule = b.rule(&d.id, family, s, &d.what, None, false, (&d.hit, &d.miss))?;
                 for l in &d.literals {
                     b.literal(rule, check, case_sensitive, l)?;
                 }
@@ -546,6 +616,7 @@ impl IndicatorSet {
                 &f.pool_domains.what,
                 None,
                 false,
+                (&p.hit, &p.miss),
             )?;
             for d in &p.domains {
                 b.literal(rule, Check::Domain, false, d)?;
@@ -561,7 +632,15 @@ impl IndicatorSet {
             }
             let ports: Vec<String> = pp.ports.iter().map(u16::to_string).collect();
             let pattern = pp.pattern.replace("{ports}", &ports.join("|"));
-            let rule = b.rule(&pp.id, Family::PoolPort, pp.strength, &pp.what, None, false)?;
+            let rule = b.rule(
+                &pp.id,
+                Family::PoolPort,
+                pp.strength,
+                &pp.what,
+                None,
+                false,
+                (&pp.hit, &pp.miss),
+            )?;
             b.pattern(rule, &pattern, Post::Port, Vec::new(), false)?;
         }
         for d in &f.wallets {
@@ -584,6 +663,7 @@ impl IndicatorSet {
                 &what,
                 None,
                 false,
+                (&m.hit, &m.miss),
             )?;
             let norm = normalise_repo(&m.image);
             let (image, prefix) = match norm.strip_suffix("/*") {
@@ -605,6 +685,7 @@ impl IndicatorSet {
             &mi.what,
             None,
             false,
+            (&mi.hit, &mi.miss),
         )?;
         let image_words_rule = b.rule(
             &mi.words_id,
@@ -613,6 +694,7 @@ impl IndicatorSet {
             &mi.words_what,
             None,
             false,
+            (&mi.words_hit, &mi.words_miss),
         )?;
         for w in &mi.words {
             b.literal(image_words_rule, Check::ImageWord, false, w)?;
@@ -693,6 +775,18 @@ impl IndicatorSet {
             .iter()
             .find(|r| r.id == id)
             .map(|r| (r.family, r.strength, r.what.as_str()))
+    }
+
+    /// The golden examples of an indicator: `(hit, miss)`. `hit` yields a hit of exactly that
+    /// id at its declared strength, `miss` is a near miss with no medium or strong hit of it.
+    /// For image indicators (families [`Family::MinerImage`] and [`Family::MaliciousImage`])
+    /// both are image references for [`IndicatorSet::scan_image`], otherwise texts for
+    /// [`IndicatorSet::scan_text`].
+    pub fn examples(&self, id: &str) -> Option<(&str, &str)> {
+        self.rules
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| (r.hit.as_str(), r.miss.as_str()))
     }
 
     /// The public report that names a malicious image indicator.
@@ -918,6 +1012,13 @@ impl IndicatorSet {
         let mut te = e;
         while te < b.len() && te - e < 512 && !stop(b[te]) {
             te += 1;
+        }
+        // The byte bound may fall inside a multi-byte character (found by fuzzing).
+        while !text.is_char_boundary(ts) {
+            ts += 1;
+        }
+        while !text.is_char_boundary(te) {
+            te -= 1;
         }
         let token = &text[ts..te];
         let prefix = &text[ts..s];
@@ -1392,6 +1493,113 @@ mod tests {
             "id: trade-chmod-tmp\n    pattern2: x",
         );
         assert!(IndicatorSet::parse(&bad).is_err());
+    }
+
+    /// The synthetic Monero address the golden examples use (never a real wallet).
+    const GOLDEN_XMR: &str = "4A8WTXsHewGUMDUbRw5PTzKuwdZN49iyneH9zZzLemc5yyiiQH3TedxEW4evXHLE6J9FhwfNS4ThKAhK7HMUr25EFRfTXkb";
+
+    /// The golden examples: every indicator's `hit` and `miss` from the YAML.
+    ///
+    /// (a) `hit` yields a hit of exactly that id at the strength the catalogue declares for it
+    ///     (an image reference checked with `scan_image` for image indicators, a text checked
+    ///     with `scan_text` otherwise).
+    /// (b) `miss` (a near miss) yields no medium or strong hit of that id. The rule for weak: a
+    ///     weak hit of the id is allowed only when the indicator is declared medium or strong,
+    ///     because weak is then the catalogue's own downgrade (an ambiguous program name out of
+    ///     command position, a download from a trusted installer host); an indicator declared
+    ///     weak must not hit its miss at all, or the miss would show nothing.
+    #[test]
+    fn golden_examples() {
+        let s = set();
+        let mut failures = Vec::new();
+        let mut n = 0;
+        for id in s.ids() {
+            let (family, strength, _) = s.describe(id).unwrap();
+            let (hit, miss) = s.examples(id).unwrap();
+            let image = matches!(family, Family::MinerImage | Family::MaliciousImage);
+            let scan = |t: &str| {
+                if image {
+                    s.scan_image(t)
+                } else {
+                    s.scan_text(t)
+                }
+            };
+            let show = |h: &[Hit]| {
+                h.iter()
+                    .map(|h| format!("{}:{:?}", h.id, h.strength))
+                    .collect::<Vec<_>>()
+            };
+            let h = scan(hit);
+            if !h.iter().any(|h| h.id == id && h.strength == strength) {
+                failures.push(format!(
+                    "{id}: hit {hit:?} wants {strength:?}, got {:?}",
+                    show(&h)
+                ));
+            }
+            let m = scan(miss);
+            let weak_ok = strength > Strength::Weak;
+            if m.iter()
+                .any(|h| h.id == id && !(weak_ok && h.strength == Strength::Weak))
+            {
+                failures.push(format!("{id}: miss {miss:?} got {:?}", show(&m)));
+            }
+            // Synthetic data only: the one made-up Monero address.
+            for x in h.iter().chain(&m) {
+                if x.family == Family::MoneroWallet && x.matched != GOLDEN_XMR {
+                    failures.push(format!("{id}: a wallet other than GOLDEN_XMR"));
+                }
+            }
+            n += 1;
+        }
+        assert_eq!(n, s.len());
+        assert!(n >= 135, "{n}");
+        assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn indicators_without_examples_are_rejected() {
+        let invalid = |yaml: &str| {
+            matches!(
+                IndicatorSet::parse(yaml),
+                Err(CatalogueError::Invalid { .. })
+            )
+        };
+        // A flow-style entry without examples, or with an empty one.
+        let line = INDICATORS_YAML
+            .lines()
+            .find(|l| l.contains("{id: prog-ethminer,"))
+            .unwrap();
+        let bare = &line[..line.find(", hit: ").unwrap()];
+        assert!(invalid(
+            &INDICATORS_YAML.replace(line, &format!("{bare}}}"))
+        ));
+        assert!(invalid(&INDICATORS_YAML.replace(
+            line,
+            &format!("{bare}, hit: \"./ethminer\", miss: \" \"}}")
+        )));
+        // A block-style entry without its `miss`, the miner-image words without `words_hit`.
+        let lines: Vec<&str> = INDICATORS_YAML.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.trim() == "- id: trade-chmod-tmp")
+            .unwrap();
+        let miss = at
+            + lines[at..]
+                .iter()
+                .position(|l| l.trim_start().starts_with("miss:"))
+                .unwrap();
+        let mut without = lines.clone();
+        without.remove(miss);
+        assert!(invalid(&without.join("\n")));
+        let without: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| !l.starts_with("  words_hit:"))
+            .collect();
+        assert!(without.len() < lines.len());
+        assert!(invalid(&without.join("\n")));
+        // The catalogue itself parses.
+        assert!(IndicatorSet::parse(INDICATORS_YAML).is_ok());
     }
 
     #[test]
@@ -2209,6 +2417,11 @@ mod tests {
             "wget -qO- ✓https://astral.sh/uv/install.sh | sh",
         ] {
             let _ = s.scan_text(t);
+        }
+        // A token longer than the 512-byte bound around a name, cut inside a character.
+        for pad in 0..4 {
+            let t = format!("{}é{}/xmrig", "a".repeat(pad), "é".repeat(300));
+            let _ = s.scan_text(&t);
         }
     }
 

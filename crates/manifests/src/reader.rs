@@ -287,6 +287,8 @@ fn skim_events(text: &str, opts: &ReadOptions) -> Option<Skim> {
                     skim.named = true;
                 }
                 match top_key(&stack).as_deref() {
+                    // `metadata:` given a scalar: still where the full reading points.
+                    Some("metadata") => skim.metadata_line = Some(span.start.line()),
                     Some("kind") => {
                         skim.kind = Some(value.to_string());
                         skim.kind_line = Some(span.start.line());
@@ -323,7 +325,7 @@ fn skim_events(text: &str, opts: &ReadOptions) -> Option<Skim> {
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 let map = matches!(event, Event::MappingStart(..));
-                if map && top_key(&stack).as_deref() == Some("metadata") {
+                if top_key(&stack).as_deref() == Some("metadata") {
                     skim.metadata_line = Some(span.start.line());
                 }
                 stack.push(Level {
@@ -791,12 +793,19 @@ mod tests {
         let full = parse(text);
         assert_eq!(full.errors, set.errors);
         assert_eq!(full.stats, set.stats);
-        // Found by fuzzing: a repeated `kind` in an unnamed object.
-        let text = "apiVersion: v1\nkind: Pod\nspec:\n- x\nkind: Pod\nspec: []\n";
-        let mut skimmed = ManifestSet::default();
-        parse_text(text, "t.yaml", &opts, &mut skimmed);
-        let full = parse(text);
-        assert_eq!(full.errors, skimmed.errors);
+        // Found by fuzzing: a repeated `kind` in an unnamed object; `metadata` given a scalar
+        // or a list.
+        for text in [
+            "apiVersion: v1\nkind: Pod\nspec:\n- x\nkind: Pod\nspec: []\n",
+            "apiVersion: ray.io/v1\nkind: RayJob\nmetadata:\n  nameless-value\n  continued\nspec: {}\n",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n- name: x\n",
+        ] {
+            let mut skimmed = ManifestSet::default();
+            parse_text(text, "t.yaml", &opts, &mut skimmed);
+            let full = parse(text);
+            assert_eq!(full.errors, skimmed.errors, "{text}");
+            assert_eq!(full.stats, skimmed.stats, "{text}");
+        }
     }
 
     #[test]
