@@ -296,6 +296,10 @@ fn skim_events(text: &str, opts: &ReadOptions) -> Option<Skim> {
                     Some("apiVersion") => skim.api_version = Some(value.to_string()),
                     _ => {}
                 }
+                // Merge keys are the full reading's to resolve (and to refuse).
+                if value == "<<" && stack.last().is_some_and(|l| l.map && l.expect_key) {
+                    return None;
+                }
                 // A repeated top-level key that matters: the full reading decides which wins.
                 if stack.len() == 1
                     && stack[0].map
@@ -324,6 +328,10 @@ fn skim_events(text: &str, opts: &ReadOptions) -> Option<Skim> {
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
+                // A collection as a mapping key: the full reading decides what it makes of it.
+                if stack.last().is_some_and(|l| l.map && l.expect_key) {
+                    return None;
+                }
                 let map = matches!(event, Event::MappingStart(..));
                 if top_key(&stack).as_deref() == Some("metadata") {
                     skim.metadata_line = Some(span.start.line());
@@ -799,6 +807,8 @@ mod tests {
             "apiVersion: v1\nkind: Pod\nspec:\n- x\nkind: Pod\nspec: []\n",
             "apiVersion: ray.io/v1\nkind: RayJob\nmetadata:\n  nameless-value\n  continued\nspec: {}\n",
             "apiVersion: v1\nkind: Pod\nmetadata:\n- name: x\n",
+            "--- !!map\napiVersion: v1\nkind: Pod\n? complex\n: key\n<<: YAML 1.2\n",
+            "apiVersion: v1\nkind: Pod\n? [a, b]\n: c\n",
         ] {
             let mut skimmed = ManifestSet::default();
             parse_text(text, "t.yaml", &opts, &mut skimmed);
