@@ -10,7 +10,9 @@ fuzz_target!(|data: &[u8]| {
     let mut set = ManifestSet::default();
     parse_text(&text, "fuzz.yaml", &ReadOptions::default(), &mut set);
     // Every error entry names the input and, where it has a line, a line of it.
-    let lines = text.lines().count().max(1) as u32 + 1;
+    // Lines as YAML counts them: `\r\n`, a lone `\r` and `\n` each end one.
+    let breaks = text.replace("\r\n", "\n").chars().filter(|&c| c == '\n' || c == '\r').count();
+    let lines = breaks.max(1) as u32 + 1;
     for e in &set.errors {
         assert_eq!(e.path, "fuzz.yaml");
         if let Some(l) = e.line {
