@@ -19,6 +19,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 const FILE: &str = "indicators.yaml";
 
@@ -324,7 +325,9 @@ enum Post {
 struct PatternRule {
     rule: usize,
     set_index: usize,
-    regex: Regex,
+    /// Compiled on first use: the set finds which patterns match at all, and most never do in
+    /// a scan, so compiling each one up front only slowed every start.
+    regex: LazyRegex,
     post: Post,
     not_prefixed: Vec<String>,
     trusted_downgrade: bool,
@@ -373,6 +376,26 @@ fn invalid(message: String) -> CatalogueError {
     CatalogueError::Invalid {
         file: FILE,
         message,
+    }
+}
+
+/// A pattern compiled on first use.
+#[derive(Debug)]
+struct LazyRegex {
+    id: String,
+    pattern: String,
+    regex: OnceLock<Regex>,
+}
+
+impl LazyRegex {
+    /// The compiled regex. The set compiled the same text with larger limits, so this cannot
+    /// fail in practice; if it ever did, the pattern matches nothing (and the catalogue test
+    /// that compiles every pattern fails).
+    fn get(&self) -> &Regex {
+        self.regex.get_or_init(|| {
+            compile(&self.id, &self.pattern)
+                .unwrap_or_else(|_| Regex::new(r"[^\s\S]").expect("static regex"))
+        })
     }
 }
 
@@ -451,11 +474,22 @@ impl Builder {
         Ok(())
     }
 
-    /// Adds a regex to the set; returns its set index.
-    fn set_member(&mut self, id: &str, pattern: &str) -> Result<(usize, Regex), CatalogueError> {
-        let regex = compile(id, pattern)?;
+    /// Adds a regex to the set; returns its set index. The set checks it when it is built; it
+    /// is compiled on its own when first needed.
+    fn set_member(
+        &mut self,
+        id: &str,
+        pattern: &str,
+    ) -> Result<(usize, LazyRegex), CatalogueError> {
         self.set_patterns.push(pattern.to_string());
-        Ok((self.set_patterns.len() - 1, regex))
+        Ok((
+            self.set_patterns.len() - 1,
+            LazyRegex {
+                id: id.to_string(),
+                pattern: pattern.to_string(),
+                regex: OnceLock::new(),
+            },
+        ))
     }
 
     fn pattern(
@@ -729,7 +763,13 @@ impl IndicatorSet {
             .size_limit(256 << 20)
             .dfa_size_limit(64 << 20)
             .build()
-            .map_err(|e| invalid(format!("regex set: {e}")))?;
+            .map_err(|e| {
+                // Name the pattern at fault (only on this error path is each compiled alone).
+                b.patterns
+                    .iter()
+                    .find_map(|p| compile(&p.regex.id, &p.regex.pattern).err())
+                    .unwrap_or_else(|| invalid(format!("regex set: {e}")))
+            })?;
 
         let lower = |v: &[String]| v.iter().map(|s| s.to_ascii_lowercase()).collect();
         Ok(IndicatorSet {
@@ -859,7 +899,7 @@ impl IndicatorSet {
                             continue;
                         }
                     }
-                    for caps in p.regex.captures_iter(text) {
+                    for caps in p.regex.get().captures_iter(text) {
                         if counts[p.rule] >= MAX_HITS_PER_INDICATOR {
                             break;
                         }
@@ -2408,6 +2448,14 @@ mod tests {
 
     /// Found by fuzzing: a multi-byte character right before `://` in a download piped to a
     /// shell (the scheme scan sliced inside it).
+    /// Patterns are compiled lazily: every one of them must compile within its limits.
+    #[test]
+    fn every_pattern_compiles() {
+        for p in &set().patterns {
+            compile(&p.regex.id, &p.regex.pattern).unwrap();
+        }
+    }
+
     #[test]
     fn multibyte_before_a_scheme() {
         let s = set();
