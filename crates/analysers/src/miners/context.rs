@@ -7,32 +7,31 @@ use jackstop_catalogue::indicators::IndicatorSet;
 use jackstop_core::Object;
 use std::collections::BTreeSet;
 
-/// Kinds that only ML platforms create: a miner in one of them is disguised as ML work.
-const ML_KINDS: &[&str] = &[
-    "Notebook",
-    "Workflow",
-    "CronWorkflow",
-    "WorkflowTemplate",
-    "ClusterWorkflowTemplate",
-    "PipelineSpec",
-    "TFJob",
-    "PyTorchJob",
-    "MPIJob",
-    "XGBoostJob",
-    "PaddleJob",
-    "JAXJob",
-    "TrainJob",
-    "TrainingRuntime",
-    "ClusterTrainingRuntime",
-    "Experiment",
-    "RayCluster",
-    "RayJob",
-    "RayService",
-    "InferenceService",
-    "ServingRuntime",
-    "ClusterServingRuntime",
-    "SparkApplication",
+/// Kinds the extractor reads that are not ML platform resources: plain Kubernetes workloads,
+/// generic CI (Tekton) and ConfigMaps. Every other kind it reads (notebooks, pipelines,
+/// training jobs, Katib, Ray, KServe, Spark) only ML platforms create, so a miner in one is
+/// disguised as ML work.
+const PLAIN_KINDS: &[&str] = &[
+    "Pod",
+    "PodTemplate",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+    "JobSet",
+    "Task",
+    "TaskRun",
+    "Pipeline",
+    "PipelineRun",
+    "ConfigMap",
 ];
+
+fn is_ml_kind(kind: &str) -> bool {
+    crate::workloads::KINDS.contains(&kind) && !PLAIN_KINDS.contains(&kind)
+}
 
 /// Kubeflow profile namespaces known from the input: Profiles, and Namespaces the profile
 /// controller labelled or annotated.
@@ -90,7 +89,7 @@ pub fn ml_reasons(
     if r.gpu {
         why.push("requests GPUs".into());
     }
-    if ML_KINDS.contains(&r.owner.kind.as_str()) {
+    if is_ml_kind(&r.owner.kind) {
         why.push(format!("is a {} (an ML platform resource)", r.owner.kind));
     }
     if profiles.contains(&r.namespace) {
