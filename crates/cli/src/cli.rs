@@ -55,8 +55,31 @@ pub struct OutputArgs {
 pub struct ScanArgs {
     /// Files, directories or `-` (stdin). Directories are walked for .yaml, .yml and .json,
     /// skipping .git, target and node_modules.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(
+        value_name = "PATH",
+        required_unless_present = "cluster",
+        conflicts_with = "cluster"
+    )]
     pub paths: Vec<String>,
+    /// Read a live cluster instead of files (read-only; Secrets are never read).
+    #[arg(long)]
+    pub cluster: bool,
+    /// With --cluster: the kubeconfig file [default: KUBECONFIG, ~/.kube/config, in-cluster].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --cluster: the kubeconfig context [default: the current one].
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// With --cluster: only this namespace (cluster-scoped kinds are still read).
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// With --cluster: also write what was read as one `kind: List` file that
+    /// `jackstop scan FILE` reads back offline, with the same findings.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// With --cluster: longest wait for one API request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub request_timeout: u64,
     #[command(flatten)]
     pub output: OutputArgs,
     /// Exit 1 when a finding is at or above this severity (`none`: never).

@@ -359,3 +359,52 @@ fn helm_source_comments_are_kept() {
         "argo/templates/other.yaml"
     );
 }
+
+/// `--cluster` needs a reachable API server: a missing kubeconfig or a server that refuses
+/// connections is exit code 2 with a message; files and `--cluster` are one or the other.
+#[test]
+fn cluster_scan_failures_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"http://127.0.0.1:9\"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let r = jackstop(
+        &[
+            "scan",
+            "--cluster",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--request-timeout",
+            "3",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does not answer discovery"),
+        "{}",
+        r.stderr
+    );
+    let r = jackstop(
+        &[
+            "scan",
+            "--cluster",
+            "--kubeconfig",
+            dir.path().join("none").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("cannot load the kubeconfig"),
+        "{}",
+        r.stderr
+    );
+    let r = jackstop(&["scan", "--cluster", "examples"], None);
+    assert_eq!(r.code, 2);
+    let r = jackstop(&["scan", "--namespace", "x", "examples"], None);
+    assert_eq!(r.code, 2, "--namespace needs --cluster");
+}

@@ -7,9 +7,11 @@ use anyhow::{bail, Context};
 use jackstop_analysers::burst::BurstSettings;
 use jackstop_analysers::miners::MinerSettings;
 use jackstop_catalogue::Catalogue;
+use jackstop_cluster::ClusterOptions;
 use jackstop_core::exceptions::{self, IgnoreFile, IGNORE_ANNOTATION, IGNORE_REASON_ANNOTATION};
+use jackstop_core::InputError;
 use jackstop_core::{ResourceRef, ScanOutcome, Severity};
-use jackstop_manifests::{collect_inputs, read_inputs, KindFilter, ReadOptions};
+use jackstop_manifests::{collect_inputs, read_inputs, KindFilter, ManifestSet, ReadOptions};
 use jackstop_report::json::JsonWriter;
 use jackstop_report::sarif::SarifWriter;
 use jackstop_report::table::TableWriter;
@@ -37,7 +39,73 @@ fn load_ignore_file(asked: Option<&PathBuf>) -> anyhow::Result<(IgnoreFile, Stri
     }
 }
 
+/// The manifests named on the command line.
+fn read_files(
+    args: &ScanArgs,
+    kinds: std::collections::HashSet<String>,
+) -> anyhow::Result<(ManifestSet, Vec<InputError>)> {
+    let (inputs, mut errors) = collect_inputs(&args.paths, &args.exclude);
+    if inputs.is_empty() {
+        for e in &errors {
+            eprintln!("jackstop: {}: {}", e.path, e.message);
+        }
+        bail!("no readable input among {}", args.paths.join(", "));
+    }
+    let opts = ReadOptions {
+        max_file_bytes: args.max_file_size,
+        kinds: KindFilter::Kinds(kinds),
+        ..ReadOptions::default()
+    };
+    let mut set = read_inputs(&inputs, &opts);
+    errors.append(&mut set.errors);
+    if set.stats.files == 0 {
+        for e in &errors {
+            eprintln!("jackstop: {}: {}", e.path, e.message);
+        }
+        bail!("no readable input: every input failed to read");
+    }
+    Ok((set, errors))
+}
+
+/// The live cluster (`--cluster`): the analysers' kinds, listed read-only.
+fn read_cluster(
+    args: &ScanArgs,
+    kinds: std::collections::HashSet<String>,
+) -> anyhow::Result<(ManifestSet, Vec<InputError>)> {
+    let opts = ClusterOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+        kinds,
+        timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        ..ClusterOptions::default()
+    };
+    let read = jackstop_cluster::read_cluster_blocking(&opts)?;
+    if let Some(path) = &args.save {
+        jackstop_cluster::snapshot::save(&read.objects, path)
+            .with_context(|| format!("cannot write the snapshot {}", path.display()))?;
+    }
+    let set = ManifestSet {
+        objects: read.objects,
+        errors: Vec::new(),
+        stats: read.stats,
+    };
+    Ok((set, read.errors))
+}
+
 pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
+    // clap's `requires` counts the default `false` of a flag as given.
+    if !args.cluster {
+        let stray = [
+            ("--kubeconfig", args.kubeconfig.is_some()),
+            ("--context", args.context.is_some()),
+            ("--namespace", args.namespace.is_some()),
+            ("--save", args.save.is_some()),
+        ];
+        if let Some((flag, _)) = stray.iter().find(|(_, given)| *given) {
+            bail!("{flag} reads a live cluster: add --cluster (and no paths)");
+        }
+    }
     let fail_on: Option<Severity> = match args.fail_on.as_str() {
         "none" => None,
         s => Some(s.parse()?),
@@ -64,30 +132,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         analysers.retain(|a| args.analysers.iter().any(|n| n == a.name()));
     }
 
-    let (inputs, mut errors) = collect_inputs(&args.paths, &args.exclude);
-    if inputs.is_empty() {
-        for e in &errors {
-            eprintln!("jackstop: {}: {}", e.path, e.message);
-        }
-        bail!("no readable input among {}", args.paths.join(", "));
-    }
-    let kinds = analysers
+    let kinds: std::collections::HashSet<String> = analysers
         .iter()
         .flat_map(|a| a.kinds().iter().map(|k| k.to_string()))
         .collect();
-    let opts = ReadOptions {
-        max_file_bytes: args.max_file_size,
-        kinds: KindFilter::Kinds(kinds),
-        ..ReadOptions::default()
+    let (set, mut errors) = if args.cluster {
+        read_cluster(&args, kinds)?
+    } else {
+        read_files(&args, kinds)?
     };
-    let set = read_inputs(&inputs, &opts);
-    errors.extend(set.errors);
-    if set.stats.files == 0 {
-        for e in &errors {
-            eprintln!("jackstop: {}: {}", e.path, e.message);
-        }
-        bail!("no readable input: every input failed to read");
-    }
 
     let (findings, notes) = jackstop_analysers::run_noted(&analysers, &set.objects, catalogue);
     errors.extend(notes);

@@ -1,0 +1,216 @@
+//! `jackstop scan --cluster` against the test API server: the findings equal those of scanning,
+//! offline, what the real `kubectl` prints from the same server, and those of the saved
+//! snapshot; a kind that is forbidden, slow or answers garbage is a warning, never the end.
+
+mod support;
+
+use jackstop_analysers::{all, run};
+use jackstop_catalogue::Catalogue;
+use jackstop_cluster::{read_cluster, ClusterOptions};
+use jackstop_core::{Finding, Object};
+use jackstop_manifests::reader::{parse_text, ManifestSet, ReadOptions};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use support::{kubeconfig, objects_from, ApiServer, ServerConfig};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn incident() -> Vec<serde_json::Value> {
+    let dir = repo().join("examples/kubeflow-incident");
+    let files: Vec<PathBuf> = [
+        "kubeflow/dashboard-apps.yaml",
+        "kubeflow/istio-ingressgateway.yaml",
+        "kubeflow/kubeflow-gateway.yaml",
+        "kubeflow/profiles.yaml",
+        "attacker/miners.yaml",
+        "attacker/notebook.yaml",
+        "attacker/pipeline-run.yaml",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect();
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    objects_from(&paths)
+}
+
+fn kinds() -> HashSet<String> {
+    all()
+        .iter()
+        .flat_map(|a| a.kinds().iter().map(|k| k.to_string()))
+        .collect()
+}
+
+fn options(kc: PathBuf) -> ClusterOptions {
+    ClusterOptions {
+        kubeconfig: Some(kc),
+        kinds: kinds(),
+        page_size: 2,
+        timeout: Duration::from_secs(2),
+        ..ClusterOptions::default()
+    }
+}
+
+/// What a finding says, without where it was read from.
+fn key(f: &Finding) -> String {
+    format!(
+        "{} {} {} {} {:?}",
+        f.rule,
+        f.severity,
+        f.resource,
+        f.location.field.as_deref().unwrap_or(""),
+        f.evidence
+    )
+}
+
+fn findings(objects: &[Object]) -> Vec<String> {
+    let mut v: Vec<String> = run(&all(), objects, Catalogue::builtin())
+        .iter()
+        .map(key)
+        .collect();
+    v.sort();
+    v
+}
+
+fn offline(text: &str) -> Vec<Object> {
+    let mut set = ManifestSet::default();
+    parse_text(text, "snapshot.json", &ReadOptions::default(), &mut set);
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+    set.objects
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_findings_equal_kubectls_and_the_snapshots() {
+    let server = ApiServer::start(ServerConfig {
+        objects: incident(),
+        forbidden: vec![],
+        slow: vec![],
+        garbage: vec![],
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&server.url, dir.path());
+    let read = read_cluster(&options(kc.clone())).await.unwrap();
+    assert!(read.errors.is_empty(), "{:?}", read.errors);
+    let live = findings(&read.objects);
+    assert!(live.iter().any(|f| f.starts_with("JS-EXP-001 critical Service istio-system/istio-ingressgateway")), "{live:#?}");
+    assert!(
+        live.iter().any(|f| f
+            .starts_with("JS-MIN-001 critical Deployment kubeflow-user-example-com/tf-train-cpu")),
+        "{live:#?}"
+    );
+    assert!(
+        live.iter().any(|f| f.starts_with("JS-BUR-001")),
+        "{live:#?}"
+    );
+    // Secrets are in discovery, and never asked for.
+    assert!(
+        server.requests().iter().all(|r| !r.contains("secrets")),
+        "{:?}",
+        server.requests()
+    );
+    // Pagination: pages of 2.
+    assert!(
+        server.requests().iter().any(|r| r.contains("continue=")),
+        "{:?}",
+        server.requests()
+    );
+
+    // The real kubectl, on the same server, for every resource jackstop read.
+    let names: Vec<String> = read.resources.iter().map(|r| r.display()).collect();
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .args(["get", &names.join(","), "-A", "-o", "json"])
+        .output()
+        .expect("kubectl is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_kubectl = findings(&offline(&String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(live, from_kubectl);
+
+    // The snapshot reads back into the same findings.
+    let snap = dir.path().join("snap.json");
+    jackstop_cluster::snapshot::save(&read.objects, &snap).unwrap();
+    let from_snapshot = findings(&offline(&std::fs::read_to_string(&snap).unwrap()));
+    assert_eq!(live, from_snapshot);
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_slow_and_garbage_kinds_are_warnings() {
+    let server = ApiServer::start(ServerConfig {
+        objects: incident(),
+        forbidden: vec!["workflows".into()],
+        slow: vec![("notebooks".into(), Duration::from_secs(10))],
+        garbage: vec!["profiles".into()],
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&server.url, dir.path());
+    let read = read_cluster(&options(kc)).await.unwrap();
+    let msgs: Vec<&str> = read.errors.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("workflows.argoproj.io not read: forbidden")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("notebooks.kubeflow.org not read: no answer within")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("profiles.kubeflow.org not read")),
+        "{msgs:?}"
+    );
+    assert!(read.errors.iter().all(|e| e.path == "cluster"));
+    // The rest is still read and analysed: the door and the Deployments' miners.
+    let live = findings(&read.objects);
+    assert!(
+        live.iter().any(|f| f.starts_with("JS-EXP-001")),
+        "{live:#?}"
+    );
+    assert!(
+        live.iter()
+            .any(|f| f.starts_with("JS-MIN-001 critical Deployment")),
+        "{live:#?}"
+    );
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_gone_is_an_error() {
+    let server = ApiServer::start(ServerConfig {
+        objects: vec![],
+        forbidden: vec![],
+        slow: vec![],
+        garbage: vec![],
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&server.url, dir.path());
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = read_cluster(&options(kc)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("does not answer discovery"),
+        "{err}"
+    );
+    // A broken kubeconfig.
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, "clusters: [oops\n").unwrap();
+    let err = read_cluster(&options(bad)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("cannot load the kubeconfig"),
+        "{err}"
+    );
+}
