@@ -5,6 +5,7 @@
 pub mod burst;
 pub mod exposure;
 pub mod miners;
+pub mod owners;
 pub mod pods;
 pub mod workloads;
 
@@ -57,6 +58,9 @@ pub fn run_noted(
     objects: &[Object],
     catalogue: &Catalogue,
 ) -> (Vec<Finding>, Vec<InputError>) {
+    // Live objects controlled by others in the input are analysed through their controller.
+    let folded = owners::fold(objects);
+    let objects: &[Object] = &folded.objects;
     // Analysers are independent: each runs on its own thread over the same objects.
     let results: Vec<(Vec<Finding>, Vec<InputError>)> = std::thread::scope(|s| {
         let handles: Vec<_> = analysers
@@ -74,6 +78,7 @@ pub fn run_noted(
         findings.extend(f);
         notes.extend(n);
     }
+    owners::annotate(&mut findings, &folded.under);
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

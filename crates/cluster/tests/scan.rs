@@ -214,3 +214,53 @@ async fn a_server_that_is_gone_is_an_error() {
         "{err}"
     );
 }
+
+/// A live Deployment comes with its ReplicaSet and Pods: one finding, on the Deployment, with
+/// the running pod (phase, node, start, restarts) as evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_pods_fold_into_their_deployment() {
+    let template = serde_json::json!({
+        "metadata": {"labels": {"app": "tf"}},
+        "spec": {"containers": [{"name": "tf", "image": "tensorflow/tensorflow:latest",
+            "command": ["sh", "-c", "/tmp/xmrig -o stratum+tcp://pool.example.invalid:3333 --donate-level 1"]}]}
+    });
+    let objects = vec![
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "tf", "namespace": "team", "uid": "u-d", "creationTimestamp": "2021-06-08T03:14:07Z"},
+            "spec": {"selector": {"matchLabels": {"app": "tf"}}, "template": template}}),
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "tf-5d8", "namespace": "team", "uid": "u-rs",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "tf", "uid": "u-d", "controller": true}]},
+            "spec": {"selector": {"matchLabels": {"app": "tf"}}, "template": template}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "tf-5d8-abcde", "namespace": "team", "labels": {"app": "tf"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "tf-5d8", "uid": "u-rs", "controller": true}]},
+            "spec": {"nodeName": "gpu-node-1", "containers": template["spec"]["containers"].clone()},
+            "status": {"phase": "Running", "startTime": "2021-06-08T03:14:09Z", "containerStatuses": [{"name": "tf", "restartCount": 2}]}}),
+    ];
+    let server = ApiServer::start(ServerConfig {
+        objects,
+        ..ServerConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let read = read_cluster(&options(kubeconfig(&server.url, dir.path())))
+        .await
+        .unwrap();
+    let workloads = read
+        .objects
+        .iter()
+        .filter(|o| o.kind != "Namespace")
+        .count();
+    assert_eq!(workloads, 3);
+    let found = run(&all(), &read.objects, Catalogue::builtin());
+    let miners: Vec<&Finding> = found.iter().filter(|f| f.rule == "JS-MIN-001").collect();
+    assert_eq!(miners.len(), 1, "{found:#?}");
+    assert_eq!(miners[0].resource.kind, "Deployment");
+    assert!(
+        miners[0].evidence.iter().any(|e| e == "Live: runs as Pod team/tf-5d8-abcde (Running, on gpu-node-1, started 2021-06-08T03:14:09Z, 2 restarts)"),
+        "{:#?}",
+        miners[0].evidence
+    );
+    server.stop();
+}
