@@ -59,6 +59,12 @@ pub async fn discover(
     let core = tokio::time::timeout(timeout, client.list_core_api_resources("v1")).await;
     match core {
         Ok(Ok(l)) => lists.push((String::new(), "v1".into(), l)),
+        Ok(Err(kube::Error::Api(s))) if s.code == 401 => {
+            return Err(format!(
+                "the credentials were refused (401 {}): the token may have expired; refresh the kubeconfig or log in again",
+                s.message
+            ))
+        }
         Ok(Err(e)) => return Err(format!("GET /api/v1: {e}")),
         Err(_) => return Err(format!("GET /api/v1: no answer within {timeout:?}")),
     }

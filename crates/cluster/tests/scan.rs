@@ -205,6 +205,21 @@ async fn a_server_that_is_gone_is_an_error() {
         err.to_string().contains("does not answer discovery"),
         "{err}"
     );
+    // Refused credentials (an expired token): a clear message.
+    let server = ApiServer::start(ServerConfig::default()).await;
+    let refused = dir.path().join("refused");
+    let kc = std::fs::read_to_string(kubeconfig(&server.url, dir.path())).unwrap();
+    std::fs::write(
+        &refused,
+        kc.replace("    token: test-token", "    username: u\n    password: p"),
+    )
+    .unwrap();
+    let err = read_cluster(&options(refused)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("credentials were refused (401"),
+        "{err}"
+    );
+    server.stop();
     // A broken kubeconfig.
     let bad = dir.path().join("bad");
     std::fs::write(&bad, "clusters: [oops\n").unwrap();
