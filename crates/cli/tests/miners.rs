@@ -164,7 +164,6 @@ fn the_example_shows_the_whole_incident() {
     // The table names both miners too (the README's quick start).
     let table = jackstop(&["scan", "examples/kubeflow-incident", "-f", "table"], None);
     assert!(table.stdout.contains("XMRig") && table.stdout.contains("Ethminer"));
-    let _ = repo_root();
 }
 
 /// Bad input for the miner analysis: a 10 MB single-line argument, base64 nested past the

@@ -28,7 +28,8 @@ pub const AUTHENTICATED_RULE: &str = "JS-EXP-009";
 
 pub struct ExposureAnalyser;
 
-const KINDS: &[&str] = &[
+/// The kinds of ways in and of what authenticates them; workloads come from [`crate::pods`].
+const ROUTING_KINDS: &[&str] = &[
     "Service",
     "Ingress",
     "Gateway",
@@ -42,19 +43,19 @@ const KINDS: &[&str] = &[
     "EnvoyFilter",
     "SecurityPolicy",
     "Route",
-    "Pod",
-    "Deployment",
-    "ReplicaSet",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicationController",
-    "Job",
-    "CronJob",
-    "Notebook",
-    "RayCluster",
-    "RayService",
-    "RayJob",
 ];
+
+/// Routing kinds and the kinds that carry pod templates.
+fn kinds() -> &'static [&'static str] {
+    static KINDS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KINDS.get_or_init(|| {
+        ROUTING_KINDS
+            .iter()
+            .chain(crate::pods::KINDS)
+            .copied()
+            .collect()
+    })
+}
 
 impl Analyser for ExposureAnalyser {
     fn name(&self) -> &'static str {
@@ -62,7 +63,7 @@ impl Analyser for ExposureAnalyser {
     }
 
     fn kinds(&self) -> &'static [&'static str] {
-        KINDS
+        kinds()
     }
 
     fn analyse(&self, objects: &[Object], catalogue: &Catalogue) -> Vec<Finding> {
