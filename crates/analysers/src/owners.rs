@@ -128,7 +128,8 @@ pub fn annotate(findings: &mut [Finding], under: &HashMap<ResourceRef, Vec<Strin
             let listed: Vec<&str> = pods.iter().take(MAX_LISTED).map(String::as_str).collect();
             let more = pods.len().saturating_sub(MAX_LISTED);
             f.evidence.push(format!(
-                "Live: runs as {}{}",
+                "{}runs as {}{}",
+                jackstop_core::changes::LIVE_EVIDENCE,
                 listed.join("; "),
                 if more > 0 {
                     format!("; and {more} more pod(s)")

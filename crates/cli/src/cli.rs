@@ -29,6 +29,8 @@ pub enum Command {
     Rules(RulesArgs),
     /// Show one rule's documentation.
     Explain(ExplainArgs),
+    /// Watch a live cluster and report each finding as it appears, changes or goes.
+    Watch(Box<WatchArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,6 +66,30 @@ pub struct ScanArgs {
     /// Read a live cluster instead of files (read-only; Secrets are never read).
     #[arg(long)]
     pub cluster: bool,
+    #[command(flatten)]
+    pub live: ClusterArgs,
+    /// With --cluster: also write what was read as one `kind: List` file that
+    /// `jackstop scan FILE` reads back offline, with the same findings.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Exit 1 when a finding is at or above this severity (`none`: never).
+    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = ["critical", "high", "medium", "low", "info", "none"])]
+    pub fail_on: String,
+    /// Skip files matching this glob during directory walks (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Refuse files larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_file_size: u64,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// How to reach a live cluster (`scan --cluster`, `watch --cluster`).
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
     /// With --cluster: the kubeconfig file [default: KUBECONFIG, ~/.kube/config, in-cluster].
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -73,27 +99,17 @@ pub struct ScanArgs {
     /// With --cluster: only this namespace (cluster-scoped kinds are still read).
     #[arg(long, short = 'n', value_name = "NAMESPACE")]
     pub namespace: Option<String>,
-    /// With --cluster: also write what was read as one `kind: List` file that
-    /// `jackstop scan FILE` reads back offline, with the same findings.
-    #[arg(long, value_name = "FILE")]
-    pub save: Option<PathBuf>,
     /// With --cluster: longest wait for one API request, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub request_timeout: u64,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    /// Exit 1 when a finding is at or above this severity (`none`: never).
-    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = ["critical", "high", "medium", "low", "info", "none"])]
-    pub fail_on: String,
+}
+
+/// What is analysed and reported, the same for every input.
+#[derive(Debug, Args)]
+pub struct AnalysisArgs {
     /// Exceptions file [default: .jackstopignore when it exists].
     #[arg(long, value_name = "FILE")]
     pub ignore_file: Option<PathBuf>,
-    /// Skip files matching this glob during directory walks (repeatable).
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
-    /// Refuse files larger than this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
-    pub max_file_size: u64,
     /// Report only findings at or above this severity.
     #[arg(long, value_name = "SEVERITY", value_parser = ["critical", "high", "medium", "low", "info"])]
     pub min_severity: Option<String>,
@@ -118,6 +134,40 @@ pub struct ScanArgs {
     /// namespaces such as kube-system, istio-system and kubeflow are always ignored).
     #[arg(long, value_name = "NAMESPACE")]
     pub burst_ignore_namespace: Vec<String>,
+}
+
+/// `jackstop watch --cluster`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Watch a live cluster (required: it is the only source a watch has today).
+    #[arg(long, required = true)]
+    pub cluster: bool,
+    #[command(flatten)]
+    pub live: ClusterArgs,
+    /// Output: `jsonl` (one JSON object per line) or `table` (one readable line per finding)
+    /// [default: table on a terminal, jsonl otherwise].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<StreamFormat>,
+    /// Never colour the lines (NO_COLOR is honoured too).
+    #[arg(long)]
+    pub no_color: bool,
+    /// Serve /metrics (Prometheus), /healthz and /readyz on this address (`none`: do not).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub listen: String,
+    /// After a change, wait this long for more before analysing (a burst arrives as many
+    /// changes in a few seconds), in milliseconds; analysis runs at least every 5 s while
+    /// changes keep coming.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub settle_ms: u64,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// Formats of streaming commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StreamFormat {
+    Table,
+    Jsonl,
 }
 
 fn parse_window(s: &str) -> Result<i64, String> {

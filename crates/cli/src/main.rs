@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod output;
+mod progress;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Scan(args) => commands::scan::run(*args),
         cli::Command::Rules(args) => commands::rules::run(args),
         cli::Command::Explain(args) => commands::explain::run(args),
+        cli::Command::Watch(args) => commands::watch::run(*args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -14,6 +14,7 @@
 mod discover;
 mod list;
 pub mod snapshot;
+pub mod watch;
 
 pub use discover::Resource;
 
@@ -92,23 +93,74 @@ pub const CLUSTER_PATH: &str = "cluster";
 /// Kinds never read, whatever is asked: their content is credentials.
 const NEVER: &[&str] = &["Secret"];
 
+/// Told how a cluster read goes, for a progress bar; every method does nothing by default.
+pub trait Progress: Sync {
+    /// Discovery found these resources to list.
+    fn discovered(&self, _resources: &[Resource]) {}
+    /// A page of `objects` objects of `resource` arrived.
+    fn page(&self, _resource: &Resource, _objects: usize) {}
+    /// `resource` is listed (or failed).
+    fn listed(&self, _resource: &Resource) {}
+}
+
+/// No progress to show.
+impl Progress for () {}
+
 /// Reads the cluster on a runtime of its own (the CLI is synchronous).
-pub fn read_cluster_blocking(opts: &ClusterOptions) -> Result<ClusterRead, ClusterError> {
+pub fn read_cluster_blocking(
+    opts: &ClusterOptions,
+    progress: &dyn Progress,
+) -> Result<ClusterRead, ClusterError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(ClusterError::Runtime)?;
-    rt.block_on(read_cluster(opts))
+    rt.block_on(read_cluster_with(opts, progress))
 }
 
 /// Discovers which of the asked kinds the cluster serves, and lists them all.
 pub async fn read_cluster(opts: &ClusterOptions) -> Result<ClusterRead, ClusterError> {
-    let (client, server) = client(opts).await?;
+    read_cluster_with(opts, &()).await
+}
+
+/// [`read_cluster`], telling `progress` how it goes.
+pub async fn read_cluster_with(
+    opts: &ClusterOptions,
+    progress: &dyn Progress,
+) -> Result<ClusterRead, ClusterError> {
+    let read_timeout = opts.timeout + Duration::from_secs(5);
+    let found = connect(opts, read_timeout).await?;
     let mut out = ClusterRead {
-        server,
+        server: found.server,
+        errors: found.warnings,
         ..ClusterRead::default()
     };
+    progress.discovered(&found.resources);
+    let (objects, errors) = list::list_all(&found.client, &found.resources, opts, progress).await;
+    out.stats.documents = objects.len();
+    out.stats.objects = objects.len();
+    out.objects = objects;
+    out.errors.extend(errors);
+    out.resources = found.resources;
+    Ok(out)
+}
+
+/// A client, and what discovery found.
+pub(crate) struct Connected {
+    pub client: kube::Client,
+    pub server: String,
+    pub resources: Vec<Resource>,
+    pub warnings: Vec<InputError>,
+}
+
+/// Builds the client (`read_timeout`: longest silence on a connection) and discovers which of
+/// the asked kinds the cluster serves.
+pub(crate) async fn connect(
+    opts: &ClusterOptions,
+    read_timeout: Duration,
+) -> Result<Connected, ClusterError> {
+    let (client, server) = client(opts, read_timeout).await?;
     let wanted: HashSet<&str> = opts
         .kinds
         .iter()
@@ -118,20 +170,21 @@ pub async fn read_cluster(opts: &ClusterOptions) -> Result<ClusterRead, ClusterE
     let (resources, warnings) = discover::discover(&client, &wanted, opts.timeout)
         .await
         .map_err(|message| ClusterError::Unreachable {
-            server: out.server.clone(),
+            server: server.clone(),
             message,
         })?;
-    out.errors.extend(warnings);
-    let (objects, errors) = list::list_all(&client, &resources, opts).await;
-    out.stats.documents = objects.len();
-    out.stats.objects = objects.len();
-    out.objects = objects;
-    out.errors.extend(errors);
-    out.resources = resources;
-    Ok(out)
+    Ok(Connected {
+        client,
+        server,
+        resources,
+        warnings,
+    })
 }
 
-async fn client(opts: &ClusterOptions) -> Result<(kube::Client, String), ClusterError> {
+async fn client(
+    opts: &ClusterOptions,
+    read_timeout: Duration,
+) -> Result<(kube::Client, String), ClusterError> {
     use kube::config::{KubeConfigOptions, Kubeconfig};
     let kc_opts = KubeConfigOptions {
         context: opts.context.clone(),
@@ -165,7 +218,7 @@ async fn client(opts: &ClusterOptions) -> Result<(kube::Client, String), Cluster
                 })?,
         };
     // Our own per-request timeout fires first, with a message that says so.
-    config.read_timeout = Some(opts.timeout + Duration::from_secs(5));
+    config.read_timeout = Some(read_timeout);
     config.connect_timeout = Some(opts.timeout.min(Duration::from_secs(10)));
     let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).map_err(ClusterError::Client)?;

@@ -1,7 +1,7 @@
 //! Listing: every discovered resource, page by page, several at once.
 
 use crate::discover::Resource;
-use crate::{ClusterOptions, CLUSTER_PATH};
+use crate::{ClusterOptions, Progress, CLUSTER_PATH};
 use futures::StreamExt;
 use jackstop_core::{FieldLines, InputError, Object, Source};
 use kube::api::{Api, DynamicObject, ListParams};
@@ -24,16 +24,18 @@ pub async fn list_all(
     client: &kube::Client,
     resources: &[Resource],
     opts: &ClusterOptions,
+    progress: &dyn Progress,
 ) -> (Vec<Object>, Vec<InputError>) {
     let path: Arc<str> = Arc::from(CLUSTER_PATH);
-    let results: Vec<(Vec<Object>, Option<InputError>)> = futures::stream::iter(
-        resources
-            .iter()
-            .map(|r| list_one(client, r, opts, path.clone())),
-    )
-    .buffered(opts.concurrency.max(1))
-    .collect()
-    .await;
+    let results: Vec<(Vec<Object>, Option<InputError>)> =
+        futures::stream::iter(resources.iter().map(|r| async {
+            let got = list_one(client, r, opts, path.clone(), progress).await;
+            progress.listed(r);
+            got
+        }))
+        .buffered(opts.concurrency.max(1))
+        .collect()
+        .await;
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     for (o, e) in results {
@@ -43,12 +45,11 @@ pub async fn list_all(
     (objects, errors)
 }
 
-async fn list_one(
+pub(crate) fn api(
     client: &kube::Client,
     r: &Resource,
-    opts: &ClusterOptions,
-    path: Arc<str>,
-) -> (Vec<Object>, Option<InputError>) {
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
     let ar = ApiResource {
         group: r.group.clone(),
         version: r.version.clone(),
@@ -56,10 +57,20 @@ async fn list_one(
         kind: r.kind.clone(),
         plural: r.plural.clone(),
     };
-    let api: Api<DynamicObject> = match (&opts.namespace, r.namespaced) {
+    match (namespace, r.namespaced) {
         (Some(ns), true) => Api::namespaced_with(client.clone(), ns, &ar),
         _ => Api::all_with(client.clone(), &ar),
-    };
+    }
+}
+
+async fn list_one(
+    client: &kube::Client,
+    r: &Resource,
+    opts: &ClusterOptions,
+    path: Arc<str>,
+    progress: &dyn Progress,
+) -> (Vec<Object>, Option<InputError>) {
+    let api = api(client, r, opts.namespace.as_deref());
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -95,6 +106,7 @@ async fn list_one(
                 return (out, Some(w));
             }
         };
+        progress.page(r, page.items.len());
         for item in page.items {
             if let Some(o) = object(item, r, &path) {
                 out.push(o);
@@ -118,7 +130,7 @@ fn partial(why: String, got: usize) -> String {
 
 /// A listed item as an object: list items may lack `apiVersion` and `kind`, which the resource
 /// supplies; the location is the cluster.
-fn object(item: DynamicObject, r: &Resource, path: &Arc<str>) -> Option<Object> {
+pub(crate) fn object(item: DynamicObject, r: &Resource, path: &Arc<str>) -> Option<Object> {
     let mut body = serde_json::to_value(&item).ok()?;
     if let Value::Object(m) = &mut body {
         m.insert("apiVersion".into(), Value::String(r.api_version()));

@@ -5,6 +5,7 @@
 //! the API server, audit logs) and writers (table, JSON, SARIF) can be combined freely and every
 //! analyser can be tested on objects built in memory.
 
+pub mod changes;
 pub mod exceptions;
 pub mod finding;
 pub mod labels;

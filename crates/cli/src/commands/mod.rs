@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod analysis;
 pub mod explain;
 pub mod rules;
 pub mod scan;
+pub mod watch;
