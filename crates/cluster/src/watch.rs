@@ -51,6 +51,9 @@ pub enum Update {
     },
     /// The server expired the watch's resourceVersion (410 Gone): the watcher lists again.
     Relisting { resource: usize },
+    /// A watch connection broke; the watcher resumes from the last resourceVersion it saw.
+    /// Said as a warning only when it happens again before anything arrives.
+    Interrupted { resource: usize },
     /// A resource could not be listed or watched; the watcher retries with backoff. Said once
     /// until the message changes.
     Warning { resource: usize, error: InputError },
@@ -234,6 +237,7 @@ impl ClusterWatch {
                 return Some(Update::Relisting { resource: i });
             }
         }
+        let interrupted = matches!(e, watcher::Error::WatchFailed(_));
         let message = match &e {
             watcher::Error::InitialListFailed(kube::Error::Api(s))
             | watcher::Error::WatchStartFailed(kube::Error::Api(s))
@@ -249,7 +253,11 @@ impl ClusterWatch {
         if self.last_error[i].as_deref() == Some(message.as_str()) {
             return None;
         }
+        let first = self.last_error[i].is_none();
         self.last_error[i] = Some(message.clone());
+        if interrupted && first {
+            return Some(Update::Interrupted { resource: i });
+        }
         Some(Update::Warning {
             resource: i,
             error: warning(format!("{message} (retrying)")),

@@ -187,6 +187,52 @@ async fn forbidden_slow_and_garbage_kinds_are_warnings() {
     server.stop();
 }
 
+/// The server vanishes in the middle of a paginated list: that kind is a warning that keeps
+/// the pages already read; every other kind is read and analysed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_vanishes_mid_list_costs_that_kind_only() {
+    let server = ApiServer::start(ServerConfig {
+        objects: incident(),
+        forbidden: vec![],
+        slow: vec![],
+        garbage: vec![],
+    })
+    .await;
+    // Pages of 2: the connection dies on the second page of namespaces.
+    server.vanish_after_pages("namespaces", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&server.url, dir.path());
+    let read = read_cluster(&options(kc)).await.unwrap();
+    let msgs: Vec<&str> = read.errors.iter().map(|e| e.message.as_str()).collect();
+    let ns: Vec<&&str> = msgs
+        .iter()
+        .filter(|m| m.starts_with("namespaces not read"))
+        .collect();
+    assert_eq!(ns.len(), 1, "{msgs:?}");
+    assert!(
+        ns[0].ends_with("(the 2 object(s) listed before are kept)"),
+        "{msgs:?}"
+    );
+    assert_eq!(read.errors.len(), 1, "only that kind: {msgs:?}");
+    let kept = read
+        .objects
+        .iter()
+        .filter(|o| o.kind == "Namespace")
+        .count();
+    assert_eq!(kept, 2);
+    let live = findings(&read.objects);
+    assert!(
+        live.iter().any(|f| f.starts_with("JS-EXP-001")),
+        "{live:#?}"
+    );
+    assert!(
+        live.iter()
+            .any(|f| f.starts_with("JS-MIN-001 critical Deployment")),
+        "{live:#?}"
+    );
+    server.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_is_gone_is_an_error() {
     let server = ApiServer::start(ServerConfig {

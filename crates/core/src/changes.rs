@@ -2,12 +2,15 @@
 //! reports each finding once when it appears, again only when what it says changes, and once
 //! more when it is gone.
 //!
-//! A finding is identified by its rule, its resource and the field it points at (and, should
-//! one resource carry several alike, their order). What it says is its severity, title and
-//! evidence, except the evidence that only describes the live state of pods (phase, restarts):
-//! a pod restarting is not a new finding.
+//! A finding is identified by its rule, its resource, the field it points at and its title
+//! (and, should one resource carry several alike, their order). What it says is its severity
+//! and evidence, except:
+//! - evidence that only describes the live state of pods (phase, restarts): a pod restarting
+//!   is not a new finding;
+//! - the evidence of a burst, which lists its members: a burst that grows is told through its
+//!   new members, each a new finding, not by sending every earlier member again.
 
-use crate::Finding;
+use crate::{Category, Finding};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -40,7 +43,7 @@ impl Change {
     }
 }
 
-type Key = (String, crate::ResourceRef, Option<String>, usize);
+type Key = (String, crate::ResourceRef, Option<String>, String, usize);
 
 /// The findings of the previous analysis, by identity.
 #[derive(Debug, Default)]
@@ -55,13 +58,19 @@ impl Tracker {
     pub fn update(&mut self, findings: Vec<Finding>) -> Vec<(Change, Finding)> {
         let first = !self.primed;
         self.primed = true;
-        let mut seen: HashMap<(String, crate::ResourceRef, Option<String>), usize> = HashMap::new();
+        let mut seen: HashMap<(String, crate::ResourceRef, Option<String>, String), usize> =
+            HashMap::new();
         let mut next: HashMap<Key, (u64, Finding)> = HashMap::with_capacity(findings.len());
         let mut out = Vec::new();
         for f in findings {
-            let base = (f.rule.clone(), f.resource.clone(), f.location.field.clone());
+            let base = (
+                f.rule.clone(),
+                f.resource.clone(),
+                f.location.field.clone(),
+                f.title.clone(),
+            );
             let n = seen.entry(base.clone()).or_insert(0);
-            let key = (base.0, base.1, base.2, *n);
+            let key = (base.0, base.1, base.2, base.3, *n);
             *n += 1;
             let says = says(&f);
             match self.known.remove(&key) {
@@ -104,7 +113,9 @@ impl Tracker {
 fn says(f: &Finding) -> u64 {
     let mut h = DefaultHasher::new();
     f.severity.hash(&mut h);
-    f.title.hash(&mut h);
+    if f.category == Category::Burst {
+        return h.finish();
+    }
     for e in f.evidence.iter().filter(|e| !e.starts_with(LIVE_EVIDENCE)) {
         e.hash(&mut h);
     }
@@ -114,7 +125,7 @@ fn says(f: &Finding) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Category, Location, ResourceRef, Severity};
+    use crate::{Location, ResourceRef, Severity};
 
     fn finding(rule: &str, name: &str, evidence: &[&str]) -> Finding {
         Finding {
@@ -183,6 +194,36 @@ mod tests {
             &["xmrig", "Live: runs as p (Running, 3 restarts)"],
         )]);
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_growing_burst_is_not_a_change_of_its_earlier_members() {
+        let mut t = Tracker::default();
+        let mut a = finding("JS-BUR-001", "a", &["4 workloads created within 9 s"]);
+        a.category = Category::Burst;
+        t.update(vec![a.clone()]);
+        let mut a5 = a.clone();
+        a5.evidence = vec!["5 workloads created within 12 s".into()];
+        let mut b = a5.clone();
+        b.resource.name = "b".into();
+        assert_eq!(
+            changes(&t.update(vec![a5.clone(), b])),
+            vec![(Change::New, "b")]
+        );
+        // Its severity rising is a change.
+        a5.severity = Severity::High;
+        let out = t.update(vec![a5]);
+        assert_eq!(out[0].0, Change::Changed);
+    }
+
+    #[test]
+    fn same_rule_and_field_with_another_title_is_another_finding() {
+        let mut t = Tracker::default();
+        let a = finding("JS-EXP-001", "gw", &["to the dashboard"]);
+        let mut b = a.clone();
+        b.title = "the pipelines UI".into();
+        t.update(vec![a.clone(), b.clone()]);
+        assert!(t.update(vec![b, a]).is_empty(), "order does not matter");
     }
 
     #[test]

@@ -1,26 +1,80 @@
-//! An in-process stand-in for a Kubernetes API server, for tests: read-only, JSON only, with
-//! legacy discovery, paginated lists, single GETs and injectable faults (403, delays, garbage).
+//! An in-process stand-in for a Kubernetes API server, for tests: JSON only, with legacy
+//! discovery, paginated lists, single GETs, WATCH streams, mutation from the test side, and
+//! injectable faults.
 //!
-//! Its behaviour is checked against the real `kubectl` in `tests/apiserver.rs`.
+//! What it serves:
+//! - Discovery (`/api`, `/apis`, `/api/v1`, `/apis/{group}[/{version}]`, `/version`) of the
+//!   built-in resources plus every apiVersion and kind among the objects; applying an object of
+//!   a new kind adds that resource (and its group) to discovery.
+//! - Lists (cluster-wide or namespaced) with `limit` and `continue`, in etcd key order
+//!   (namespace, then name), `fieldSelector` on `metadata.name` / `metadata.namespace` and
+//!   equality / existence `labelSelector`s. `metadata.resourceVersion` of a list is the
+//!   current resourceVersion; a continue page keeps that of its first page, and goes 410
+//!   `Expired` once that resource changed (or the history was compacted) after it, as with a
+//!   compacted etcd.
+//! - Watches (`watch=true` or `watch=1` on a list path, or the old `/watch/` paths): a chunked
+//!   `application/json` stream, one `{"type":..,"object":..}` per line, with the real server's
+//!   semantics for `resourceVersion` (absent or "0": the current objects as ADDED, then live
+//!   events; else every retained event after it, then live ones; older than the compaction
+//!   point: one `ERROR` event with a 410 `Expired` Status, then the end), `sendInitialEvents`
+//!   (ADDED for every object, then a BOOKMARK annotated `k8s.io/initial-events-end`),
+//!   `allowWatchBookmarks` (a BOOKMARK every [`ApiServer::set_bookmark_interval`], 1 s by
+//!   default) and `timeoutSeconds` (a clean end after that long).
+//! - Mutation from the test ([`ApiServer::apply`], [`ApiServer::delete`]): a global
+//!   resourceVersion counter (decimal strings from 1000, strictly increasing); an applied
+//!   object gets `metadata.resourceVersion`, and `uid` and `creationTimestamp` when it has
+//!   none; every change is an event for the matching watches and is kept in a history until
+//!   [`ApiServer::compact`].
+//!
+//! The objects of [`ServerConfig::objects`] are served as given, byte for byte (the older tests
+//! compare them so), hence maybe without a resourceVersion: lists and GETs show them so, and
+//! watch events give them the first resourceVersion (1000), as watch clients (kube-runtime's
+//! `watcher`) refuse an event without one.
+//!
+//! Faults: forbidden plurals (403 on get, list and watch, with the verb in the message), slow
+//! ones (every request waits first, watches too), garbage ones (200 with a body that is not
+//! JSON), a list that vanishes after some pages ([`ApiServer::vanish_after_pages`]: the
+//! response starts, then the connection is closed mid-body; kubectl prints the pages it had
+//! and fails with "unexpected error when reading response body ... unexpected EOF", and
+//! kube-runtime's `watcher` reports `InitialListFailed` and lists again), and watches ended at
+//! once, cleanly ([`ApiServer::drop_watches`]: clients watch again from their last
+//! resourceVersion) or by cutting the connection ([`ApiServer::sever_watches`]: an I/O error,
+//! then the same).
+//!
+//! Not modelled: writes over HTTP (only the test mutates), Table and protobuf answers, a
+//! MODIFIED that takes an object out of a watch's selector (a real server sends DELETED; this
+//! one sends nothing), and the server-chosen timeout of watches without `timeoutSeconds`.
+//!
+//! Its behaviour is checked against the real `kubectl` in `tests/apiserver.rs` (discovery,
+//! lists, pages, errors) and `tests/watch_server.rs`: `kubectl get -w` and `kubectl get --raw`
+//! of watch streams, the vanishing list, kube-rs's watch decoding and kube-runtime's
+//! `watcher` (list then watch, and watch-list streaming; resumed after a drop or a cut,
+//! relisted after a 410), and a hand-written HTTP/1.1 client for the wire format of watches,
+//! bookmarks and their two ends.
 //!
 //! The server runs on its own thread with its own tokio runtime, so a test may block (run
 //! `kubectl` with `std::process::Command`, say) on any runtime flavour without starving it,
 //! and stopping it is synchronous: once [`ApiServer::stop`] (or drop) returns, the listener
-//! and every open connection are closed and new connections are refused.
+//! and every open connection are closed and new connections are refused. The mutation methods
+//! are synchronous too (a std `Mutex`), callable from any thread or async test.
 #![allow(dead_code)]
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::Router;
-use serde_json::{json, Value};
+use futures::StreamExt;
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc};
 
-/// What the stand-in serves.
+/// What the stand-in serves at start. (More knobs are methods of [`ApiServer`], so that this
+/// struct keeps the four fields that tests spell out in full.)
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
     /// Full objects, each WITH `apiVersion` and `kind`.
@@ -39,14 +93,21 @@ pub struct ApiServer {
     pub url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    log: Arc<Mutex<Vec<Logged>>>,
+    shared: Arc<Shared>,
 }
 
 /// One request: `"GET /path?query"` and whether it carried a bearer token.
 type Logged = (String, bool);
 
-/// The resourceVersion of every list (the data never changes).
-const RESOURCE_VERSION: &str = "4242";
+/// The resourceVersion of the objects of [`ServerConfig::objects`]; every change adds one.
+pub const FIRST_RESOURCE_VERSION: u64 = 1000;
+
+/// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK, unless set otherwise.
+pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Live messages a watch may lag behind before it is ended (as a real server drops a watcher
+/// that does not keep up).
+const LIVE_CAPACITY: usize = 4096;
 
 impl ApiServer {
     /// Binds 127.0.0.1:0 and serves on a tokio runtime of its own thread.
@@ -56,13 +117,24 @@ impl ApiServer {
             .set_nonblocking(true)
             .expect("non-blocking listener");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
-        let log = Arc::new(Mutex::new(Vec::new()));
+        let (live, _) = broadcast::channel(LIVE_CAPACITY);
         let shared = Arc::new(Shared {
-            cluster: Cluster::new(&cfg.objects),
+            state: Mutex::new(Store {
+                cluster: Cluster::new(&cfg.objects),
+                rv: FIRST_RESOURCE_VERSION,
+                history: Vec::new(),
+                compacted: FIRST_RESOURCE_VERSION,
+                live,
+                bookmark_interval: Some(DEFAULT_BOOKMARK_INTERVAL),
+                vanish: BTreeMap::new(),
+                pages: BTreeMap::new(),
+            }),
             cfg,
-            log: log.clone(),
+            log: Mutex::new(Vec::new()),
+            watchers: AtomicUsize::new(0),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = shared.clone();
         let thread = std::thread::Builder::new()
             .name("fake-apiserver".into())
             .spawn(move || {
@@ -74,13 +146,14 @@ impl ApiServer {
                 rt.block_on(async move {
                     let listener =
                         tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    let app = Router::new().fallback(handle).with_state(shared);
+                    let app = Router::new().fallback(handle).with_state(served);
                     tokio::select! {
                         r = axum::serve(listener, app) => r.expect("serve"),
                         _ = rx => {}
                     }
                 });
-                // Dropping the runtime cancels every connection task: sockets close at once.
+                // Dropping the runtime cancels every connection task (and every watch): sockets
+                // close at once.
                 rt.shutdown_background();
             })
             .expect("server thread");
@@ -88,13 +161,15 @@ impl ApiServer {
             url,
             shutdown: Some(tx),
             thread: Some(thread),
-            log,
+            shared,
         }
     }
 
-    /// Every request so far, in arrival order, as `"GET /api/v1/pods?limit=500"`.
+    /// Every request so far, in arrival order, as `"GET /api/v1/pods?limit=500"` (watches
+    /// too, with their query: `"GET /api/v1/pods?resourceVersion=1003&watch=true"`).
     pub fn requests(&self) -> Vec<String> {
-        self.log
+        self.shared
+            .log
             .lock()
             .unwrap()
             .iter()
@@ -105,11 +180,129 @@ impl ApiServer {
     /// The requests that came without any `Authorization` header (see [`handle`] on auth),
     /// as [`ApiServer::requests`] writes them.
     pub fn unauthenticated(&self) -> Vec<String> {
-        let log = self.log.lock().unwrap();
+        let log = self.shared.log.lock().unwrap();
         log.iter()
             .filter(|(_, t)| !t)
             .map(|(r, _)| r.clone())
             .collect()
+    }
+
+    /// Creates or replaces the object with the same apiVersion, kind, namespace and name, and
+    /// tells the watches (ADDED or MODIFIED). The object needs `apiVersion`, `kind` and
+    /// `metadata.name`; a namespaced kind without a namespace goes to "default", and a
+    /// namespace not yet there is created first (ADDED on namespaces). It gets a new
+    /// `metadata.resourceVersion`, and keeps (or else gets) `uid` and `creationTimestamp`.
+    /// A new kind or group version joins discovery. Returns the object as stored.
+    pub fn apply(&self, obj: Value) -> Value {
+        let mut st = self.shared.lock();
+        st.apply(obj)
+    }
+
+    /// Deletes an object and tells the watches (DELETED, with a new resourceVersion); false if
+    /// there was none. `namespace` None for a namespaced kind means "default".
+    pub fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> bool {
+        let mut st = self.shared.lock();
+        st.delete(api_version, kind, namespace, name)
+    }
+
+    /// The object as served now, if any.
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let st = self.shared.lock();
+        let r = st.cluster.versions.get(api_version)?.get(&plural(kind))?;
+        let key = object_key(r.namespaced, namespace, name);
+        r.position(&key).ok().map(|i| r.items[i].clone())
+    }
+
+    /// The current resourceVersion (that of the last change), as lists report it.
+    pub fn resource_version(&self) -> String {
+        self.shared.lock().rv.to_string()
+    }
+
+    /// Forgets the history of changes up to now: a watch that resumes from an older
+    /// resourceVersion gets a 410 `Expired` ERROR event, and older continue tokens expire.
+    pub fn compact(&self) {
+        let mut st = self.shared.lock();
+        st.compacted = st.rv;
+        st.history.clear();
+    }
+
+    /// Ends every open watch stream now, cleanly (the chunked body ends, as when the real
+    /// server ends a watch): clients see the stream end and watch again from the last
+    /// resourceVersion they saw. [`ApiServer::watchers`] falls to 0 shortly after.
+    pub fn drop_watches(&self) {
+        let st = self.shared.lock();
+        let _ = st.live.send(Live::End);
+    }
+
+    /// Cuts the connection of every open watch stream (no end of the chunked body, as when
+    /// the server dies): clients see an I/O error ("unexpected EOF"), then watch again.
+    pub fn sever_watches(&self) {
+        let st = self.shared.lock();
+        let _ = st.live.send(Live::Sever);
+    }
+
+    /// Compacts (as [`ApiServer::compact`]) and tells every open watch stream, in the stream,
+    /// that its resourceVersion is too old (an ERROR event with a 410 Expired Status), then
+    /// ends it, as the real server does when a watcher falls behind its watch cache: clients
+    /// must list again.
+    pub fn expire_watches(&self) {
+        let mut st = self.shared.lock();
+        st.compacted = st.rv;
+        st.history.clear();
+        let rv = st.rv;
+        let _ = st.live.send(Live::Expire(rv));
+    }
+
+    /// How many watch streams are open now.
+    pub fn watchers(&self) -> usize {
+        self.shared.watchers.load(Ordering::SeqCst)
+    }
+
+    /// Waits (blocking, polling) until at least `n` watch streams are open; false if that
+    /// did not happen `within`.
+    pub fn wait_for_watchers(&self, n: usize, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while self.watchers() < n {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
+    /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (None: never); for
+    /// the watches that start after the call. Default [`DEFAULT_BOOKMARK_INTERVAL`].
+    pub fn set_bookmark_interval(&self, every: Option<Duration>) {
+        self.shared.lock().bookmark_interval = every;
+    }
+
+    /// From now on, after `pages` more list pages (responses to a list request, cluster-wide
+    /// or namespaced, first or continued) of `plural`, every list request of it vanishes: the
+    /// response starts (200, a few bytes of JSON) and then the connection is closed without
+    /// the end of the body. kubectl then fails with `unexpected EOF`; kube-rs with a body
+    /// error. Watches and GETs of one object are not affected.
+    pub fn vanish_after_pages(&self, plural: &str, pages: usize) {
+        let mut st = self.shared.lock();
+        st.vanish.insert(plural.to_string(), pages);
+        st.pages.insert(plural.to_string(), 0);
+    }
+
+    /// Undoes [`ApiServer::vanish_after_pages`]: lists of `plural` are served again.
+    pub fn stop_vanishing(&self, plural: &str) {
+        self.shared.lock().vanish.remove(plural);
     }
 
     /// Stops serving; later connections are refused.
@@ -128,7 +321,6 @@ impl Drop for ApiServer {
         }
     }
 }
-
 /// A kubeconfig file (in `dir`) with one cluster at `url`, a token user and a context named
 /// "test" (the current context).
 pub fn kubeconfig(url: &str, dir: &Path) -> PathBuf {
@@ -274,6 +466,39 @@ struct Resource {
     namespaced: bool,
     /// Objects of this kind and apiVersion, ordered as etcd keys are: by namespace, then name.
     items: Vec<Value>,
+    /// The resourceVersion of its last change (continue tokens older than that expire).
+    changed: u64,
+}
+
+/// (namespace, name) of a stored object: the order of [`Resource::items`].
+type ObjectKey = (String, String);
+
+fn key_of(o: &Value) -> ObjectKey {
+    let field = |f: &str| {
+        o.get("metadata")
+            .and_then(|m| m.get(f))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    (field("namespace"), field("name"))
+}
+
+/// The key of an object named by a test: a namespaced kind without a namespace is in
+/// "default"; a cluster-scoped one has none.
+fn object_key(namespaced: bool, namespace: Option<&str>, name: &str) -> ObjectKey {
+    let ns = match (namespaced, namespace) {
+        (true, Some(ns)) => ns,
+        (true, None) => "default",
+        (false, _) => "",
+    };
+    (ns.to_string(), name.to_string())
+}
+
+impl Resource {
+    fn position(&self, key: &ObjectKey) -> Result<usize, usize> {
+        self.items.binary_search_by(|o| key_of(o).cmp(key))
+    }
 }
 
 /// The served data, indexed by group version.
@@ -317,16 +542,7 @@ impl Cluster {
             }
         }
         for r in c.versions.values_mut().flat_map(|m| m.values_mut()) {
-            r.items.sort_by_key(|o| {
-                let meta = o.get("metadata");
-                let field = |f: &str| {
-                    meta.and_then(|m| m.get(f))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                (field("namespace"), field("name"))
-            });
+            r.items.sort_by_key(key_of);
         }
         c
     }
@@ -342,6 +558,7 @@ impl Cluster {
                 plural: p,
                 namespaced: namespaced(kind),
                 items: Vec::new(),
+                changed: FIRST_RESOURCE_VERSION,
             })
     }
 
@@ -359,6 +576,203 @@ impl Cluster {
             versions.sort_by_key(|v| version_priority(v));
         }
         g
+    }
+}
+
+/// One change of the served data, as watches see it.
+#[derive(Debug)]
+struct Change {
+    rv: u64,
+    gv: String,
+    plural: String,
+    /// "ADDED", "MODIFIED" or "DELETED".
+    kind: &'static str,
+    object: Value,
+}
+
+/// What open watches are told, in order.
+#[derive(Debug, Clone)]
+enum Live {
+    Change(Arc<Change>),
+    /// [`ApiServer::drop_watches`]
+    End,
+    /// [`ApiServer::sever_watches`]
+    Sever,
+    /// [`ApiServer::expire_watches`]: a 410 ERROR event, then the end.
+    Expire(u64),
+}
+
+/// The mutable state, behind [`Shared::state`].
+struct Store {
+    cluster: Cluster,
+    /// The current resourceVersion: that of the last change.
+    rv: u64,
+    /// The changes after `compacted`, oldest first.
+    history: Vec<Arc<Change>>,
+    /// Watches from before this resourceVersion get 410; so do older continue tokens.
+    compacted: u64,
+    /// Every change, drop and sever goes here, under the lock, so watches see them in order.
+    live: broadcast::Sender<Live>,
+    bookmark_interval: Option<Duration>,
+    /// plural -> pages served before its lists vanish.
+    vanish: BTreeMap<String, usize>,
+    /// plural -> list pages served since [`ApiServer::vanish_after_pages`].
+    pages: BTreeMap<String, usize>,
+}
+
+fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    let o = obj.as_object_mut().expect("an object is a JSON object");
+    let m = o.entry("metadata").or_insert_with(|| json!({}));
+    if !m.is_object() {
+        *m = json!({});
+    }
+    m.as_object_mut().unwrap()
+}
+
+/// `obj` with `metadata.resourceVersion` set to `rv` where it has none.
+fn with_resource_version(obj: &Value, rv: u64) -> Value {
+    let mut o = obj.clone();
+    metadata_mut(&mut o)
+        .entry("resourceVersion")
+        .or_insert_with(|| json!(rv.to_string()));
+    o
+}
+
+/// A fresh UUID-shaped uid, unique in the process.
+fn new_uid() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "6a6b7374-0000-4000-8000-{:012x}",
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// `t` as Kubernetes writes times: RFC 3339, UTC, whole seconds ("2026-11-26T18:00:00Z").
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days to a civil date (Howard Hinnant's algorithm), for days since 1970-01-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+impl Store {
+    /// Records a change: a new resourceVersion, the history, the watches.
+    fn record(&mut self, gv: &str, plural: &str, kind: &'static str, object: Value) {
+        let change = Arc::new(Change {
+            rv: self.rv,
+            gv: gv.to_string(),
+            plural: plural.to_string(),
+            kind,
+            object,
+        });
+        self.history.push(change.clone());
+        // No receiver (no watch open) is not an error.
+        let _ = self.live.send(Live::Change(change));
+    }
+
+    fn apply(&mut self, mut obj: Value) -> Value {
+        let gv = obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .expect("applied object has an apiVersion")
+            .to_string();
+        let kind = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .expect("applied object has a kind")
+            .to_string();
+        assert!(
+            obj.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .is_some(),
+            "applied object has no metadata.name: {obj}"
+        );
+        let is_namespaced = namespaced(&kind);
+        let meta = metadata_mut(&mut obj);
+        if is_namespaced {
+            if meta.get("namespace").and_then(Value::as_str).is_none() {
+                meta.insert("namespace".into(), json!("default"));
+            }
+            let ns = meta["namespace"].as_str().unwrap().to_string();
+            let key = object_key(false, None, &ns);
+            if self
+                .cluster
+                .resource("v1", "Namespace")
+                .position(&key)
+                .is_err()
+            {
+                self.apply(namespace_object(&ns));
+            }
+        } else {
+            meta.remove("namespace");
+        }
+
+        self.rv += 1;
+        let rv = self.rv;
+        let r = self.cluster.resource(&gv, &kind);
+        let plural = r.plural.clone();
+        let key = key_of(&obj);
+        let meta = metadata_mut(&mut obj);
+        meta.insert("resourceVersion".into(), json!(rv.to_string()));
+        let event = match r.position(&key) {
+            Ok(i) => {
+                let old = r.items[i].get("metadata").cloned().unwrap_or_default();
+                for f in ["uid", "creationTimestamp"] {
+                    if !meta.contains_key(f) {
+                        if let Some(v) = old.get(f) {
+                            meta.insert(f.into(), v.clone());
+                        }
+                    }
+                }
+                r.items[i] = obj.clone();
+                "MODIFIED"
+            }
+            Err(i) => {
+                meta.entry("uid").or_insert_with(|| json!(new_uid()));
+                meta.entry("creationTimestamp")
+                    .or_insert_with(|| json!(rfc3339(SystemTime::now())));
+                r.items.insert(i, obj.clone());
+                "ADDED"
+            }
+        };
+        r.changed = rv;
+        self.record(&gv, &plural, event, obj.clone());
+        obj
+    }
+
+    fn delete(&mut self, gv: &str, kind: &str, namespace: Option<&str>, name: &str) -> bool {
+        let Some(r) = self
+            .cluster
+            .versions
+            .get_mut(gv)
+            .and_then(|m| m.get_mut(&plural(kind)))
+        else {
+            return false;
+        };
+        let Ok(i) = r.position(&object_key(r.namespaced, namespace, name)) else {
+            return false;
+        };
+        let mut obj = r.items.remove(i);
+        self.rv += 1;
+        r.changed = self.rv;
+        let plural = r.plural.clone();
+        metadata_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        self.record(gv, &plural, "DELETED", obj);
+        true
     }
 }
 
@@ -408,8 +822,17 @@ fn version_priority(v: &str) -> (u8, std::cmp::Reverse<u64>, std::cmp::Reverse<u
 
 struct Shared {
     cfg: ServerConfig,
-    cluster: Cluster,
-    log: Arc<Mutex<Vec<Logged>>>,
+    state: Mutex<Store>,
+    log: Mutex<Vec<Logged>>,
+    /// Open watch streams.
+    watchers: AtomicUsize,
+}
+
+impl Shared {
+    /// The state; a test that panicked while holding it does not poison the others.
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 fn respond(code: StatusCode, body: &Value) -> Response {
@@ -420,7 +843,7 @@ fn respond(code: StatusCode, body: &Value) -> Response {
         .expect("response")
 }
 
-fn status(code: StatusCode, reason: &str, message: &str, details: Option<Value>) -> Response {
+fn status_body(code: StatusCode, reason: &str, message: &str, details: Option<Value>) -> Value {
     let mut body = json!({
         "kind": "Status",
         "apiVersion": "v1",
@@ -433,7 +856,11 @@ fn status(code: StatusCode, reason: &str, message: &str, details: Option<Value>)
     if let Some(d) = details {
         body["details"] = d;
     }
-    respond(code, &body)
+    body
+}
+
+fn status(code: StatusCode, reason: &str, message: &str, details: Option<Value>) -> Response {
+    respond(code, &status_body(code, reason, message, details))
 }
 
 fn not_found_path() -> Response {
@@ -443,6 +870,10 @@ fn not_found_path() -> Response {
         "the server could not find the requested resource",
         Some(json!({})),
     )
+}
+
+fn bad_request(message: &str) -> Response {
+    status(StatusCode::BAD_REQUEST, "BadRequest", message, None)
 }
 
 /// The query parameters, percent-decoded.
@@ -477,13 +908,15 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Continue tokens: hex of `{"v":"meta.k8s.io/v1","rv":..,"start":OFFSET}`, opaque to clients.
-fn continue_token(offset: usize) -> String {
-    let raw = json!({"v": "meta.k8s.io/v1", "rv": RESOURCE_VERSION, "start": offset}).to_string();
+/// Continue tokens: hex of `{"v":"meta.k8s.io/v1","rv":..,"start":OFFSET}`, opaque to
+/// clients; `rv` is the resourceVersion of the first page.
+fn continue_token(rv: u64, offset: usize) -> String {
+    let raw = json!({"v": "meta.k8s.io/v1", "rv": rv.to_string(), "start": offset}).to_string();
     raw.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn parse_continue(token: &str) -> Option<usize> {
+/// (resourceVersion, offset) of a continue token.
+fn parse_continue(token: &str) -> Option<(u64, usize)> {
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let bytes: Vec<u8> = token
         .as_bytes()
@@ -494,10 +927,112 @@ fn parse_continue(token: &str) -> Option<usize> {
         })
         .collect::<Option<_>>()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
-    if v.get("v")?.as_str()? != "meta.k8s.io/v1" || v.get("rv")?.as_str()? != RESOURCE_VERSION {
+    if v.get("v")?.as_str()? != "meta.k8s.io/v1" {
         return None;
     }
-    usize::try_from(v.get("start")?.as_u64()?).ok()
+    let rv = v.get("rv")?.as_str()?.parse().ok()?;
+    Some((rv, usize::try_from(v.get("start")?.as_u64()?).ok()?))
+}
+
+/// Which objects a request is about: its namespace, and its field and label selectors.
+#[derive(Debug, Clone, Default)]
+struct Filter {
+    namespace: Option<String>,
+    /// (field, equal?, value) on `metadata.name` or `metadata.namespace`.
+    fields: Vec<(String, bool, String)>,
+    labels: Vec<LabelRequirement>,
+}
+
+#[derive(Debug, Clone)]
+enum LabelRequirement {
+    Equals(String, String),
+    NotEquals(String, String),
+    Exists(String),
+    Absent(String),
+}
+
+impl Filter {
+    /// The filter of a request, or the message of a 400 Bad Request.
+    fn parse(
+        namespace: Option<&str>,
+        name: Option<&str>,
+        q: &BTreeMap<String, String>,
+    ) -> Result<Filter, String> {
+        let mut f = Filter {
+            namespace: namespace.map(str::to_string),
+            ..Filter::default()
+        };
+        if let Some(name) = name {
+            f.fields
+                .push(("metadata.name".into(), true, name.to_string()));
+        }
+        let parts = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        for part in parts(q.get("fieldSelector").map_or("", String::as_str)) {
+            let (k, eq, v) = if let Some((k, v)) = part.split_once("!=") {
+                (k, false, v)
+            } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                (k, true, v)
+            } else {
+                return Err(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                ));
+            };
+            let k = k.trim();
+            if k != "metadata.name" && k != "metadata.namespace" {
+                return Err(format!("field label not supported: {k}"));
+            }
+            f.fields.push((k.to_string(), eq, v.trim().to_string()));
+        }
+        for part in parts(q.get("labelSelector").map_or("", String::as_str)) {
+            if part.contains(['(', ')', ' ', '<', '>']) {
+                return Err(format!(
+                    "unable to parse requirement: the stand-in API server supports only =, ==, != and existence in label selectors, not '{part}'"
+                ));
+            }
+            let req = if let Some((k, v)) = part.split_once("!=") {
+                LabelRequirement::NotEquals(k.into(), v.into())
+            } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                LabelRequirement::Equals(k.into(), v.into())
+            } else if let Some(k) = part.strip_prefix('!') {
+                LabelRequirement::Absent(k.into())
+            } else {
+                LabelRequirement::Exists(part)
+            };
+            f.labels.push(req);
+        }
+        Ok(f)
+    }
+
+    fn matches(&self, o: &Value) -> bool {
+        let meta = |f: &str| o.pointer(&format!("/metadata/{f}")).and_then(Value::as_str);
+        if let Some(ns) = &self.namespace {
+            if meta("namespace") != Some(ns.as_str()) {
+                return false;
+            }
+        }
+        let fields_ok = self.fields.iter().all(|(k, eq, v)| {
+            let have = meta(k.trim_start_matches("metadata.")).unwrap_or_default();
+            (have == v) == *eq
+        });
+        let label = |k: &str| {
+            o.pointer("/metadata/labels")
+                .and_then(|l| l.get(k))
+                .and_then(Value::as_str)
+        };
+        fields_ok
+            && self.labels.iter().all(|r| match r {
+                LabelRequirement::Equals(k, v) => label(k) == Some(v.as_str()),
+                LabelRequirement::NotEquals(k, v) => label(k) != Some(v.as_str()),
+                LabelRequirement::Exists(k) => label(k).is_some(),
+                LabelRequirement::Absent(k) => label(k).is_none(),
+            })
+    }
 }
 
 async fn handle(
@@ -513,7 +1048,7 @@ async fn handle(
     let auth = headers.get(header::AUTHORIZATION);
     s.log
         .lock()
-        .unwrap()
+        .unwrap_or_else(|e| e.into_inner())
         .push((format!("{method} {pq}"), auth.is_some()));
 
     // Any non-empty bearer token is accepted; any other credential (Basic, an empty token) is
@@ -576,15 +1111,18 @@ async fn handle(
                 ]
             }),
         ),
-        ["apis"] => respond(StatusCode::OK, &group_list(&s.cluster)),
+        ["apis"] => respond(StatusCode::OK, &group_list(&s.lock().cluster)),
         ["api", "v1", rest @ ..] => resources(&s, "v1", rest, &query(&uri)).await,
         ["apis", group, version, rest @ ..] => {
             resources(&s, &format!("{group}/{version}"), rest, &query(&uri)).await
         }
-        ["apis", group] => match s.cluster.groups().get(*group) {
-            Some(versions) => respond(StatusCode::OK, &api_group(group, versions)),
-            None => not_found_path(),
-        },
+        ["apis", group] => {
+            let versions = s.lock().cluster.groups().get(*group).cloned();
+            match versions {
+                Some(versions) => respond(StatusCode::OK, &api_group(group, &versions)),
+                None => not_found_path(),
+            }
+        }
         _ => not_found_path(),
     }
 }
@@ -641,24 +1179,59 @@ fn resource_list(gv: &str, rs: &BTreeMap<String, Resource>) -> Value {
     })
 }
 
+/// The resource a request is about, as it was when the request came.
+struct Target {
+    gv: String,
+    kind: String,
+    plural: String,
+    namespaced: bool,
+}
+
 /// Everything under `/api/v1` or `/apis/{group}/{version}`; `rest` is what follows.
-async fn resources(s: &Shared, gv: &str, rest: &[&str], q: &BTreeMap<String, String>) -> Response {
-    let Some(rs) = s.cluster.versions.get(gv) else {
-        return not_found_path();
+async fn resources(
+    s: &Arc<Shared>,
+    gv: &str,
+    rest: &[&str],
+    q: &BTreeMap<String, String>,
+) -> Response {
+    // The old watch paths (`/api/v1/watch/pods`), which real servers still serve.
+    let (rest, watch_path) = match rest {
+        ["watch", rest @ ..] if !rest.is_empty() => (rest, true),
+        _ => (rest, false),
     };
+    let watch = watch_path || matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
     // (plural, namespace, name)
     let (plural, ns, name): (&str, Option<&str>, Option<&str>) = match rest {
-        [] => return respond(StatusCode::OK, &resource_list(gv, rs)),
+        [] => {
+            let st = s.lock();
+            return match st.cluster.versions.get(gv) {
+                Some(rs) => respond(StatusCode::OK, &resource_list(gv, rs)),
+                None => not_found_path(),
+            };
+        }
         [p] => (p, None, None),
         ["namespaces", ns, p] => (p, Some(ns), None),
         ["namespaces", ns, p, n] => (p, Some(ns), Some(n)),
         [p, n] => (p, None, Some(n)),
         _ => return not_found_path(),
     };
-    let Some(r) = rs.get(plural) else {
+    let target = {
+        let st = s.lock();
+        st.cluster
+            .versions
+            .get(gv)
+            .and_then(|rs| rs.get(plural))
+            .map(|r| Target {
+                gv: gv.to_string(),
+                kind: r.kind.clone(),
+                plural: r.plural.clone(),
+                namespaced: r.namespaced,
+            })
+    };
+    let Some(target) = target else {
         return not_found_path();
     };
-    if ns.is_some() && !r.namespaced {
+    if ns.is_some() && !target.namespaced {
         return not_found_path();
     }
     let group = gv.split_once('/').map(|(g, _)| g).unwrap_or("");
@@ -672,7 +1245,13 @@ async fn resources(s: &Shared, gv: &str, rest: &[&str], q: &BTreeMap<String, Str
         tokio::time::sleep(*delay).await;
     }
     if s.cfg.forbidden.iter().any(|p| p == plural) {
-        let verb = if name.is_some() { "get" } else { "list" };
+        let verb = if watch {
+            "watch"
+        } else if name.is_some() {
+            "get"
+        } else {
+            "list"
+        };
         let scope = match ns {
             Some(ns) => format!("in the namespace \"{ns}\""),
             None => "at the cluster scope".to_string(),
@@ -699,18 +1278,27 @@ async fn resources(s: &Shared, gv: &str, rest: &[&str], q: &BTreeMap<String, Str
             .expect("response");
     }
 
-    let in_ns = |o: &&Value| match ns {
-        None => true,
-        Some(ns) => o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns),
-    };
+    if watch {
+        // A watch of one name is a watch of the list with a field selector.
+        let filter = match Filter::parse(ns, name, q) {
+            Ok(f) => f,
+            Err(m) => return bad_request(&m),
+        };
+        return start_watch(s, target, filter, q);
+    }
     if let Some(name) = name {
         // `/api/v1/namespaces/{name}` is a GET of a Namespace, not a namespaced list.
-        return match r
+        let st = s.lock();
+        let in_ns = |o: &&Value| match ns {
+            None => true,
+            Some(ns) => o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns),
+        };
+        let found = st.cluster.versions[gv][plural]
             .items
             .iter()
             .filter(in_ns)
-            .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
-        {
+            .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name));
+        return match found {
             Some(o) => respond(StatusCode::OK, o),
             None => status(
                 StatusCode::NOT_FOUND,
@@ -720,12 +1308,37 @@ async fn resources(s: &Shared, gv: &str, rest: &[&str], q: &BTreeMap<String, Str
             ),
         };
     }
+    match Filter::parse(ns, None, q) {
+        Ok(filter) => list(s, &target, &filter, q),
+        Err(m) => bad_request(&m),
+    }
+}
 
-    let items: Vec<&Value> = r.items.iter().filter(in_ns).collect();
-    let start = match q.get("continue").filter(|c| !c.is_empty()) {
-        None => 0,
+fn list(s: &Shared, t: &Target, filter: &Filter, q: &BTreeMap<String, String>) -> Response {
+    let mut st = s.lock();
+    let st = &mut *st;
+    if let Some(&after) = st.vanish.get(&t.plural) {
+        if st.pages.get(&t.plural).copied().unwrap_or(0) >= after {
+            return vanishing(t);
+        }
+    }
+    let Some(r) = st
+        .cluster
+        .versions
+        .get(&t.gv)
+        .and_then(|rs| rs.get(&t.plural))
+    else {
+        return not_found_path();
+    };
+    let items: Vec<&Value> = r.items.iter().filter(|o| filter.matches(o)).collect();
+    let (rv, start) = match q.get("continue").filter(|c| !c.is_empty()) {
+        None => (st.rv, 0),
         Some(token) => match parse_continue(token) {
-            Some(offset) if offset <= items.len() => offset,
+            Some((rv, offset))
+                if offset <= items.len() && rv >= st.compacted && r.changed <= rv =>
+            {
+                (rv, offset)
+            }
             _ => {
                 return status(
                     StatusCode::GONE,
@@ -741,18 +1354,258 @@ async fn resources(s: &Shared, gv: &str, rest: &[&str], q: &BTreeMap<String, Str
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0);
     let end = limit.map_or(items.len(), |l| (start + l).min(items.len()));
-    let mut metadata = json!({"resourceVersion": RESOURCE_VERSION});
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
     if end < items.len() {
-        metadata["continue"] = json!(continue_token(end));
+        metadata["continue"] = json!(continue_token(rv, end));
         metadata["remainingItemCount"] = json!(items.len() - end);
     }
-    respond(
-        StatusCode::OK,
-        &json!({
-            "apiVersion": gv,
-            "kind": format!("{}List", r.kind),
-            "metadata": metadata,
-            "items": &items[start..end],
+    let body = json!({
+        "apiVersion": t.gv,
+        "kind": format!("{}List", r.kind),
+        "metadata": metadata,
+        "items": &items[start..end],
+    });
+    *st.pages.entry(t.plural.clone()).or_default() += 1;
+    respond(StatusCode::OK, &body)
+}
+
+/// A list response that starts and never ends: 200, the first bytes of the JSON, then (after
+/// a moment, so that they are on the wire) an error that makes hyper close the connection
+/// without the last chunk.
+fn vanishing(t: &Target) -> Response {
+    let start = format!(
+        "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"",
+        t.kind, t.gv
+    );
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(start))]).chain(
+        futures::stream::once(async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the stand-in API server vanished mid-list",
+            ))
         }),
-    )
+    );
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .expect("response")
+}
+
+/// One watch event, as a line of the stream.
+fn event_line(kind: &str, object: &Value) -> Bytes {
+    let mut line = json!({"type": kind, "object": object}).to_string();
+    line.push('\n');
+    Bytes::from(line)
+}
+
+/// The body of a BOOKMARK event.
+fn bookmark(t: &Target, rv: u64, initial_events_end: bool) -> Value {
+    let mut b = json!({
+        "kind": t.kind,
+        "apiVersion": t.gv,
+        "metadata": {"resourceVersion": rv.to_string()},
+    });
+    if initial_events_end {
+        b["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    b
+}
+
+/// A 200 chunked stream of these lines, then its end.
+fn finite_stream(lines: Vec<Bytes>) -> Response {
+    let body = futures::stream::iter(lines.into_iter().map(Ok::<_, std::io::Error>));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .expect("response")
+}
+
+/// Counts an open watch while it lives.
+struct WatcherGuard(Arc<Shared>);
+
+impl Drop for WatcherGuard {
+    fn drop(&mut self) {
+        self.0.watchers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What a watch stream sends after its first lines.
+struct WatchPlan {
+    target: Target,
+    filter: Filter,
+    /// Live changes at or before this resourceVersion are not sent.
+    after: u64,
+    bookmarks: Option<Duration>,
+    timeout: Option<Duration>,
+}
+
+/// Answers a watch request: the first events (current objects, or the retained history, or a
+/// 410), then a task that streams live changes until the client goes, the timeout, or a drop.
+fn start_watch(
+    s: &Arc<Shared>,
+    target: Target,
+    filter: Filter,
+    q: &BTreeMap<String, String>,
+) -> Response {
+    let flag = |k: &str| q.get(k).map(String::as_str);
+    let since: Option<u64> = match flag("resourceVersion") {
+        None | Some("") | Some("0") => None,
+        Some(v) => match v.parse() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return bad_request(&format!(
+                    "resourceVersion: Invalid value: \"{v}\": must be a decimal number"
+                ))
+            }
+        },
+    };
+    let timeout = match flag("timeoutSeconds").map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(n)) => Some(Duration::from_secs(n)),
+        Some(Err(_)) => return bad_request("timeoutSeconds: Invalid value: must be a number"),
+    };
+    let allow_bookmarks = flag("allowWatchBookmarks") == Some("true");
+    let initial_events = flag("sendInitialEvents");
+
+    let st = s.lock();
+    let of_target = |c: &Change| c.gv == target.gv && c.plural == target.plural;
+    let current = || -> Vec<Bytes> {
+        st.cluster
+            .versions
+            .get(&target.gv)
+            .and_then(|rs| rs.get(&target.plural))
+            .map(|r| {
+                r.items
+                    .iter()
+                    .filter(|o| filter.matches(o))
+                    .map(|o| event_line("ADDED", &with_resource_version(o, FIRST_RESOURCE_VERSION)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (first, after) = if initial_events == Some("true") {
+        // Watch-list streaming: the state as ADDED events, then a bookmark that marks its end.
+        let mut lines = current();
+        lines.push(event_line("BOOKMARK", &bookmark(&target, st.rv, true)));
+        (lines, st.rv)
+    } else if let Some(v) = since {
+        if v < st.compacted {
+            let gone = status_body(
+                StatusCode::GONE,
+                "Expired",
+                &format!("too old resource version: {v} ({})", st.compacted),
+                None,
+            );
+            return finite_stream(vec![event_line("ERROR", &gone)]);
+        }
+        let lines = st
+            .history
+            .iter()
+            .filter(|c| c.rv > v && of_target(c) && filter.matches(&c.object))
+            .map(|c| event_line(c.kind, &c.object))
+            .collect();
+        (lines, v.max(st.rv))
+    } else if initial_events == Some("false") {
+        (Vec::new(), st.rv)
+    } else {
+        // "Get State and Start at Most Recent".
+        (current(), st.rv)
+    };
+    let live = st.live.subscribe();
+    let plan = WatchPlan {
+        target,
+        filter,
+        after,
+        bookmarks: st.bookmark_interval.filter(|_| allow_bookmarks),
+        timeout,
+    };
+    s.watchers.fetch_add(1, Ordering::SeqCst);
+    let guard = WatcherGuard(s.clone());
+    drop(st);
+
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    tokio::spawn(pump(guard, tx, first, live, plan));
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .expect("response")
+}
+
+/// Feeds one watch stream; its end (dropping `tx`) ends the response body cleanly, an `Err`
+/// sent on `tx` makes hyper cut the connection.
+async fn pump(
+    _guard: WatcherGuard,
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    first: Vec<Bytes>,
+    mut live: broadcast::Receiver<Live>,
+    plan: WatchPlan,
+) {
+    let deadline = plan.timeout.map(|t| tokio::time::Instant::now() + t);
+    for line in first {
+        if tx.send(Ok(line)).await.is_err() {
+            return;
+        }
+    }
+    // The resourceVersion up to which this stream has seen (and sent, where it matched) every
+    // change: what its bookmarks say.
+    let mut seen = plan.after;
+    let mut ticks = plan.bookmarks.map(|every| {
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
+    loop {
+        let line = tokio::select! {
+            m = live.recv() => match m {
+                Ok(Live::Change(c)) => {
+                    seen = seen.max(c.rv);
+                    let wanted = c.rv > plan.after
+                        && c.gv == plan.target.gv
+                        && c.plural == plan.target.plural
+                        && plan.filter.matches(&c.object);
+                    if !wanted {
+                        continue;
+                    }
+                    Ok(event_line(c.kind, &c.object))
+                }
+                Ok(Live::End) => return,
+                Ok(Live::Expire(now)) => {
+                    let gone = status_body(
+                        StatusCode::GONE,
+                        "Expired",
+                        &format!("too old resource version: {seen} ({now})"),
+                        None,
+                    );
+                    let _ = tx.send(Ok(event_line("ERROR", &gone))).await;
+                    return;
+                }
+                Ok(Live::Sever) => Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "the stand-in API server cut its watches",
+                )),
+                // Lagged too far behind (or the server is going): end, the client re-watches.
+                Err(_) => return,
+            },
+            _ = async { ticks.as_mut().unwrap().tick().await }, if ticks.is_some() => {
+                Ok(event_line("BOOKMARK", &bookmark(&plan.target, seen, false)))
+            }
+            _ = async { tokio::time::sleep_until(deadline.unwrap()).await }, if deadline.is_some() => return,
+            _ = tx.closed() => return,
+        };
+        let cut = line.is_err();
+        if tx.send(line).await.is_err() || cut {
+            if cut {
+                // Let hyper take the error before the channel closes.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            return;
+        }
+    }
 }

@@ -112,6 +112,10 @@ async fn watch(args: WatchArgs) -> anyhow::Result<u8> {
                         let name = watch.resources[resource].display();
                         metrics.relists.get_or_create(&ResourceLabels { resource: name }).inc();
                     }
+                    Update::Interrupted { resource } => {
+                        let name = watch.resources[resource].display();
+                        metrics.watch_errors.get_or_create(&ResourceLabels { resource: name }).inc();
+                    }
                     Update::Warning { resource, error } => {
                         let name = watch.resources[resource].display();
                         metrics.watch_errors.get_or_create(&ResourceLabels { resource: name }).inc();
@@ -225,6 +229,9 @@ async fn serve(listen: &str, metrics: &Metrics) -> anyhow::Result<tokio::task::J
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
+    if let Ok(addr) = listener.local_addr() {
+        eprintln!("jackstop: metrics on http://{addr}/metrics, health on /healthz and /readyz");
+    }
     let router = metrics.router();
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
