@@ -163,6 +163,14 @@ impl Watching {
     }
 }
 
+/// A failed test must not leave its watcher running.
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A plain HTTP/1.1 GET on loopback: (status, body).
 fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics port");
