@@ -4,11 +4,13 @@
 //! The catalogue is parsed and its regexes compiled once ([`Catalogue::builtin`]); analysers
 //! borrow the immutable result, so a scan of many objects pays for compilation once.
 
+pub mod audit;
 pub mod exposure;
 pub mod indicators;
 pub mod interfaces;
 pub mod rules;
 
+pub use audit::AuditData;
 pub use exposure::ExposureData;
 pub use indicators::IndicatorSet;
 pub use interfaces::{AuthDefault, Interface, InterfaceSet};
@@ -40,12 +42,14 @@ pub struct Catalogue {
     pub interfaces: InterfaceSet,
     pub exposure: ExposureData,
     pub indicators: IndicatorSet,
+    pub audit: AuditData,
 }
 
 pub(crate) const RULES_YAML: &str = include_str!("../data/rules.yaml");
 pub(crate) const INTERFACES_YAML: &str = include_str!("../data/interfaces.yaml");
 pub(crate) const EXPOSURE_YAML: &str = include_str!("../data/exposure.yaml");
 pub(crate) const INDICATORS_YAML: &str = include_str!("../data/indicators.yaml");
+pub(crate) const AUDIT_YAML: &str = include_str!("../data/audit.yaml");
 
 impl Catalogue {
     pub fn load() -> Result<Catalogue, CatalogueError> {
@@ -53,6 +57,7 @@ impl Catalogue {
         let interfaces = InterfaceSet::parse(INTERFACES_YAML)?;
         let exposure = ExposureData::parse(EXPOSURE_YAML)?;
         let indicators = IndicatorSet::parse(INDICATORS_YAML)?;
+        let audit = AuditData::parse(AUDIT_YAML)?;
         for i in interfaces.iter() {
             if rules.get(&i.rule).is_none() {
                 return Err(CatalogueError::Invalid {
@@ -66,6 +71,7 @@ impl Catalogue {
             interfaces,
             exposure,
             indicators,
+            audit,
         })
     }
 

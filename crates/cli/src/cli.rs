@@ -31,6 +31,9 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Watch a live cluster and report each finding as it appears, changes or goes.
     Watch(Box<WatchArgs>),
+    /// Find the attack in Kubernetes audit logs (audit.k8s.io/v1 JSON lines or EventList,
+    /// plain or gzip; `-` for stdin).
+    Audit(Box<AuditArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,6 +164,61 @@ pub struct WatchArgs {
     pub settle_ms: u64,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+/// `jackstop audit PATH...`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Audit log files (JSON lines or EventList, plain or gzip) or `-` for stdin.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<String>,
+    /// Output format [default: table on a terminal, json otherwise]; `jsonl` writes each
+    /// finding as soon as it is made.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<AuditFormat>,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Never colour the table (NO_COLOR is honoured too).
+    #[arg(long)]
+    pub no_color: bool,
+    /// Exit 1 when a finding is at or above this severity (`none`: never).
+    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = ["critical", "high", "medium", "low", "info", "none"])]
+    pub fail_on: String,
+    /// Report only findings at or above this severity.
+    #[arg(long, value_name = "SEVERITY", value_parser = ["critical", "high", "medium", "low", "info"])]
+    pub min_severity: Option<String>,
+    /// Exceptions file [default: .jackstopignore when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
+    /// Only events at or after this time (RFC 3339, e.g. 2021-06-08T00:00:00Z, or a duration
+    /// before now, e.g. 24h).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339, or a duration before now).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Bursts: creations by one identity this close together belong to one burst.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_window)]
+    pub burst_window: i64,
+    /// Bursts: at least this many workloads...
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub burst_min_workloads: usize,
+    /// ... in at least this many namespaces.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub burst_min_namespaces: usize,
+    /// A longer line (one event) is skipped and reported.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_event_size: usize,
+}
+
+/// Formats of `jackstop audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Table,
+    Json,
+    Jsonl,
+    Sarif,
 }
 
 /// Formats of streaming commands.

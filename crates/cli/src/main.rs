@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         cli::Command::Rules(args) => commands::rules::run(args),
         cli::Command::Explain(args) => commands::explain::run(args),
         cli::Command::Watch(args) => commands::watch::run(*args),
+        cli::Command::Audit(args) => commands::audit::run(*args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,4 +1,5 @@
-//! Golden tests: every rule of the catalogue has `tests/rules/<ID>/{hit,miss}.yaml`; the hit
+//! Golden tests: every rule of the catalogue has `tests/rules/<ID>/{hit,miss}.yaml` (manifests,
+//! for `jackstop scan`) or `{hit,miss}.jsonl` (audit events, for `jackstop audit`); the hit
 //! produces exactly `expected.json`, the near miss produces nothing of the rule.
 //! `JACKSTOP_BLESS=1` rewrites `expected.json` for review.
 
@@ -29,16 +30,30 @@ fn every_rule_has_a_hit_and_a_near_miss() {
     for rule in rules.as_array().unwrap() {
         let id = rule["id"].as_str().unwrap();
         let dir = repo_root().join("tests/rules").join(id);
+        let ext = if dir.join("hit.jsonl").is_file() {
+            "jsonl"
+        } else {
+            "yaml"
+        };
         assert!(
-            dir.join("hit.yaml").is_file(),
-            "{id}: tests/rules/{id}/hit.yaml is missing"
+            dir.join(format!("hit.{ext}")).is_file(),
+            "{id}: tests/rules/{id}/hit.yaml (or hit.jsonl) is missing"
         );
         assert!(
-            dir.join("miss.yaml").is_file(),
-            "{id}: tests/rules/{id}/miss.yaml is missing"
+            dir.join(format!("miss.{ext}")).is_file(),
+            "{id}: tests/rules/{id}/miss.{ext} is missing"
         );
+        let run = |stem: &str| {
+            let path = dir.join(format!("{stem}.{ext}"));
+            let path = path.to_str().unwrap();
+            if ext == "jsonl" {
+                jackstop(&["audit", path, "-f", "json", "--fail-on", "none"], None).json()
+            } else {
+                scan_json(&[path])
+            }
+        };
 
-        let hit = scan_json(&[dir.join("hit.yaml").to_str().unwrap()]);
+        let hit = run("hit");
         assert_eq!(hit["errors"], json!([]), "{id}: hit.yaml has input errors");
         let got: Vec<Value> = hit["findings"]
             .as_array()
@@ -71,7 +86,7 @@ fn every_rule_has_a_hit_and_a_near_miss() {
             );
         }
 
-        let miss = scan_json(&[dir.join("miss.yaml").to_str().unwrap()]);
+        let miss = run("miss");
         assert_eq!(
             miss["errors"],
             json!([]),

@@ -97,7 +97,7 @@ impl Analysis {
     }
 }
 
-fn load_ignore_file(asked: Option<&PathBuf>) -> anyhow::Result<(IgnoreFile, String)> {
+pub fn load_ignore_file(asked: Option<&PathBuf>) -> anyhow::Result<(IgnoreFile, String)> {
     let (path, required) = match asked {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_IGNORE_FILE), false),

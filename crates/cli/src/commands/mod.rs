@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod analysis;
+pub mod audit;
 pub mod explain;
 pub mod rules;
 pub mod scan;

@@ -1,0 +1,315 @@
+//! The audit rules: each audit event that reaches them is looked at once, in the order of the
+//! log, by every rule; state is kept only where a rule spans events (bursts, the doors already
+//! reported, anonymous reads counted per source), so memory does not grow with the log.
+//!
+//! The object a request produced is read from the event: the `responseObject` when the
+//! policy logged it (level RequestResponse), else the `requestObject` of a create or update,
+//! else a patch laid onto an empty object (a merge patch as it is; a JSON patch's values at
+//! their paths), which is what the change says even without the object it changed.
+
+mod access;
+mod burst;
+mod door;
+mod workloads;
+
+use crate::event::Event;
+use crate::reader::{EventSink, Position};
+use jackstop_analysers::miners::{MinerAnalyser, MinerSettings};
+use jackstop_catalogue::Catalogue;
+use jackstop_core::{Finding, InputError, Location, ResourceRef, Severity};
+use serde_json::{Map, Value};
+
+/// Thresholds a user may change.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Creations by one identity this close together (seconds) belong to one burst.
+    pub burst_window_secs: i64,
+    /// A burst needs at least this many workloads...
+    pub burst_min_workloads: usize,
+    /// ... in at least this many namespaces.
+    pub burst_min_namespaces: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            burst_window_secs: 60,
+            burst_min_workloads: 4,
+            burst_min_namespaces: 2,
+        }
+    }
+}
+
+/// Runs every audit rule over the events it is given.
+pub struct AuditAnalyser {
+    catalogue: &'static Catalogue,
+    miners: MinerAnalyser,
+    door: door::DoorState,
+    access: access::AccessState,
+    burst: burst::BurstState,
+    findings: Vec<Finding>,
+    notes: Vec<InputError>,
+}
+
+impl AuditAnalyser {
+    pub fn new(catalogue: &'static Catalogue, settings: AuditSettings) -> AuditAnalyser {
+        AuditAnalyser {
+            catalogue,
+            miners: MinerAnalyser {
+                settings: MinerSettings::default(),
+            },
+            door: door::DoorState::default(),
+            access: access::AccessState::default(),
+            burst: burst::BurstState::new(settings),
+            findings: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The findings made so far (for streaming output); those that span events (bursts,
+    /// anonymous reads) come when they are complete, or from [`AuditAnalyser::finish`].
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+
+    /// Closes what is still open and returns the remaining findings and the analysis notes.
+    pub fn finish(mut self) -> (Vec<Finding>, Vec<InputError>) {
+        let mut out = std::mem::take(&mut self.findings);
+        out.extend(self.burst.finish(self.catalogue));
+        out.extend(self.access.finish(self.catalogue));
+        (out, self.notes)
+    }
+}
+
+impl EventSink for AuditAnalyser {
+    fn event(&mut self, e: &Event<'_>, at: Position<'_>) {
+        let cat = self.catalogue;
+        let mut ctx = Ctx {
+            cat,
+            e,
+            at,
+            out: &mut self.findings,
+        };
+        let after = after_object(e);
+        // Bursts close as time moves on.
+        self.burst.tick(e, &mut ctx);
+        self.access.event(&mut ctx, after.as_ref());
+        if !e.succeeded() {
+            return;
+        }
+        self.door.event(&mut ctx, after.as_ref());
+        let miner = workloads::event(&self.miners, &mut ctx, after.as_ref(), &mut self.notes);
+        self.burst.event(&mut ctx, after.as_ref(), miner);
+    }
+}
+
+/// What a rule needs to make a finding.
+pub(crate) struct Ctx<'a, 'e, 'p> {
+    pub cat: &'static Catalogue,
+    pub e: &'a Event<'e>,
+    pub at: Position<'p>,
+    pub out: &'a mut Vec<Finding>,
+}
+
+impl Ctx<'_, '_, '_> {
+    /// A finding of `rule` located at this event, with who/when/where as the first evidence.
+    pub fn report(
+        &mut self,
+        rule: &str,
+        severity: Severity,
+        title: String,
+        resource: ResourceRef,
+        field: Option<String>,
+        mut evidence: Vec<String>,
+    ) {
+        evidence.insert(0, self.e.who_line());
+        self.out.push(finding(
+            self.cat,
+            rule,
+            severity,
+            title,
+            resource,
+            Location {
+                path: self.at.path.to_string(),
+                line: self.at.line as u32,
+                field,
+                template: None,
+            },
+            evidence,
+            Some(self.e.detail()),
+        ));
+    }
+}
+
+/// A finding of a catalogue rule.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finding(
+    cat: &Catalogue,
+    rule: &str,
+    severity: Severity,
+    title: String,
+    resource: ResourceRef,
+    location: Location,
+    evidence: Vec<String>,
+    detail: Option<Value>,
+) -> Finding {
+    let r = cat.rules.get(rule);
+    Finding {
+        rule: rule.to_string(),
+        category: r
+            .map(|r| r.category)
+            .unwrap_or(jackstop_core::Category::Access),
+        severity,
+        title,
+        resource,
+        location,
+        evidence,
+        remediation: r.map(|r| r.remediation.clone()).unwrap_or_default(),
+        detail,
+    }
+}
+
+/// Where in the event the object was read, for `location.field`.
+pub(crate) fn object_field(e: &Event<'_>) -> &'static str {
+    if e.response_object.is_some_and(is_object) {
+        "responseObject"
+    } else {
+        "requestObject"
+    }
+}
+
+fn is_object(raw: &serde_json::value::RawValue) -> bool {
+    let t = raw.get();
+    t.starts_with('{') && !t.contains("\"kind\":\"Status\"")
+}
+
+/// The object a request produced, as well as the event tells it (see the module's doc), with
+/// apiVersion, kind, name and namespace filled from the objectRef when missing.
+pub(crate) fn after_object(e: &Event<'_>) -> Option<Value> {
+    let verb = e.verb();
+    if !matches!(verb, "create" | "update" | "patch" | "delete") {
+        return None;
+    }
+    let mut v: Value = if let Some(raw) = e.response_object.filter(|r| is_object(r)) {
+        serde_json::from_str(raw.get()).ok()?
+    } else {
+        let raw = e.request_object?;
+        let body: Value = serde_json::from_str(raw.get()).ok()?;
+        match (verb, body) {
+            ("patch", Value::Array(ops)) => json_patch(&ops),
+            (_, b @ Value::Object(_)) => b,
+            _ => return None,
+        }
+    };
+    // A DeleteOptions body, or a Status, says nothing of the object.
+    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+    if matches!(kind, "DeleteOptions" | "Status") {
+        return None;
+    }
+    let m = v.as_object_mut()?;
+    let r = e.resource_ref(None);
+    m.entry("apiVersion")
+        .or_insert(Value::String(r.api_version));
+    m.entry("kind").or_insert(Value::String(r.kind));
+    let meta = m
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(meta) = meta {
+        if !r.name.is_empty() {
+            meta.entry("name").or_insert(Value::String(r.name));
+        }
+        if let Some(ns) = r.namespace {
+            meta.entry("namespace").or_insert(Value::String(ns));
+        }
+    }
+    Some(v)
+}
+
+/// The values of a JSON patch (RFC 6902) laid at their paths on an empty object: `add` and
+/// `replace` values; arrays are made where a path index is a number.
+fn json_patch(ops: &[Value]) -> Value {
+    let mut root = Value::Object(Map::new());
+    for op in ops {
+        let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
+        if !matches!(kind, "add" | "replace") {
+            continue;
+        }
+        let (Some(path), Some(value)) = (op.get("path").and_then(Value::as_str), op.get("value"))
+        else {
+            continue;
+        };
+        let parts: Vec<String> = path
+            .split('/')
+            .skip(1)
+            .map(|p| p.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        put(&mut root, &parts, value.clone());
+    }
+    root
+}
+
+fn put(at: &mut Value, parts: &[String], value: Value) {
+    let Some((first, rest)) = parts.split_first() else {
+        *at = value;
+        return;
+    };
+    let next_is_index = rest
+        .first()
+        .is_some_and(|p| p == "-" || p.parse::<usize>().is_ok());
+    let fresh = || {
+        if next_is_index {
+            Value::Array(Vec::new())
+        } else {
+            Value::Object(Map::new())
+        }
+    };
+    match at {
+        Value::Object(m) => {
+            let child = m.entry(first.clone()).or_insert_with(fresh);
+            put(child, rest, value);
+        }
+        Value::Array(a) => {
+            let i = if first == "-" {
+                a.len()
+            } else {
+                match first.parse::<usize>() {
+                    Ok(i) if i <= 64 => i,
+                    _ => return,
+                }
+            };
+            while a.len() <= i {
+                a.push(Value::Null);
+            }
+            if a[i].is_null() {
+                a[i] = fresh();
+            }
+            put(&mut a[i], rest, value);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_json_patch_is_laid_on_an_empty_object() {
+        let v = json_patch(
+            json!([
+                {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "xmrig/xmrig"},
+                {"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "--donate-level=1"},
+                {"op": "remove", "path": "/spec/replicas"},
+                {"op": "add", "path": "/metadata/annotations/a~1b", "value": "x"}
+            ])
+            .as_array()
+            .unwrap(),
+        );
+        assert_eq!(
+            v,
+            json!({"spec": {"template": {"spec": {"containers": [{"image": "xmrig/xmrig", "args": ["--donate-level=1"]}]}}},
+                   "metadata": {"annotations": {"a/b": "x"}}})
+        );
+    }
+}
