@@ -171,11 +171,6 @@ impl AuditReader {
         self.close_file(name);
     }
 
-    /// One in-memory batch (an `EventList` posted by the webhook backend, or JSON lines).
-    pub fn read_bytes(&mut self, bytes: &[u8], name: &str, sink: &mut dyn EventSink) {
-        self.read_stream(bytes, name, sink);
-    }
-
     fn close_file(&mut self, name: &str) {
         let max = self.opts.max_errors_per_file;
         if self.file_errors > max {
@@ -208,10 +203,13 @@ impl AuditReader {
     fn lines(&mut self, mut r: impl BufRead, name: &str, gzip: bool, sink: &mut dyn EventSink) {
         let max = self.opts.max_event_bytes;
         let mut carry: Vec<u8> = Vec::new();
+        // The line being read is longer than `max`: it is skipped to its end.
         let mut oversize = false;
         let mut line_no: u64 = 0;
-        // A document that is not JSON lines, from its first line on.
+        // A document that is not JSON lines, from its first line on, and whether it outgrew
+        // `max_document_bytes`.
         let mut document: Option<(u64, Vec<u8>)> = None;
+        let mut document_oversize = false;
         let mut seen_content = false;
         loop {
             let buf = match r.fill_buf() {
@@ -248,7 +246,7 @@ impl AuditReader {
                 if doc.len() + n <= self.opts.max_document_bytes {
                     doc.extend_from_slice(buf);
                 } else {
-                    oversize = true;
+                    document_oversize = true;
                 }
                 self.stats.bytes += n as u64;
                 r.consume(n);
@@ -267,30 +265,8 @@ impl AuditReader {
                     } else {
                         None
                     };
-                    match ready {
-                        Some(line) => {
-                            let line = trim(line);
-                            if !line.is_empty() {
-                                if !seen_content && needs_document(line) {
-                                    let mut doc = line.to_vec();
-                                    doc.push(b'\n');
-                                    document = Some((line_no, doc));
-                                } else {
-                                    self.line(line, name, line_no, sink);
-                                }
-                                seen_content = true;
-                            }
-                        }
-                        None => {
-                            self.stats.lines += 1;
-                            self.bad(
-                                name,
-                                line_no,
-                                None,
-                                format!("longer than {max} bytes; skipped"),
-                            );
-                        }
-                    }
+                    let first = !seen_content;
+                    seen_content |= self.complete(ready, first, name, line_no, &mut document, sink);
                     oversize = false;
                     carry.clear();
                     self.stats.bytes += i as u64 + 1;
@@ -311,8 +287,14 @@ impl AuditReader {
                 }
             }
         }
+        // The last line, without a newline.
+        if oversize || !carry.is_empty() {
+            line_no += 1;
+            let ready = (!oversize).then_some(&carry[..]);
+            self.complete(ready, !seen_content, name, line_no, &mut document, sink);
+        }
         if let Some((first, doc)) = document {
-            if oversize {
+            if document_oversize {
                 self.bad(
                     name,
                     first,
@@ -325,29 +307,44 @@ impl AuditReader {
             } else {
                 self.document(&doc, name, first, sink);
             }
-            return;
         }
-        // The last line, without a newline.
-        if oversize {
-            line_no += 1;
+    }
+
+    /// A line read whole (`None`: it was longer than `max_event_bytes`). The first line with
+    /// content may open a document that spans lines, which `document` then collects. Whether
+    /// the line had content.
+    fn complete(
+        &mut self,
+        line: Option<&[u8]>,
+        first: bool,
+        name: &str,
+        line_no: u64,
+        document: &mut Option<(u64, Vec<u8>)>,
+        sink: &mut dyn EventSink,
+    ) -> bool {
+        let Some(line) = line else {
             self.stats.lines += 1;
+            let max = self.opts.max_event_bytes;
             self.bad(
                 name,
                 line_no,
                 None,
                 format!("longer than {max} bytes; skipped"),
             );
-        } else if !carry.is_empty() {
-            line_no += 1;
-            let line = trim(&carry).to_vec();
-            if !line.is_empty() {
-                if !seen_content && needs_document(&line) {
-                    self.document(&line, name, line_no, sink);
-                } else {
-                    self.line(&line, name, line_no, sink);
-                }
-            }
+            return true;
+        };
+        let line = trim(line);
+        if line.is_empty() {
+            return false;
         }
+        if first && needs_document(line) {
+            let mut doc = line.to_vec();
+            doc.push(b'\n');
+            *document = Some((line_no, doc));
+        } else {
+            self.line(line, name, line_no, sink);
+        }
+        true
     }
 
     /// A whole document: one or more JSON values (Events or EventLists), pretty or not.
@@ -548,17 +545,12 @@ fn trim(line: &[u8]) -> &[u8] {
 }
 
 /// Whether the first line of an input opens a document that spans lines (a pretty-printed
-/// EventList or Event) rather than being one JSON line.
+/// EventList or Event): it starts one, and ends before it does. A first line that is a whole
+/// JSON value, or garbage, is read as a line.
 fn needs_document(line: &[u8]) -> bool {
-    if line != b"{" && line != b"[" && !line.starts_with(b"{\n") {
-        // A first line that is a whole JSON value, or garbage, is read as a line.
-        if line.first() != Some(&b'{') && line.first() != Some(&b'[') {
-            return false;
-        }
-        return match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
-            Ok(_) => false,
-            Err(e) => e.classify() == serde_json::error::Category::Eof,
-        };
-    }
-    true
+    matches!(line.first(), Some(b'{' | b'['))
+        && matches!(
+            serde_json::from_slice::<serde::de::IgnoredAny>(line),
+            Err(e) if e.classify() == serde_json::error::Category::Eof
+        )
 }

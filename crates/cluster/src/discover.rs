@@ -1,6 +1,7 @@
 //! API discovery, group by group: which of the kinds jackstop reads this cluster serves, and
 //! where (group, preferred version, plural, scope).
 
+use crate::warning;
 use jackstop_core::InputError;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use std::collections::HashSet;
@@ -33,15 +34,6 @@ impl Resource {
         } else {
             format!("{}.{}", self.plural, self.group)
         }
-    }
-}
-
-fn warning(message: String) -> InputError {
-    InputError {
-        path: crate::CLUSTER_PATH.to_string(),
-        line: None,
-        column: None,
-        message,
     }
 }
 

@@ -90,6 +90,16 @@ pub struct ClusterRead {
 /// The path every live object's location names.
 pub const CLUSTER_PATH: &str = "cluster";
 
+/// A warning about the cluster as a whole (a kind not read, a group not discovered).
+pub(crate) fn warning(message: String) -> InputError {
+    InputError {
+        path: CLUSTER_PATH.to_string(),
+        line: None,
+        column: None,
+        message,
+    }
+}
+
 /// Kinds never read, whatever is asked: their content is credentials.
 const NEVER: &[&str] = &["Secret"];
 

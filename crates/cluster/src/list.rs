@@ -1,22 +1,13 @@
 //! Listing: every discovered resource, page by page, several at once.
 
 use crate::discover::Resource;
-use crate::{ClusterOptions, Progress, CLUSTER_PATH};
+use crate::{warning, ClusterOptions, Progress, CLUSTER_PATH};
 use futures::StreamExt;
 use jackstop_core::{FieldLines, InputError, Object, Source};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use serde_json::Value;
 use std::sync::Arc;
-
-fn warning(message: String) -> InputError {
-    InputError {
-        path: CLUSTER_PATH.to_string(),
-        line: None,
-        column: None,
-        message,
-    }
-}
 
 /// Every object of every resource; a resource that fails becomes a warning (what it listed
 /// before failing is kept).

@@ -19,7 +19,7 @@
 
 use crate::discover::Resource;
 use crate::list::{api, object};
-use crate::{connect, ClusterError, ClusterOptions, CLUSTER_PATH};
+use crate::{connect, warning, ClusterError, ClusterOptions, CLUSTER_PATH};
 use futures::stream::{BoxStream, SelectAll};
 use futures::StreamExt;
 use jackstop_core::{InputError, Object};
@@ -262,15 +262,6 @@ impl ClusterWatch {
             resource: i,
             error: warning(format!("{message} (retrying)")),
         })
-    }
-}
-
-fn warning(message: String) -> InputError {
-    InputError {
-        path: CLUSTER_PATH.to_string(),
-        line: None,
-        column: None,
-        message,
     }
 }
 

@@ -6,9 +6,8 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use support::{kubeconfig, objects_from, plural, ApiServer, ServerConfig};
+use support::{objects_from, plural, ApiServer, Kubectl, ServerConfig};
 
 /// Every YAML file under examples/kubeflow-incident, in a stable order.
 fn example_files() -> Vec<PathBuf> {
@@ -88,42 +87,7 @@ fn expected(objects: &[Value], kind: &str) -> Vec<Value> {
     v
 }
 
-/// A kubectl wired to one stand-in: its own kubeconfig and discovery cache, nothing from $HOME.
-struct Kubectl {
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
 impl Kubectl {
-    fn new(server: &ApiServer) -> Kubectl {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let kubeconfig = kubeconfig(&server.url, dir.path());
-        Kubectl { dir, kubeconfig }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let cache = self.dir.path().join("cache");
-        let start = Instant::now();
-        let out = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&cache)
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .env("HOME", self.dir.path())
-            .output()
-            .expect("kubectl runs");
-        eprintln!(
-            "kubectl {} -> {} in {:?}\nstderr: {}",
-            args.join(" "),
-            out.status,
-            start.elapsed(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
     /// Runs kubectl, which must succeed, and parses its standard output as JSON.
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);

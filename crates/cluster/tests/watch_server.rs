@@ -8,11 +8,11 @@ mod support;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, WatchEvent, WatchParams};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{kubeconfig, rfc3339, ApiServer, ServerConfig, FIRST_RESOURCE_VERSION};
+use support::{kubeconfig, rfc3339, ApiServer, Kubectl, ServerConfig, FIRST_RESOURCE_VERSION};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 fn pod(ns: &str, name: &str) -> Value {
@@ -47,44 +47,7 @@ fn rv(o: &Value) -> u64 {
         .unwrap_or_else(|| panic!("no resourceVersion in {o}"))
 }
 
-/// A kubectl wired to one stand-in: its own kubeconfig and discovery cache, nothing from $HOME.
-struct Kubectl {
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
 impl Kubectl {
-    fn new(server: &ApiServer) -> Kubectl {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let kubeconfig = kubeconfig(&server.url, dir.path());
-        Kubectl { dir, kubeconfig }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("kubectl");
-        c.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .env("HOME", self.dir.path());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let start = Instant::now();
-        let out = self.command(args).output().expect("kubectl runs");
-        eprintln!(
-            "kubectl {} -> {} in {:?}\nstderr: {}",
-            args.join(" "),
-            out.status,
-            start.elapsed(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
     /// Runs kubectl, which must succeed, and parses its standard output as JSON values.
     fn json_values(&self, args: &[&str]) -> Vec<Value> {
         let out = self.run(args);

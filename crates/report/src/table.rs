@@ -19,7 +19,8 @@ fn color(s: Severity) -> Color {
     }
 }
 
-fn paint(text: &str, s: Severity, on: bool) -> String {
+/// `text` in the colour of severity `s` (ANSI), when `on`.
+pub fn paint(text: &str, s: Severity, on: bool) -> String {
     if !on {
         return text.to_string();
     }

@@ -35,9 +35,6 @@ const MAX_IDS: usize = 50;
 impl AccessState {
     pub fn event(&mut self, ctx: &mut Ctx<'_, '_, '_>, after: Option<&Value>) {
         let e = ctx.e;
-        if !e.succeeded() {
-            return;
-        }
         if e.is_unauthenticated() {
             self.anonymous(ctx);
         }
@@ -172,13 +169,10 @@ fn exec(ctx: &mut Ctx<'_, '_, '_>) {
         Severity::Medium
     };
     let uri = e.request_uri.as_deref().unwrap_or("");
-    let commands: Vec<String> = uri
-        .split_once('?')
-        .map(|(_, q)| q)
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.strip_prefix("command="))
-        .map(percent_decode)
+    let query = uri.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let commands: Vec<String> = form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.into_owned())
         .collect();
     let resource = e.resource_ref(Some("Pod"));
     let title = format!(
@@ -192,25 +186,6 @@ fn exec(ctx: &mut Ctx<'_, '_, '_>) {
         evidence.push(format!("command: {}", commands.join(" ")));
     }
     ctx.report("JS-AUD-006", severity, title, resource, None, evidence);
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-            if let Some(x) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn binding(ctx: &mut Ctx<'_, '_, '_>, after: Option<&Value>) {
@@ -285,14 +260,4 @@ fn binding(ctx: &mut Ctx<'_, '_, '_>, after: Option<&Value>) {
         Some(field),
         vec![format!("roleRef {role}; subject {who}")],
     );
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(super::percent_decode("sh%20-c"), "sh -c");
-        assert_eq!(super::percent_decode("a%2"), "a%2");
-        assert_eq!(super::percent_decode("%zz"), "%zz");
-    }
 }

@@ -3,6 +3,7 @@
 //! removed or weakened (JS-AUD-003).
 
 use super::{object_field, Ctx};
+use crate::event::kind_of;
 use jackstop_catalogue::exposure::AnnotationMarker;
 use jackstop_core::Severity;
 use serde_json::Value;
@@ -39,8 +40,9 @@ impl DoorState {
             ("requestauthentications" | "authorizationpolicies" | "envoyfilters", verb) => {
                 self.policy(ctx, after, verb)
             }
-            ("deployments" | "services", "delete") => self.auth_workload_gone(ctx),
-            ("deployments", "patch" | "update") => self.auth_workload_scaled(ctx, after),
+            ("deployments" | "services", "delete") | ("deployments", "patch" | "update") => {
+                self.auth_workload(ctx, after)
+            }
             _ => {}
         }
     }
@@ -280,7 +282,7 @@ impl DoorState {
         if !istio || !Self::guards_gateway(ctx, &name) {
             return;
         }
-        let kind = super::super::event::kind_of(ctx.e.resource());
+        let kind = kind_of(ctx.e.resource());
         let why = match verb {
             "delete" => format!("{kind} {name} deleted"),
             "update" | "patch" => {
@@ -293,16 +295,7 @@ impl DoorState {
             }
             _ => return,
         };
-        let resource = ctx.e.resource_ref(Some(&kind));
-        let title = format!("Gateway authentication removed: {why}");
-        ctx.report(
-            "JS-AUD-003",
-            Severity::Critical,
-            title,
-            resource,
-            None,
-            vec![why],
-        );
+        auth_removed(ctx, &kind, why, None);
     }
 
     /// What makes a policy guard nothing, if anything does.
@@ -339,57 +332,46 @@ impl DoorState {
         }
     }
 
-    fn auth_workload_gone(&mut self, ctx: &mut Ctx<'_, '_, '_>) {
+    /// The gateway's login service (oauth2-proxy, authservice, Dex) deleted, or its
+    /// Deployment scaled to zero.
+    fn auth_workload(&mut self, ctx: &mut Ctx<'_, '_, '_>, after: Option<&Value>) {
         let name = ctx.e.name().unwrap_or("");
-        if !ctx
-            .cat
-            .audit
+        let audit = &ctx.cat.audit;
+        if !audit
             .auth_workloads
             .iter()
             .any(|w| name == w || name.starts_with(&format!("{w}-")))
         {
             return;
         }
-        let kind = super::super::event::kind_of(ctx.e.resource());
-        let why = format!("{kind} {name}, the gateway's login, deleted");
-        let resource = ctx.e.resource_ref(Some(&kind));
-        ctx.report(
-            "JS-AUD-003",
-            Severity::Critical,
-            format!("Gateway authentication removed: {why}"),
-            resource,
-            None,
-            vec![why],
-        );
-    }
-
-    fn auth_workload_scaled(&mut self, ctx: &mut Ctx<'_, '_, '_>, after: Option<&Value>) {
-        let name = ctx.e.name().unwrap_or("");
-        if !ctx
-            .cat
-            .audit
-            .auth_workloads
-            .iter()
-            .any(|w| name == w || name.starts_with(&format!("{w}-")))
-        {
-            return;
-        }
-        if after
+        let kind = kind_of(ctx.e.resource());
+        let (why, field) = if ctx.e.verb() == "delete" {
+            (format!("{kind} {name}, the gateway's login, deleted"), None)
+        } else if after
             .and_then(|a| a.pointer("/spec/replicas"))
             .and_then(Value::as_u64)
-            != Some(0)
+            == Some(0)
         {
+            (
+                format!("{kind} {name}, the gateway's login, scaled to zero"),
+                Some(format!("{}.spec.replicas", object_field(ctx.e))),
+            )
+        } else {
             return;
-        }
-        let why = format!("Deployment {name}, the gateway's login, scaled to zero");
-        let resource = ctx.e.resource_ref(Some("Deployment"));
-        ctx.report(
-            "JS-AUD-003",
-            Severity::Critical,
-            format!("Gateway authentication removed: {why}"),
-            resource,
-            Some(format!("{}.spec.replicas", object_field(ctx.e))),
-            vec![why],
-        );
+        };
+        auth_removed(ctx, &kind, why, field);
     }
+}
+
+/// A JS-AUD-003 finding: what guarded the gateway, and how it went.
+fn auth_removed(ctx: &mut Ctx<'_, '_, '_>, kind: &str, why: String, field: Option<String>) {
+    let resource = ctx.e.resource_ref(Some(kind));
+    ctx.report(
+        "JS-AUD-003",
+        Severity::Critical,
+        format!("Gateway authentication removed: {why}"),
+        resource,
+        field,
+        vec![why],
+    );
 }

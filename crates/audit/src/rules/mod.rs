@@ -14,10 +14,12 @@ mod workloads;
 
 use crate::event::Event;
 use crate::reader::{EventSink, Position};
-use jackstop_analysers::miners::{MinerAnalyser, MinerSettings};
+use jackstop_analysers::miners::MinerAnalyser;
+use jackstop_analysers::Analyser;
 use jackstop_catalogue::Catalogue;
 use jackstop_core::{Finding, InputError, Location, ResourceRef, Severity};
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 
 /// Thresholds a user may change.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct AuditAnalyser {
     door: door::DoorState,
     access: access::AccessState,
     burst: burst::BurstState,
+    /// The resources (plurals) whose objects some rule reads.
+    read_resources: HashSet<String>,
     findings: Vec<Finding>,
     notes: Vec<InputError>,
 }
@@ -55,15 +59,21 @@ impl AuditAnalyser {
     pub fn new(catalogue: &'static Catalogue, settings: AuditSettings) -> AuditAnalyser {
         AuditAnalyser {
             catalogue,
-            miners: MinerAnalyser {
-                settings: MinerSettings::default(),
-            },
+            miners: MinerAnalyser::default(),
             door: door::DoorState::default(),
             access: access::AccessState::default(),
             burst: burst::BurstState::new(settings),
+            read_resources: read_resources(),
             findings: Vec::new(),
             notes: Vec::new(),
         }
+    }
+
+    /// Whether some rule reads the object of this event: the object itself (not a status or
+    /// scale subresource; ephemeral containers are code too) of a resource the rules know.
+    fn reads(&self, e: &Event<'_>) -> bool {
+        matches!(e.subresource(), "" | "ephemeralcontainers")
+            && self.read_resources.contains(e.resource())
     }
 
     /// The findings made so far (for streaming output); those that span events (bursts,
@@ -84,24 +94,58 @@ impl AuditAnalyser {
 impl EventSink for AuditAnalyser {
     fn event(&mut self, e: &Event<'_>, at: Position<'_>) {
         let cat = self.catalogue;
+        let reads = self.reads(e);
         let mut ctx = Ctx {
             cat,
             e,
             at,
             out: &mut self.findings,
         };
-        let after = after_object(e);
-        // Bursts close as time moves on.
+        // Bursts close as time moves on, whatever the event.
         self.burst.tick(e, &mut ctx);
-        self.access.event(&mut ctx, after.as_ref());
+        // Every rule is about what happened: refused requests are counted, not analysed.
         if !e.succeeded() {
             return;
         }
+        // The request's object is decoded only for a resource some rule reads.
+        let after = if reads { after_object(e) } else { None };
+        self.access.event(&mut ctx, after.as_ref());
         self.door.event(&mut ctx, after.as_ref());
         let miner = workloads::event(&self.miners, &mut ctx, after.as_ref(), &mut self.notes);
         self.burst.event(&mut ctx, after.as_ref(), miner);
     }
 }
+
+/// The door and access rules' resources, and the plural of every kind the miner analysis
+/// reads (none of them is irregular: tested).
+fn read_resources() -> HashSet<String> {
+    let miners = MinerAnalyser::default();
+    let mut set: HashSet<String> = DOOR_AND_ACCESS_RESOURCES
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    set.extend(
+        miners
+            .kinds()
+            .iter()
+            .map(|k| format!("{}s", k.to_ascii_lowercase())),
+    );
+    set
+}
+
+/// What door.rs and access.rs read objects of.
+const DOOR_AND_ACCESS_RESOURCES: &[&str] = &[
+    "services",
+    "ingresses",
+    "httproutes",
+    "virtualservices",
+    "requestauthentications",
+    "authorizationpolicies",
+    "envoyfilters",
+    "deployments",
+    "clusterrolebindings",
+    "rolebindings",
+];
 
 /// What a rule needs to make a finding.
 pub(crate) struct Ctx<'a, 'e, 'p> {
@@ -293,6 +337,27 @@ fn put(at: &mut Value, parts: &[String], value: Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_kind_read_has_a_regular_plural() {
+        for k in MinerAnalyser::default().kinds() {
+            let irregular = ["s", "x", "y", "ch", "sh"]
+                .iter()
+                .any(|end| k.to_ascii_lowercase().ends_with(end));
+            assert!(!irregular, "{k}: its plural is not {k}s; list it by hand");
+        }
+        let set = read_resources();
+        for r in [
+            "notebooks",
+            "pytorchjobs",
+            "configmaps",
+            "services",
+            "rolebindings",
+        ] {
+            assert!(set.contains(r), "{r}");
+        }
+        assert!(!set.contains("leases") && !set.contains("nodes"));
+    }
 
     #[test]
     fn a_json_patch_is_laid_on_an_empty_object() {

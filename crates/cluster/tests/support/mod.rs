@@ -321,6 +321,48 @@ impl Drop for ApiServer {
         }
     }
 }
+/// The real kubectl wired to one stand-in: its own kubeconfig and discovery cache, nothing
+/// from $HOME.
+pub struct Kubectl {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    pub fn new(server: &ApiServer) -> Kubectl {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = kubeconfig(&server.url, dir.path());
+        Kubectl { dir, kubeconfig }
+    }
+
+    /// `kubectl ARGS`, not started.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new("kubectl");
+        c.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env("HOME", self.dir.path());
+        c
+    }
+
+    /// Runs kubectl to its end, telling on stderr what it did and how long it took.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        let start = Instant::now();
+        let out = self.command(args).output().expect("kubectl runs");
+        eprintln!(
+            "kubectl {} -> {} in {:?}\nstderr: {}",
+            args.join(" "),
+            out.status,
+            start.elapsed(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
 /// A kubeconfig file (in `dir`) with one cluster at `url`, a token user and a context named
 /// "test" (the current context).
 pub fn kubeconfig(url: &str, dir: &Path) -> PathBuf {

@@ -4,7 +4,8 @@
 
 use crate::cli::StreamFormat;
 use jackstop_core::changes::Change;
-use jackstop_core::{Finding, InputError, Severity};
+use jackstop_core::{Finding, InputError};
+use jackstop_report::table::paint;
 use serde_json::{json, Value};
 use std::io::Write;
 
@@ -32,7 +33,11 @@ impl<W: Write> Lines<W> {
                 self.json(&v)
             }
             StreamFormat::Table => {
-                let sev = self.paint(f.severity);
+                let sev = paint(
+                    &format!("{:<8}", f.severity.as_str()),
+                    f.severity,
+                    self.color,
+                );
                 let field = f
                     .location
                     .field
@@ -104,21 +109,6 @@ impl<W: Write> Lines<W> {
         self.out.write_all(b"\n")?;
         self.out.flush()
     }
-
-    fn paint(&self, s: Severity) -> String {
-        let text = format!("{:<8}", s.as_str());
-        if !self.color {
-            return text;
-        }
-        let code = match s {
-            Severity::Critical => "1;31",
-            Severity::High => "31",
-            Severity::Medium => "33",
-            Severity::Low => "36",
-            Severity::Info => "2",
-        };
-        format!("\x1b[{code}m{text}\x1b[0m")
-    }
 }
 
 /// Now, RFC 3339 in UTC to the millisecond.
@@ -138,7 +128,7 @@ fn clock(rfc3339: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jackstop_core::{Category, Location, ResourceRef};
+    use jackstop_core::{Category, Location, ResourceRef, Severity};
 
     fn finding() -> Finding {
         Finding {

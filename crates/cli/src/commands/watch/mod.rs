@@ -136,7 +136,9 @@ async fn watch(args: WatchArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    server.abort();
+    if let Some(server) = server {
+        server.abort();
+    }
     Ok(EXIT_CLEAN)
 }
 
@@ -222,9 +224,12 @@ fn written(r: std::io::Result<()>) -> anyhow::Result<bool> {
 }
 
 /// Starts the metrics and health endpoints (`none`: none).
-async fn serve(listen: &str, metrics: &Metrics) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+async fn serve(
+    listen: &str,
+    metrics: &Metrics,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if listen == "none" {
-        return Ok(tokio::spawn(async {}));
+        return Ok(None);
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -233,11 +238,11 @@ async fn serve(listen: &str, metrics: &Metrics) -> anyhow::Result<tokio::task::J
         eprintln!("jackstop: metrics on http://{addr}/metrics, health on /healthz and /readyz");
     }
     let router = metrics.router();
-    Ok(tokio::spawn(async move {
+    Ok(Some(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             eprintln!("jackstop: the metrics endpoint stopped: {e}");
         }
-    }))
+    })))
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C), naming which.
