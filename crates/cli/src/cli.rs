@@ -166,10 +166,14 @@ pub struct WatchArgs {
     pub analysis: AnalysisArgs,
 }
 
-/// `jackstop audit PATH...`.
+/// `jackstop audit PATH...` or `jackstop audit serve`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct AuditArgs {
-    /// Audit log files (JSON lines or EventList, plain or gzip) or `-` for stdin.
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    /// Audit log files (JSON lines or EventList, plain or gzip) or `-` for stdin (a file
+    /// named `serve` is `./serve`).
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<String>,
     /// Output format [default: table on a terminal, json otherwise]; `jsonl` writes each
@@ -198,6 +202,16 @@ pub struct AuditArgs {
     /// Only events before this time (RFC 3339, or a duration before now).
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+    #[command(flatten)]
+    pub burst: AuditBurstArgs,
+    /// A longer line (one event) is skipped and reported.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_event_size: usize,
+}
+
+/// The burst rule's settings, for files and for the webhook backend.
+#[derive(Debug, Args)]
+pub struct AuditBurstArgs {
     /// Bursts: creations by one identity this close together belong to one burst.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_window)]
     pub burst_window: i64,
@@ -207,9 +221,79 @@ pub struct AuditArgs {
     /// ... in at least this many namespaces.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub burst_min_namespaces: usize,
-    /// A longer line (one event) is skipped and reported.
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Be the API server's audit webhook backend (--audit-webhook-config-file): take
+    /// EventList batches over HTTPS, analyse each event once, write findings as JSON lines;
+    /// metrics on a side port. Stops cleanly on SIGTERM or Ctrl-C.
+    Serve(Box<AuditServeArgs>),
+}
+
+/// `jackstop audit serve`.
+#[derive(Debug, Args)]
+pub struct AuditServeArgs {
+    /// Take batches on this address (HTTPS).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    pub listen: String,
+    /// Server certificate chain (PEM), re-read when it changes.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub tls_cert: PathBuf,
+    /// Server private key (PEM), re-read when it changes.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub tls_key: PathBuf,
+    /// Require a client certificate signed by this CA (PEM) on every connection.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// Require `Authorization: Bearer TOKEN` with one of the tokens in this file (one per
+    /// line), re-read when it changes. With --client-ca both are required.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Serve /metrics (Prometheus), /healthz and /readyz on this address, plain HTTP
+    /// (`none`: do not).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9465")]
+    pub metrics_listen: String,
+    /// Output: `jsonl` (one finding per line) or `table` (readable lines) [default: table on a
+    /// terminal, jsonl otherwise].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<StreamFormat>,
+    /// Append the findings to FILE instead of writing them to stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Never colour the lines (NO_COLOR is honoured too).
+    #[arg(long)]
+    pub no_color: bool,
+    /// Report only findings at or above this severity.
+    #[arg(long, value_name = "SEVERITY", value_parser = ["critical", "high", "medium", "low", "info"])]
+    pub min_severity: Option<String>,
+    /// Exceptions file [default: .jackstopignore when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub burst: AuditBurstArgs,
+    /// A larger request is refused (413). The API server's batches are at most 10 MiB by
+    /// default (--audit-webhook-truncate-max-batch-size).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
-    pub max_event_size: usize,
+    pub max_body_size: usize,
+    /// Each request must be read and analysed within this (a slow body gets 408, a busy
+    /// analysis 503; the API server retries).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// Requests read or analysed at once; more wait their turn.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub max_in_flight: usize,
+    /// Hold bursts open this long past their window for late batches (the API server sends a
+    /// batch up to --audit-webhook-batch-max-wait, 30 s by default, after its events).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub flush_grace: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let secs = parse_window(s)?;
+    u64::try_from(secs)
+        .map(std::time::Duration::from_secs)
+        .map_err(|_| format!("{s:?}: a duration must not be negative"))
 }
 
 /// Formats of `jackstop audit`.

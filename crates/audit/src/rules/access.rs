@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 /// Most request URIs listed for one source of anonymous reads.
 const MAX_SAMPLES: usize = 5;
 
-/// Anonymous reads, counted per source address until the end.
+/// Anonymous reads, counted per source address until the end (of a file), or until the
+/// source has been quiet for a while (a live stream, [`AccessState::flush_idle`]).
 #[derive(Default)]
 pub struct AccessState {
     reads: BTreeMap<String, AnonymousReads>,
@@ -21,6 +22,8 @@ struct AnonymousReads {
     count: u64,
     first: String,
     last: String,
+    /// When the latest read arrived, by the wall clock (for a live stream).
+    seen: std::time::Instant,
     samples: Vec<String>,
     location: Location,
     resource: ResourceRef,
@@ -106,6 +109,7 @@ impl AccessState {
             count: 0,
             first: time.clone(),
             last: time.clone(),
+            seen: std::time::Instant::now(),
             samples: Vec::new(),
             location: Location {
                 path: ctx.at.path.to_string(),
@@ -119,6 +123,7 @@ impl AccessState {
             ids: Vec::new(),
         });
         r.count += 1;
+        r.seen = std::time::Instant::now();
         if r.ids.len() < MAX_IDS {
             r.ids.push(e.audit_id.as_deref().unwrap_or("").to_string());
         }
@@ -133,25 +138,53 @@ impl AccessState {
     pub fn finish(self, cat: &Catalogue) -> Vec<jackstop_core::Finding> {
         self.reads
             .into_iter()
-            .map(|(source, mut r)| {
-                r.detail["auditIDs"] = serde_json::json!(r.ids);
-                let mut evidence = vec![
-                    r.who,
-                    format!("{} read(s) without authentication succeeded from {source} between {} and {}", r.count, r.first, r.last),
-                ];
-                evidence.extend(r.samples.iter().map(|s| format!("e.g. {s}")));
-                finding(
-                    cat,
-                    "JS-AUD-004",
-                    Severity::High,
-                    format!("{} read(s) without authentication succeeded from {source}", r.count),
-                    r.resource,
-                    r.location,
-                    evidence,
-                    Some(r.detail),
-                )
-            })
+            .map(|(source, r)| r.judge(&source, cat))
             .collect()
+    }
+
+    /// One finding per source that has read nothing for `quiet`; a later read from it starts
+    /// a new count.
+    pub fn flush_idle(
+        &mut self,
+        quiet: std::time::Duration,
+        cat: &Catalogue,
+    ) -> Vec<jackstop_core::Finding> {
+        let idle: Vec<String> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.seen.elapsed() >= quiet)
+            .map(|(s, _)| s.clone())
+            .collect();
+        idle.into_iter()
+            .filter_map(|s| self.reads.remove(&s).map(|r| r.judge(&s, cat)))
+            .collect()
+    }
+}
+
+impl AnonymousReads {
+    fn judge(mut self, source: &str, cat: &Catalogue) -> jackstop_core::Finding {
+        self.detail["auditIDs"] = serde_json::json!(self.ids);
+        let mut evidence = vec![
+            self.who,
+            format!(
+                "{} read(s) without authentication succeeded from {source} between {} and {}",
+                self.count, self.first, self.last
+            ),
+        ];
+        evidence.extend(self.samples.iter().map(|s| format!("e.g. {s}")));
+        finding(
+            cat,
+            "JS-AUD-004",
+            Severity::High,
+            format!(
+                "{} read(s) without authentication succeeded from {source}",
+                self.count
+            ),
+            self.resource,
+            self.location,
+            evidence,
+            Some(self.detail),
+        )
     }
 }
 

@@ -43,9 +43,18 @@ impl BurstState {
         }
     }
 
-    /// Closes the groups whose last creation is older than the window.
+    pub fn window(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_secs(self.settings.burst_window_secs)
+    }
+
+    /// Closes the groups whose last creation is older than the window, in the log's time.
     pub fn tick(&mut self, e: &crate::Event<'_>, ctx: &mut Ctx<'_, '_, '_>) {
         let Some(now) = e.timestamp() else { return };
+        self.close_before(now, ctx.cat, ctx.out);
+    }
+
+    /// Closes and judges the groups whose last creation is more than the window before `now`.
+    pub fn close_before(&mut self, now: jiff::Timestamp, cat: &Catalogue, out: &mut Vec<Finding>) {
         let window = jiff::SignedDuration::from_secs(self.settings.burst_window_secs);
         let stale: Vec<String> = self
             .open
@@ -64,8 +73,8 @@ impl BurstState {
         }
         let closed = std::mem::take(&mut self.closed);
         for g in closed {
-            if let Some(f) = self.judge(g, ctx.cat) {
-                ctx.out.push(f);
+            if let Some(f) = self.judge(g, cat) {
+                out.push(f);
             }
         }
     }

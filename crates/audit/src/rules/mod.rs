@@ -82,6 +82,17 @@ impl AuditAnalyser {
         std::mem::take(&mut self.findings)
     }
 
+    /// For a live stream, where no later event may come to close them: the bursts whose last
+    /// creation is more than the window before `now`, and the anonymous reads of sources quiet
+    /// for the burst window.
+    pub fn flush(&mut self, now: jiff::Timestamp) -> Vec<Finding> {
+        let mut out = std::mem::take(&mut self.findings);
+        self.burst.close_before(now, self.catalogue, &mut out);
+        let quiet = self.burst.window().unsigned_abs();
+        out.extend(self.access.flush_idle(quiet, self.catalogue));
+        out
+    }
+
     /// Closes what is still open and returns the remaining findings and the analysis notes.
     pub fn finish(mut self) -> (Vec<Finding>, Vec<InputError>) {
         let mut out = std::mem::take(&mut self.findings);

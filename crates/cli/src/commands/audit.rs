@@ -1,7 +1,7 @@
 //! `jackstop audit PATH...`: read audit logs, streaming, run the audit rules, report; in table
 //! mode a timeline of the findings follows the table.
 
-use crate::cli::{AuditArgs, AuditFormat};
+use crate::cli::{AuditArgs, AuditCommand, AuditFormat};
 use crate::commands::analysis::load_ignore_file;
 use crate::{EXIT_CLEAN, EXIT_FINDINGS};
 use anyhow::{bail, Context};
@@ -16,6 +16,15 @@ use jackstop_report::table::TableWriter;
 use jackstop_report::{ReportContext, ReportWriter};
 use std::io::{IsTerminal, Write};
 
+/// The burst settings of the flags.
+pub(crate) fn settings(b: &crate::cli::AuditBurstArgs) -> AuditSettings {
+    AuditSettings {
+        burst_window_secs: b.burst_window,
+        burst_min_workloads: b.burst_min_workloads,
+        burst_min_namespaces: b.burst_min_namespaces,
+    }
+}
+
 /// A time flag: RFC 3339, or a duration before now.
 fn parse_time(flag: &str, s: &str) -> anyhow::Result<jiff::Timestamp> {
     if let Ok(t) = s.parse::<jiff::Timestamp>() {
@@ -28,6 +37,9 @@ fn parse_time(flag: &str, s: &str) -> anyhow::Result<jiff::Timestamp> {
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<u8> {
+    if let Some(AuditCommand::Serve(serve)) = args.command {
+        return super::audit_serve::run(*serve);
+    }
     let fail_on: Option<Severity> = match args.fail_on.as_str() {
         "none" => None,
         s => Some(s.parse()?),
@@ -58,14 +70,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<u8> {
         until,
         ..ReadOptions::default()
     });
-    let mut analyser = AuditAnalyser::new(
-        catalogue,
-        AuditSettings {
-            burst_window_secs: args.burst_window,
-            burst_min_workloads: args.burst_min_workloads,
-            burst_min_namespaces: args.burst_min_namespaces,
-        },
-    );
+    let mut analyser = AuditAnalyser::new(catalogue, settings(&args.burst));
 
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::new(

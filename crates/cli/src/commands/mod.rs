@@ -2,6 +2,7 @@
 
 pub mod analysis;
 pub mod audit;
+pub mod audit_serve;
 pub mod explain;
 pub mod rules;
 pub mod scan;

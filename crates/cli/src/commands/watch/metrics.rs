@@ -2,10 +2,6 @@
 //! text), `/healthz` (alive: the process answers) and `/readyz` (ready: the cluster has been
 //! listed and analysed once).
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -118,40 +114,10 @@ impl Metrics {
 
     /// The endpoints, ready to serve.
     pub fn router(&self) -> Router {
-        let state = Arc::new((self.registry(), self.ready.clone()));
-        Router::new()
-            .route("/metrics", get(metrics))
-            .route("/healthz", get(|| async { "ok\n" }))
-            .route("/readyz", get(readyz))
-            .with_state(state)
-    }
-}
-
-type Shared = Arc<(Registry, Arc<AtomicBool>)>;
-
-async fn metrics(State(s): State<Shared>) -> Response {
-    let mut body = String::new();
-    match prometheus_client::encoding::text::encode(&mut body, &s.0) {
-        Ok(()) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            body,
+        jackstop_serve::health::router(
+            self.registry(),
+            self.ready.clone(),
+            "the cluster is still being listed",
         )
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
-async fn readyz(State(s): State<Shared>) -> Response {
-    if s.1.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the cluster is still being listed\n",
-        )
-            .into_response()
     }
 }

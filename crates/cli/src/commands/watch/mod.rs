@@ -9,7 +9,7 @@
 //! burst of Deployments is reported within seconds of its creation, and an idle cluster costs
 //! nothing: no change, no analysis.
 
-mod lines;
+pub(crate) mod lines;
 mod metrics;
 
 use crate::cli::{StreamFormat, WatchArgs};
@@ -228,25 +228,17 @@ async fn serve(
     listen: &str,
     metrics: &Metrics,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    if listen == "none" {
-        return Ok(None);
-    }
-    let listener = tokio::net::TcpListener::bind(listen)
+    let served = jackstop_serve::health::serve_plain(listen, metrics.router())
         .await
         .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
-    if let Ok(addr) = listener.local_addr() {
+    Ok(served.map(|(addr, task)| {
         eprintln!("jackstop: metrics on http://{addr}/metrics, health on /healthz and /readyz");
-    }
-    let router = metrics.router();
-    Ok(Some(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            eprintln!("jackstop: the metrics endpoint stopped: {e}");
-        }
-    })))
+        task
+    }))
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C), naming which.
-async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

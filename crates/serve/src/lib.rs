@@ -1,0 +1,62 @@
+//! jackstop's servers. Everything here is about HTTP and TLS; what is served comes from the
+//! library crates ([`audit`] wraps jackstop-audit's reader and rules).
+//!
+//! - [`tls`]: rustls configuration from PEM files, client certificates, reload on change;
+//! - [`auth`]: bearer tokens from a file, compared in constant time;
+//! - [`health`]: the plain side port with `/metrics`, `/healthz` and `/readyz`;
+//! - [`audit`]: the audit webhook backend of `jackstop audit serve`.
+
+pub mod audit;
+pub mod auth;
+pub mod health;
+pub mod tls;
+
+use axum::Router;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use axum_server::Handle;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Connection-level bounds, against clients that open connections and say nothing.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// The TLS handshake must be done within this.
+    pub handshake: Duration,
+    /// A new connection's first request (its headers) must arrive within this.
+    pub first_request: Duration,
+    /// The headers of each later request too.
+    pub headers: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            handshake: Duration::from_secs(10),
+            first_request: Duration::from_secs(10),
+            headers: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `router` over TLS on an already bound listener until `handle` shuts it down; the
+/// router's handlers see the peer address (`ConnectInfo<SocketAddr>`).
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    tls: RustlsConfig,
+    router: Router,
+    handle: Handle<SocketAddr>,
+    limits: &ConnectionLimits,
+) -> std::io::Result<()> {
+    let acceptor = RustlsAcceptor::new(tls).handshake_timeout(limits.handshake);
+    let mut server = axum_server::from_tcp(listener)?
+        .acceptor(acceptor)
+        .handle(handle)
+        .first_request_timeout(limits.first_request);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(limits.headers);
+    server
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+}
