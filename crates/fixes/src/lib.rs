@@ -1,0 +1,272 @@
+//! Fixes: from the findings of a scan, and the objects they are about, to patches a user can
+//! review and apply with `kubectl`.
+//!
+//! Fixes sit after findings in jackstop's pipeline (inputs -> objects -> analysers ->
+//! findings -> fixes -> reports). This crate does no I/O: the CLI writes the files, and applies
+//! them (server-side dry run first) only when asked.
+//!
+//! Why it is built this way:
+//! - A fix is data ([`Fix`]): the documents to send (a JSON merge patch, or whole objects to
+//!   apply), the findings it is for, and what it does to them ([`Effect`]). Tests apply every
+//!   fix to the objects it targets ([`merge_patch`]) and analyse again: a fix that claims to
+//!   close a finding must make it go.
+//! - Claims are honest. Turning a Service back to ClusterIP, or requiring a token at the Istio
+//!   gateway, *closes* an exposure. Scaling a miner to zero *stops* it but leaves the finding
+//!   (the spec still names the miner) until the object is deleted, after the investigation. An
+//!   egress NetworkPolicy *contains*: it closes no finding, it keeps miners from reaching their
+//!   pools.
+//! - Merge patches (`kubectl patch --type merge`) rather than strategic ones: their meaning is
+//!   the same for built-in kinds and custom resources, and what they replace is plain to read.
+//! - One fix may answer several findings (three dashboards behind one gateway Service: one
+//!   patch), and one finding may have alternatives (ClusterIP, or a token at the gateway).
+
+mod egress;
+mod exposure;
+mod render;
+mod stop;
+
+use jackstop_core::{Finding, Object, ResourceRef, Severity};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+pub use egress::{pool_ports, EGRESS_POLICY_NAME};
+pub use render::kubectl_resource;
+
+/// How a fix's documents reach the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// One JSON merge patch (RFC 7386) of the target: `kubectl patch --type merge`.
+    MergePatch,
+    /// Whole objects to create or update: `kubectl apply -f` (server-side apply with `--apply`).
+    Apply,
+}
+
+/// What a fix does to the findings it is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// The findings are gone once it is applied.
+    Closes,
+    /// The findings stay, at a lower reach (a load balancer limited to source ranges).
+    Narrows,
+    /// The workload stops running; the findings stay until the object is deleted.
+    Stops,
+    /// No finding closes: what it guards against (a miner reaching its pool) is blocked.
+    Contains,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Closes => "closes",
+            Effect::Narrows => "narrows",
+            Effect::Stops => "stops",
+            Effect::Contains => "contains",
+        }
+    }
+}
+
+/// A finding, as a fix names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FindingRef {
+    pub rule: String,
+    pub severity: Severity,
+    pub title: String,
+    pub resource: ResourceRef,
+}
+
+impl From<&Finding> for FindingRef {
+    fn from(f: &Finding) -> Self {
+        FindingRef {
+            rule: f.rule.clone(),
+            severity: f.severity,
+            title: f.title.clone(),
+            resource: f.resource.clone(),
+        }
+    }
+}
+
+/// One reviewable change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fix {
+    /// A short name of what it does (`clusterip`, `scale-to-zero`), used in file names.
+    pub action: &'static str,
+    pub method: Method,
+    /// The object patched, or the first object applied.
+    pub target: ResourceRef,
+    /// The merge patch (one document), or the objects to apply.
+    pub documents: Vec<Value>,
+    /// The findings it is for.
+    pub findings: Vec<FindingRef>,
+    pub effect: Effect,
+    /// What it changes, in words.
+    pub changes: String,
+    /// What it may break.
+    pub breaks: String,
+    /// What to check or fill in before applying (placeholders, alternatives).
+    pub notes: Vec<String>,
+    /// A placeholder must be replaced before it is applied: never applied by `--apply`.
+    pub needs_input: bool,
+}
+
+/// A finding no fix is written for, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unfixed {
+    pub finding: FindingRef,
+    pub reason: String,
+}
+
+/// Every fix for a set of findings, and the findings left without one.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Plan {
+    pub fixes: Vec<Fix>,
+    pub unfixed: Vec<Unfixed>,
+}
+
+/// An OpenID Connect provider the Istio gateway should require tokens from.
+#[derive(Debug, Clone, Default)]
+pub struct Oidc {
+    pub issuer: String,
+    /// Where its signing keys are; default: from the issuer's discovery document.
+    pub jwks_uri: Option<String>,
+    pub audiences: Vec<String>,
+}
+
+/// What the user chose.
+#[derive(Debug, Clone, Default)]
+pub struct FixOptions {
+    /// Keep LoadBalancer Services, limited to these source ranges, instead of ClusterIP.
+    pub allow_cidrs: Vec<String>,
+    /// The provider for the Istio gateway fix (placeholders and a TODO when absent).
+    pub oidc: Option<Oidc>,
+    /// An egress NetworkPolicy for every ML namespace, not only those with a miner.
+    pub network_policy_all_ml: bool,
+    /// The time stamp of a stopped Kubeflow Notebook (`kubeflow-resource-stopped`), RFC 3339.
+    pub now: String,
+}
+
+/// Options that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError(pub String);
+
+impl std::fmt::Display for OptionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OptionError {}
+
+impl FixOptions {
+    /// Refuses source ranges that are not CIDRs or open to everyone, and non-HTTPS providers.
+    pub fn validate(&self) -> Result<(), OptionError> {
+        for c in &self.allow_cidrs {
+            let net: ipnet::IpNet = c.trim().parse().map_err(|_| {
+                OptionError(format!(
+                    "--allow-cidr {c}: not a CIDR (e.g. 203.0.113.0/24)"
+                ))
+            })?;
+            if net.prefix_len() == 0 {
+                return Err(OptionError(format!(
+                    "--allow-cidr {c}: allows every address; that is the exposure itself"
+                )));
+            }
+        }
+        if let Some(o) = &self.oidc {
+            for (flag, url) in [
+                ("--oidc-issuer", Some(&o.issuer)),
+                ("--oidc-jwks-uri", o.jwks_uri.as_ref()),
+            ] {
+                if let Some(u) = url {
+                    if !u.starts_with("https://") || u.len() <= "https://".len() {
+                        return Err(OptionError(format!(
+                            "{flag} {u}: must be an https:// URL (Istio fetches keys over TLS)"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fixes for `findings`, which an analysis of `objects` produced.
+pub fn plan(findings: &[Finding], objects: &[Object], opts: &FixOptions) -> Plan {
+    let mut plan = Plan::default();
+    let find = |r: &ResourceRef| {
+        objects.iter().find(|o| {
+            o.kind == r.kind
+                && o.name == r.name
+                && o.namespace == r.namespace
+                && o.api_version == r.api_version
+        })
+    };
+    for f in findings {
+        let object = find(&f.resource);
+        let outcome = match f.category {
+            jackstop_core::Category::Exposure => exposure::fixes(f, object, objects, opts),
+            jackstop_core::Category::Miner => stop::fixes(f, object, opts),
+            jackstop_core::Category::Suspicious => Err(
+                "suspicious, not a proven miner: review it (see its remediation); jackstop does not stop it for you".into(),
+            ),
+            jackstop_core::Category::Burst => Err(
+                "a burst is evidence about its members: their miner findings carry the fixes".into(),
+            ),
+            _ => Err("no automatic fix for this kind of finding: see its remediation".into()),
+        };
+        match outcome {
+            Ok(fixes) => {
+                for fix in fixes {
+                    add(&mut plan.fixes, fix);
+                }
+            }
+            Err(reason) => plan.unfixed.push(Unfixed {
+                finding: f.into(),
+                reason,
+            }),
+        }
+    }
+    for fix in egress::fixes(findings, objects, opts) {
+        add(&mut plan.fixes, fix);
+    }
+    plan
+}
+
+/// Adds a fix, or the findings of an identical one to it.
+fn add(fixes: &mut Vec<Fix>, fix: Fix) {
+    if let Some(same) = fixes
+        .iter_mut()
+        .find(|f| f.action == fix.action && f.target == fix.target && f.documents == fix.documents)
+    {
+        let have: BTreeSet<FindingRef> = same.findings.iter().cloned().collect();
+        same.findings
+            .extend(fix.findings.into_iter().filter(|f| !have.contains(f)));
+        return;
+    }
+    fixes.push(fix);
+}
+
+/// Applies a JSON merge patch (RFC 7386) to `target`: objects merge key by key, `null`
+/// removes a key, anything else (arrays included) replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Default::default());
+    }
+    let t = target.as_object_mut().expect("an object");
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}
+
+/// Label that marks what jackstop created.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "jackstop");
