@@ -34,6 +34,9 @@ pub enum Command {
     /// Find the attack in Kubernetes audit logs (audit.k8s.io/v1 JSON lines or EventList,
     /// plain or gzip; `-` for stdin).
     Audit(Box<AuditArgs>),
+    /// Write one reviewable patch file per fix for what a scan finds (files, or --cluster),
+    /// into --out DIR; applied only with --apply (after a server-side dry run).
+    Fix(Box<FixArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -330,4 +333,68 @@ pub struct ExplainArgs {
     /// Output format (table or json).
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<Format>,
+}
+
+/// `jackstop fix PATH... --out DIR` or `jackstop fix --cluster --out DIR [--apply]`.
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// Files, directories or `-` (stdin), read as `scan` reads them.
+    #[arg(
+        value_name = "PATH",
+        required_unless_present = "cluster",
+        conflicts_with = "cluster"
+    )]
+    pub paths: Vec<String>,
+    /// Read a live cluster instead of files (read-only unless --apply).
+    #[arg(long)]
+    pub cluster: bool,
+    #[command(flatten)]
+    pub live: ClusterArgs,
+    /// Write the fix files into this directory (created if missing; earlier jackstop fix
+    /// files in it are replaced).
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: PathBuf,
+    /// With --cluster: send the fixes to the cluster, after a server-side dry run of every one
+    /// of them has passed. Files with placeholders are not applied.
+    #[arg(long)]
+    pub apply: bool,
+    /// Keep LoadBalancer Services, limited to these client ranges, instead of ClusterIP
+    /// (repeatable; e.g. 203.0.113.0/24).
+    #[arg(long, value_name = "CIDR")]
+    pub allow_cidr: Vec<String>,
+    /// The OpenID Connect issuer whose tokens the Istio ingress gateway requires (https URL);
+    /// without it the gateway fix has placeholders and a TODO.
+    #[arg(long, value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// With --oidc-issuer: where its signing keys are [default: the issuer's discovery document].
+    #[arg(long, value_name = "URL", requires = "oidc_issuer")]
+    pub oidc_jwks_uri: Option<String>,
+    /// With --oidc-issuer: an audience the token must have (repeatable).
+    #[arg(long, value_name = "AUDIENCE", requires = "oidc_issuer")]
+    pub oidc_audience: Vec<String>,
+    /// An egress NetworkPolicy for every ML namespace (Kubeflow profiles, namespaces with
+    /// notebooks, workflows, training or Ray jobs), not only those with a miner.
+    #[arg(long)]
+    pub network_policy: bool,
+    /// Summary format [default: table on a terminal, json otherwise].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<FixFormat>,
+    /// Exit 1 when a finding is at or above this severity (`none`: never), fixed or not.
+    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = ["critical", "high", "medium", "low", "info", "none"])]
+    pub fail_on: String,
+    /// Skip files matching this glob during directory walks (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Refuse files larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_file_size: u64,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// Formats of the `fix` summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FixFormat {
+    Table,
+    Json,
 }

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         cli::Command::Explain(args) => commands::explain::run(args),
         cli::Command::Watch(args) => commands::watch::run(*args),
         cli::Command::Audit(args) => commands::audit::run(*args),
+        cli::Command::Fix(args) => commands::fix::run(*args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

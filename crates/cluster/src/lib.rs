@@ -11,6 +11,7 @@
 //! - What was read can be saved as one `kind: List` document ([`snapshot`]) that an offline
 //!   `jackstop scan` reads back into the same objects, hence the same findings.
 
+pub mod apply;
 mod discover;
 mod list;
 pub mod snapshot;

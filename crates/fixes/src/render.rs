@@ -31,7 +31,7 @@ fn file_part(s: &str) -> String {
 
 impl Fix {
     /// `001-JS-EXP-001-istio-system-istio-ingressgateway-clusterip.patch.yaml`: the order, the
-    /// first finding's rule (or `egress` for a policy), where, and what.
+    /// first finding's rule and object (or `egress` and the namespace for a policy), and what.
     pub fn file_name(&self, index: usize) -> String {
         let rule = match self.effect {
             Effect::Contains => "egress".to_string(),
@@ -41,15 +41,20 @@ impl Fix {
                 .map(|f| f.rule.clone())
                 .unwrap_or_else(|| "fix".into()),
         };
-        let ns = self
-            .target
+        // Named after what it is about: the object of the first finding (the gateway Service
+        // for the policies that guard it), or the namespace of a policy.
+        let about = match (self.effect, self.findings.first()) {
+            (Effect::Contains, _) | (_, None) => &self.target,
+            (_, Some(f)) => &f.resource,
+        };
+        let ns = about
             .namespace
             .as_deref()
             .map(|n| format!("{n}-"))
             .unwrap_or_default();
         let what = match self.effect {
             Effect::Contains => String::new(),
-            _ => format!("{}-", self.target.name),
+            _ => format!("{}-", about.name),
         };
         let ext = match self.method {
             Method::MergePatch => "patch.yaml",

@@ -219,7 +219,7 @@ fn kubeflow_incident() {
             "003-JS-MIN-001-kubeflow-user-example-com-analysis-stop-notebook.patch.yaml",
             "004-JS-MIN-001-kubeflow-user-team-b-train-pipeline-x7k2p-terminate.patch.yaml",
             "005-JS-EXP-001-istio-system-istio-ingressgateway-clusterip.patch.yaml",
-            "006-JS-EXP-001-istio-system-jackstop-require-jwt-require-oidc.yaml",
+            "006-JS-EXP-001-istio-system-istio-ingressgateway-require-oidc.yaml",
             "007-egress-kubeflow-user-example-com-egress-allowlist.yaml",
             "008-egress-kubeflow-user-team-b-egress-allowlist.yaml",
         ],

@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod audit;
 pub mod audit_serve;
 pub mod explain;
+pub mod fix;
 pub mod rules;
 pub mod scan;
 pub mod watch;

@@ -41,7 +41,24 @@
 //! resourceVersion) or by cutting the connection ([`ApiServer::sever_watches`]: an I/O error,
 //! then the same).
 //!
-//! Not modelled: writes over HTTP (only the test mutates), Table and protobuf answers, a
+//! Writes over HTTP, for `jackstop fix --apply` and `kubectl patch|apply|create`: PATCH of
+//! one object as a JSON merge patch (`application/merge-patch+json`), a strategic merge patch
+//! (built-in kinds only, applied as a merge patch: lists are replaced, not merged by key; a
+//! custom resource gets 415 as from a real server) or a server-side apply
+//! (`application/apply-patch+yaml`, JSON body, `fieldManager` required: creates the object, or
+//! merges the applied configuration into it; managed fields are not tracked), and POST of a
+//! new object (409 when it exists, 404 when its namespace does not). `dryRun=All` runs it all
+//! (validation included) and stores nothing; any other `dryRun` is refused (400). What is
+//! validated (422 `Invalid`, with the field in the message as a real server words it): a
+//! Service's type and the fields only a NodePort or LoadBalancer may have (node ports, source
+//! ranges, external traffic policy), a workload's `spec.replicas`, `spec.suspend` of Jobs and
+//! CronJobs, a NetworkPolicy's policy types, protocols and ports; renaming an object by a
+//! patch is refused. Stricter than a real server in one way: it does not clear a Service's
+//! node ports by itself when the type changes to ClusterIP (API servers 1.20 and later do when
+//! the patch leaves them as they were), so a patch must remove them itself. JSON patches
+//! (`application/json-patch+json`), PUT and DELETE are not modelled (415, 405).
+//!
+//! Not modelled: Table and protobuf answers, a
 //! MODIFIED that takes an object out of a watch's selector (a real server sends DELETED; this
 //! one sends nothing), and the server-chosen timeout of watches without `timeoutSeconds`.
 //!
@@ -1082,6 +1099,7 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
     let pq = uri
         .path_and_query()
@@ -1112,6 +1130,16 @@ async fn handle(
                 None,
             );
         }
+    }
+    if method == Method::PATCH || method == Method::POST {
+        let path = uri.path().trim_end_matches('/');
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let (gv, rest) = match segs.as_slice() {
+            ["api", "v1", rest @ ..] => ("v1".to_string(), rest),
+            ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
+            _ => return not_found_path(),
+        };
+        return write(&s, &method, &gv, rest, &query(&uri), &headers, &body);
     }
     if method != Method::GET {
         return status(
@@ -1650,4 +1678,450 @@ async fn pump(
             return;
         }
     }
+}
+
+/// What a write request may do, and the resource it is about.
+struct WriteTarget {
+    target: Target,
+    qualified: String,
+    group: String,
+}
+
+/// PATCH and POST (see the module's documentation).
+fn write(
+    s: &Arc<Shared>,
+    method: &Method,
+    gv: &str,
+    rest: &[&str],
+    q: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let (plural, ns, name): (&str, Option<&str>, Option<&str>) = match rest {
+        [p] => (p, None, None),
+        ["namespaces", ns, p] => (p, Some(ns), None),
+        ["namespaces", ns, p, n] => (p, Some(ns), Some(n)),
+        [p, n] => (p, None, Some(n)),
+        _ => return not_found_path(),
+    };
+    let wt = {
+        let st = s.lock();
+        let Some(r) = st.cluster.versions.get(gv).and_then(|rs| rs.get(plural)) else {
+            return not_found_path();
+        };
+        let group = gv.split_once('/').map(|(g, _)| g).unwrap_or("").to_string();
+        WriteTarget {
+            qualified: if group.is_empty() {
+                plural.to_string()
+            } else {
+                format!("{plural}.{group}")
+            },
+            group,
+            target: Target {
+                gv: gv.to_string(),
+                kind: r.kind.clone(),
+                plural: r.plural.clone(),
+                namespaced: r.namespaced,
+            },
+        }
+    };
+    if ns.is_some() != wt.target.namespaced {
+        return not_found_path();
+    }
+    let verb = if *method == Method::POST {
+        "create"
+    } else {
+        "patch"
+    };
+    if s.cfg.forbidden.iter().any(|p| p == plural) {
+        return status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!(
+                "{}{} is forbidden: User \"test\" cannot {verb} resource \"{plural}\" in API group \"{}\"{}",
+                wt.qualified,
+                name.map(|n| format!(" \"{n}\"")).unwrap_or_default(),
+                wt.group,
+                ns.map(|n| format!(" in the namespace \"{n}\"")).unwrap_or_default()
+            ),
+            Some(json!({"group": wt.group, "kind": plural})),
+        );
+    }
+    let dry_run = match q.get("dryRun").map(String::as_str) {
+        None => false,
+        Some("All") => true,
+        Some(v) => {
+            return bad_request(&format!(
+                "dryRun: Unsupported value: \"{v}\": supported values: \"All\""
+            ))
+        }
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let Ok(sent) = serde_json::from_slice::<Value>(body) else {
+        return bad_request("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
+    };
+    let builtin = BUILTINS
+        .iter()
+        .any(|(g, k)| *g == gv && *k == wt.target.kind)
+        || !gv.contains('/')
+        || gv.contains(".k8s.io/")
+        || gv.starts_with("apps/")
+        || gv.starts_with("batch/");
+    let key = object_key(wt.target.namespaced, ns, name.unwrap_or_default());
+    let current = {
+        let st = s.lock();
+        let r = &st.cluster.versions[gv][plural];
+        name.and_then(|_| r.position(&key).ok().map(|i| r.items[i].clone()))
+    };
+    let not_found = |n: &str| {
+        status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("{} \"{n}\" not found", wt.qualified),
+            Some(json!({"name": n, "group": wt.group, "kind": plural})),
+        )
+    };
+
+    // The object as it would be stored, and whether it is new.
+    let (mut new, created) = if *method == Method::POST {
+        if name.is_some() {
+            return status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource (post)",
+                Some(json!({})),
+            );
+        }
+        let Some(n) = sent.pointer("/metadata/name").and_then(Value::as_str) else {
+            return invalid(
+                &wt,
+                "",
+                "metadata.name: Required value: name or generateName is required",
+            );
+        };
+        let key = object_key(wt.target.namespaced, ns, n);
+        let exists = {
+            let st = s.lock();
+            st.cluster.versions[gv][plural].position(&key).is_ok()
+        };
+        if exists {
+            return status(
+                StatusCode::CONFLICT,
+                "AlreadyExists",
+                &format!("{} \"{n}\" already exists", wt.qualified),
+                Some(json!({"name": n, "group": wt.group, "kind": plural})),
+            );
+        }
+        (sent.clone(), true)
+    } else {
+        let Some(name) = name else {
+            return status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource (patch)",
+                Some(json!({})),
+            );
+        };
+        match content_type.as_str() {
+            "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                if content_type.starts_with("application/strategic") && !builtin {
+                    return status(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+                        None,
+                    );
+                }
+                let Some(mut obj) = current.clone() else {
+                    return not_found(name);
+                };
+                json_merge(&mut obj, &sent);
+                (obj, false)
+            }
+            "application/apply-patch+yaml" => {
+                if q.get("fieldManager").is_none_or(|m| m.is_empty()) {
+                    return invalid_named(
+                        "PatchOptions.meta.k8s.io",
+                        "",
+                        "fieldManager: Required value: is required for apply patch",
+                    );
+                }
+                for f in ["apiVersion", "kind"] {
+                    if sent.get(f).and_then(Value::as_str).is_none() {
+                        return bad_request(&format!("Object '{f}' is missing in '{sent}'"));
+                    }
+                }
+                if sent.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+                    return bad_request(&format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        sent.pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                    ));
+                }
+                match current.clone() {
+                    Some(mut obj) => {
+                        json_merge(&mut obj, &sent);
+                        (obj, false)
+                    }
+                    None => (sent.clone(), true),
+                }
+            }
+            _ => {
+                return status(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UnsupportedMediaType",
+                    &format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (the stand-in does not model {content_type:?})"),
+                    None,
+                );
+            }
+        }
+    };
+    // What the URL says wins where the object says nothing; a contradiction is refused.
+    if let Some(ns) = ns {
+        let meta = metadata_mut(&mut new);
+        match meta.get("namespace").and_then(Value::as_str) {
+            None => {
+                meta.insert("namespace".into(), json!(ns));
+            }
+            Some(n) if n != ns => {
+                return bad_request("the namespace of the provided object does not match the namespace sent on the request");
+            }
+            Some(_) => {}
+        }
+    }
+    for f in ["apiVersion", "kind"] {
+        if new.get(f).and_then(Value::as_str).is_none() {
+            new[f] = json!(if f == "kind" {
+                wt.target.kind.as_str()
+            } else {
+                gv
+            });
+        }
+    }
+    if new["apiVersion"] != json!(gv) || new["kind"] != json!(wt.target.kind) {
+        return bad_request(&format!(
+            "the API version in the data ({}) does not match the expected API version ({gv})",
+            new["apiVersion"]
+        ));
+    }
+    let new_name = new
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if let Some(n) = name {
+        if new_name != n {
+            return invalid(
+                &wt,
+                n,
+                &format!("metadata.name: Invalid value: \"{new_name}\": field is immutable"),
+            );
+        }
+    }
+    if created && wt.target.namespaced {
+        let ns = new
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string();
+        let exists = s
+            .lock()
+            .cluster
+            .resource("v1", "Namespace")
+            .position(&object_key(false, None, &ns))
+            .is_ok();
+        if !exists {
+            return status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("namespaces \"{ns}\" not found"),
+                Some(json!({"name": ns, "kind": "namespaces"})),
+            );
+        }
+    }
+    if let Err(m) = validate(&wt.target.kind, &new) {
+        return invalid(&wt, &new_name, &m);
+    }
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    if dry_run {
+        // As a real server answers a dry run: the object as it would be, nothing stored.
+        let meta = metadata_mut(&mut new);
+        if created {
+            meta.entry("uid").or_insert_with(|| json!(new_uid()));
+            meta.entry("creationTimestamp")
+                .or_insert_with(|| json!(rfc3339(SystemTime::now())));
+        }
+        return respond(code, &new);
+    }
+    let stored = s.lock().apply(new);
+    respond(code, &stored)
+}
+
+/// RFC 7386.
+fn json_merge(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let t = target.as_object_mut().unwrap();
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            json_merge(t.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}
+
+fn invalid(wt: &WriteTarget, name: &str, message: &str) -> Response {
+    let kind = &wt.target.kind;
+    invalid_named(kind, name, message)
+}
+
+/// 422 as a real server words it: `Kind "name" is invalid: field: reason`.
+fn invalid_named(kind: &str, name: &str, message: &str) -> Response {
+    let field = message.split(':').next().unwrap_or("");
+    status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+        &format!("{kind} \"{name}\" is invalid: {message}"),
+        Some(
+            json!({"name": name, "kind": kind, "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}]}),
+        ),
+    )
+}
+
+/// The validation of the fields jackstop's fixes touch (see the module's documentation).
+fn validate(kind: &str, o: &Value) -> Result<(), String> {
+    let at = |p: &str| o.pointer(p);
+    match kind {
+        "Service" => {
+            let ty = at("/spec/type")
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP");
+            if !["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"].contains(&ty) {
+                return Err(format!("spec.type: Unsupported value: \"{ty}\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\""));
+            }
+            let outside = ty == "NodePort" || ty == "LoadBalancer";
+            if !outside {
+                for (i, p) in at("/spec/ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    if p.get("nodePort").is_some_and(|n| n.as_u64() != Some(0)) {
+                        return Err(format!("spec.ports[{i}].nodePort: Forbidden: may not be used when `type` is '{ty}'"));
+                    }
+                }
+                if let Some(etp) = at("/spec/externalTrafficPolicy").and_then(Value::as_str) {
+                    return Err(format!("spec.externalTrafficPolicy: Invalid value: \"{etp}\": may only be set for externally-accessible services"));
+                }
+                if at("/spec/healthCheckNodePort").is_some() {
+                    return Err("spec.healthCheckNodePort: Invalid value: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'".into());
+                }
+            }
+            if ty != "LoadBalancer" {
+                if at("/spec/loadBalancerSourceRanges")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
+                {
+                    return Err("spec.loadBalancerSourceRanges: Forbidden: may only be used when `type` is 'LoadBalancer'".into());
+                }
+                if at("/spec/loadBalancerClass").is_some() {
+                    return Err("spec.loadBalancerClass: Forbidden: may only be used when `type` is 'LoadBalancer'".into());
+                }
+            }
+            for (i, r) in at("/spec/loadBalancerSourceRanges")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let ok = r.as_str().is_some_and(|c| {
+                    c.split_once('/').is_some_and(|(ip, len)| {
+                        ip.parse::<std::net::IpAddr>().is_ok() && len.parse::<u8>().is_ok()
+                    })
+                });
+                if !ok {
+                    return Err(format!("spec.loadBalancerSourceRanges[{i}]: Invalid value: {r}: must be a list of IP ranges. For example, 10.240.0.0/24,10.250.0.0/24"));
+                }
+            }
+        }
+        "Deployment" | "StatefulSet" | "ReplicaSet" | "ReplicationController" => {
+            if let Some(r) = at("/spec/replicas") {
+                if r.as_i64().is_none_or(|n| n < 0) {
+                    return Err(format!(
+                        "spec.replicas: Invalid value: {r}: must be greater than or equal to 0"
+                    ));
+                }
+            }
+        }
+        "Job" | "CronJob" => {
+            if let Some(v) = at("/spec/suspend") {
+                if !v.is_boolean() {
+                    return Err(format!(
+                        "spec.suspend: Invalid value: {v}: must be a boolean"
+                    ));
+                }
+            }
+        }
+        "NetworkPolicy" => {
+            for (i, t) in at("/spec/policyTypes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if !matches!(t.as_str(), Some("Ingress" | "Egress")) {
+                    return Err(format!("spec.policyTypes[{i}]: Unsupported value: {t}: supported values: \"Egress\", \"Ingress\""));
+                }
+            }
+            for dir in ["ingress", "egress"] {
+                for (i, rule) in at(&format!("/spec/{dir}"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    for (j, p) in rule
+                        .get("ports")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                    {
+                        if let Some(proto) = p.get("protocol") {
+                            if !matches!(proto.as_str(), Some("TCP" | "UDP" | "SCTP")) {
+                                return Err(format!("spec.{dir}[{i}].ports[{j}].protocol: Unsupported value: {proto}: supported values: \"SCTP\", \"TCP\", \"UDP\""));
+                            }
+                        }
+                        if let Some(n) = p.get("port").and_then(Value::as_i64) {
+                            if !(1..=65535).contains(&n) {
+                                return Err(format!("spec.{dir}[{i}].ports[{j}].port: Invalid value: {n}: must be between 1 and 65535, inclusive"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

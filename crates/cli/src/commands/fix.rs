@@ -1,0 +1,400 @@
+//! `jackstop fix PATH... --out DIR` (or `--cluster`): read and analyse as `scan` does, then
+//! write one reviewable file per fix into DIR, and a summary on stdout. Nothing is sent to a
+//! cluster unless `--apply` is given (with `--cluster`): then every fix is first sent as a
+//! server-side dry run, and only when all of them pass are they applied for real.
+
+use crate::cli::{FixArgs, FixFormat};
+use crate::commands::analysis::{cluster_options, Analysis};
+use crate::progress::ListProgress;
+use crate::{EXIT_CLEAN, EXIT_FAILED, EXIT_FINDINGS};
+use anyhow::{bail, Context};
+use jackstop_cluster::apply::Change;
+use jackstop_core::{InputError, Object, Severity};
+use jackstop_fixes::{Fix, FixOptions, Method, Oidc, Plan};
+use jackstop_manifests::{collect_inputs, read_inputs, KindFilter, ReadOptions};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// Kinds a fix reads besides the analysers' own: an egress policy already in place, and
+/// what makes a namespace an ML namespace.
+const FIX_KINDS: &[&str] = &["NetworkPolicy", "Namespace", "Profile"];
+
+/// What happened to one fix with `--apply`.
+#[derive(Default, Clone)]
+struct Applied {
+    dry_run: Option<Result<String, String>>,
+    applied: Option<Result<String, String>>,
+    skipped: Option<String>,
+}
+
+pub fn run(args: FixArgs) -> anyhow::Result<u8> {
+    if !args.cluster {
+        let stray = [
+            ("--apply", args.apply),
+            ("--kubeconfig", args.live.kubeconfig.is_some()),
+            ("--context", args.live.context.is_some()),
+            ("--namespace", args.live.namespace.is_some()),
+        ];
+        if let Some((flag, _)) = stray.iter().find(|(_, given)| *given) {
+            bail!("{flag} works on a live cluster: add --cluster (and no paths)");
+        }
+    }
+    let fail_on: Option<Severity> = match args.fail_on.as_str() {
+        "none" => None,
+        s => Some(s.parse()?),
+    };
+    let opts = FixOptions {
+        allow_cidrs: args.allow_cidr.clone(),
+        oidc: args.oidc_issuer.as_ref().map(|issuer| Oidc {
+            issuer: issuer.clone(),
+            jwks_uri: args.oidc_jwks_uri.clone(),
+            audiences: args.oidc_audience.clone(),
+        }),
+        network_policy_all_ml: args.network_policy,
+        now: jiff::Timestamp::now()
+            .round(jiff::Unit::Second)?
+            .to_string(),
+    };
+    opts.validate()?;
+    // Fail before reading anything when the files cannot be written.
+    prepare_out(&args.out)?;
+
+    let analysis = Analysis::from_args(&args.analysis)?;
+    let mut kinds = analysis.kinds();
+    kinds.extend(FIX_KINDS.iter().map(|k| k.to_string()));
+    let (objects, mut errors) = if args.cluster {
+        read_cluster(&args, kinds)?
+    } else {
+        read_files(&args, kinds)?
+    };
+    let analysed = analysis.run(&objects);
+    errors.extend(analysed.notes);
+    let findings = analysed.findings;
+    let plan = jackstop_fixes::plan(&findings, &objects, &opts);
+
+    let files = write_files(&args.out, &plan)?;
+    let mut applied = vec![Applied::default(); plan.fixes.len()];
+    let mut apply_failed = false;
+    if args.apply {
+        apply_failed = apply(&args, &plan, &mut applied)?;
+    }
+
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        FixFormat::Table
+    } else {
+        FixFormat::Json
+    });
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let written = match format {
+        FixFormat::Json => write_json(&mut w, &plan, &files, &applied, &errors, findings.len()),
+        FixFormat::Table => write_table(&mut w, &args.out, &plan, &files, &applied, &errors),
+    };
+    match written.and_then(|_| w.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => r.context("cannot write to stdout")?,
+    }
+    if format != FixFormat::Table {
+        for e in &errors {
+            let pos = e.line.map(|l| format!(":{l}")).unwrap_or_default();
+            eprintln!("jackstop: {}{pos}: {}", e.path, e.message);
+        }
+    }
+    if apply_failed {
+        return Ok(EXIT_FAILED);
+    }
+    let failed = fail_on.is_some_and(|t| findings.iter().any(|f| f.severity >= t));
+    Ok(if failed { EXIT_FINDINGS } else { EXIT_CLEAN })
+}
+
+/// The manifests named on the command line, as `scan` reads them.
+fn read_files(
+    args: &FixArgs,
+    kinds: HashSet<String>,
+) -> anyhow::Result<(Vec<Object>, Vec<InputError>)> {
+    let (inputs, mut errors) = collect_inputs(&args.paths, &args.exclude);
+    if inputs.is_empty() {
+        for e in &errors {
+            eprintln!("jackstop: {}: {}", e.path, e.message);
+        }
+        bail!("no readable input among {}", args.paths.join(", "));
+    }
+    let opts = ReadOptions {
+        max_file_bytes: args.max_file_size,
+        kinds: KindFilter::Kinds(kinds),
+        ..ReadOptions::default()
+    };
+    let mut set = read_inputs(&inputs, &opts);
+    errors.append(&mut set.errors);
+    if set.stats.files == 0 {
+        for e in &errors {
+            eprintln!("jackstop: {}: {}", e.path, e.message);
+        }
+        bail!("no readable input: every input failed to read");
+    }
+    Ok((set.objects, errors))
+}
+
+/// The live cluster, read-only, as `scan --cluster` reads it.
+fn read_cluster(
+    args: &FixArgs,
+    kinds: HashSet<String>,
+) -> anyhow::Result<(Vec<Object>, Vec<InputError>)> {
+    let opts = cluster_options(&args.live, kinds);
+    let progress = ListProgress::new();
+    let read = jackstop_cluster::read_cluster_blocking(&opts, &progress)?;
+    progress.finish();
+    Ok((read.objects, read.errors))
+}
+
+/// Whether a file in the output directory is one an earlier `jackstop fix` wrote.
+fn earlier_fix_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let numbered =
+        name.len() > 4 && name[..3].bytes().all(|b| b.is_ascii_digit()) && &name[3..4] == "-";
+    if !numbered || !name.ends_with(".yaml") {
+        return false;
+    }
+    std::fs::read_to_string(path).is_ok_and(|t| t.starts_with("# jackstop fix:"))
+}
+
+/// Creates the output directory, checks that it takes files, and removes the files of an
+/// earlier run (so that DIR holds exactly this run's fixes).
+fn prepare_out(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--out {}: cannot create the directory", dir.display()))?;
+    let probe = dir.join(".jackstop-write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("--out {}: cannot write into the directory", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("--out {}: cannot list the directory", dir.display()))?;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_file() && earlier_fix_file(&p) {
+            std::fs::remove_file(&p).with_context(|| format!("cannot replace {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes every fix; returns the paths, in the plan's order.
+fn write_files(dir: &Path, plan: &Plan) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for (i, fix) in plan.fixes.iter().enumerate() {
+        let path = dir.join(fix.file_name(i + 1));
+        let text = fix.render(&path.display().to_string());
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+fn changes_of(fix: &Fix) -> Vec<Change> {
+    match fix.method {
+        Method::MergePatch => fix
+            .documents
+            .iter()
+            .map(|d| Change::Merge {
+                api_version: fix.target.api_version.clone(),
+                kind: fix.target.kind.clone(),
+                namespace: fix.target.namespace.clone(),
+                name: fix.target.name.clone(),
+                patch: d.clone(),
+            })
+            .collect(),
+        Method::Apply => fix.documents.iter().cloned().map(Change::Apply).collect(),
+    }
+}
+
+/// Dry run of every fix; then, when all passed, the real thing. Returns whether anything
+/// failed (exit 2).
+fn apply(args: &FixArgs, plan: &Plan, out: &mut [Applied]) -> anyhow::Result<bool> {
+    let opts = cluster_options(&args.live, HashSet::new());
+    let mut wanted: Vec<(usize, Vec<Change>)> = Vec::new();
+    for (i, fix) in plan.fixes.iter().enumerate() {
+        if fix.needs_input {
+            out[i].skipped = Some("has placeholders (give --oidc-issuer): not applied".into());
+        } else {
+            wanted.push((i, changes_of(fix)));
+        }
+    }
+    let all: Vec<Change> = wanted.iter().flat_map(|(_, c)| c.clone()).collect();
+    let dry = jackstop_cluster::apply::send_blocking(&opts, &all, true)?;
+    let mut results = dry.into_iter();
+    let mut every_dry_run_passed = true;
+    for (i, changes) in &wanted {
+        let mine: Vec<Result<String, String>> = results.by_ref().take(changes.len()).collect();
+        let r = combine(mine);
+        every_dry_run_passed &= r.is_ok();
+        out[*i].dry_run = Some(r);
+    }
+    if !every_dry_run_passed {
+        for (i, _) in &wanted {
+            if out[*i].dry_run.as_ref().is_some_and(Result::is_ok) {
+                out[*i].skipped = Some("not applied: another fix failed its dry run".into());
+            }
+        }
+        eprintln!("jackstop: a server-side dry run failed: nothing was applied");
+        return Ok(true);
+    }
+    let real = jackstop_cluster::apply::send_blocking(&opts, &all, false)?;
+    let mut results = real.into_iter();
+    let mut failed = false;
+    for (i, changes) in &wanted {
+        let mine: Vec<Result<String, String>> = results.by_ref().take(changes.len()).collect();
+        let r = combine(mine);
+        failed |= r.is_err();
+        out[*i].applied = Some(r);
+    }
+    Ok(failed)
+}
+
+fn combine(results: Vec<Result<String, String>>) -> Result<String, String> {
+    let (ok, err): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    if err.is_empty() {
+        Ok(ok
+            .into_iter()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join(", "))
+    } else {
+        Err(err
+            .into_iter()
+            .map(|e| e.unwrap_err())
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
+
+fn result_json(r: &Option<Result<String, String>>) -> Value {
+    match r {
+        None => Value::Null,
+        Some(Ok(m)) => json!({"ok": true, "message": m}),
+        Some(Err(m)) => json!({"ok": false, "message": m}),
+    }
+}
+
+fn write_json(
+    w: &mut dyn Write,
+    plan: &Plan,
+    files: &[PathBuf],
+    applied: &[Applied],
+    errors: &[InputError],
+    findings: usize,
+) -> std::io::Result<()> {
+    let fixes: Vec<Value> = plan
+        .fixes
+        .iter()
+        .zip(files)
+        .zip(applied)
+        .map(|((fix, path), a)| {
+            let file = path.display().to_string();
+            let mut v = json!({
+                "file": file,
+                "action": fix.action,
+                "effect": fix.effect,
+                "method": fix.method,
+                "target": fix.target,
+                "findings": fix.findings,
+                "changes": fix.changes,
+                "breaks": fix.breaks,
+                "command": fix.command(&file),
+                "needsInput": fix.needs_input,
+            });
+            if a.dry_run.is_some() || a.skipped.is_some() {
+                v["dryRun"] = result_json(&a.dry_run);
+                v["applied"] = result_json(&a.applied);
+                if let Some(s) = &a.skipped {
+                    v["skipped"] = json!(s);
+                }
+            }
+            v
+        })
+        .collect();
+    let doc = json!({
+        "fixes": fixes,
+        "unfixed": plan.unfixed,
+        "errors": errors,
+        "summary": {"findings": findings, "fixes": plan.fixes.len(), "unfixed": plan.unfixed.len()},
+    });
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    writeln!(w)
+}
+
+fn write_table(
+    w: &mut dyn Write,
+    dir: &Path,
+    plan: &Plan,
+    files: &[PathBuf],
+    applied: &[Applied],
+    errors: &[InputError],
+) -> std::io::Result<()> {
+    if plan.fixes.is_empty() {
+        writeln!(w, "No fix to write: nothing found that jackstop can fix.")?;
+    } else {
+        writeln!(
+            w,
+            "Wrote {} fix file(s) to {}:",
+            plan.fixes.len(),
+            dir.display()
+        )?;
+    }
+    for ((fix, path), a) in plan.fixes.iter().zip(files).zip(applied) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        writeln!(w, "  {name}")?;
+        let rules: Vec<&str> = fix.findings.iter().map(|f| f.rule.as_str()).collect();
+        let mut rules_words = rules.clone();
+        rules_words.dedup();
+        writeln!(
+            w,
+            "      {} {}{}: {}",
+            fix.effect.as_str(),
+            fix.target,
+            if rules_words.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", rules_words.join(", "))
+            },
+            fix.changes
+        )?;
+        if fix.needs_input {
+            writeln!(
+                w,
+                "      TODO: placeholders to fill in before applying (see the file)"
+            )?;
+        }
+        writeln!(
+            w,
+            "      apply: {}",
+            fix.command(&path.display().to_string())
+        )?;
+        for (label, r) in [("dry run", &a.dry_run), ("applied", &a.applied)] {
+            match r {
+                Some(Ok(m)) => writeln!(w, "      {label}: ok ({m})")?,
+                Some(Err(m)) => writeln!(w, "      {label}: FAILED: {m}")?,
+                None => {}
+            }
+        }
+        if let Some(s) = &a.skipped {
+            writeln!(w, "      {s}")?;
+        }
+    }
+    if !plan.unfixed.is_empty() {
+        writeln!(w, "No fix for {} finding(s):", plan.unfixed.len())?;
+        for u in &plan.unfixed {
+            writeln!(
+                w,
+                "  {} {} {}: {}",
+                u.finding.rule, u.finding.severity, u.finding.resource, u.reason
+            )?;
+        }
+    }
+    for e in errors {
+        let pos = e.line.map(|l| format!(":{l}")).unwrap_or_default();
+        writeln!(w, "error: {}{pos}: {}", e.path, e.message)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,623 @@
+//! `jackstop fix`, the real binary: the files it writes for the bundled incident are what the
+//! real kubectl accepts and do what they say once applied (the scan after them no longer finds
+//! the exposure); benign input gets no fix; bad input exits 2 with a message; `--apply`
+//! against the stand-in API server dry-runs every fix first, applies only when all pass, and
+//! the cluster it leaves has no open door and no running miner.
+
+mod common;
+#[path = "../../cluster/tests/support/mod.rs"]
+mod support;
+
+use common::{corpus, jackstop, repo_root};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use support::{kubeconfig, objects_from, ApiServer, Kubectl, ServerConfig};
+
+fn incident() -> String {
+    repo_root()
+        .join("examples/kubeflow-incident")
+        .display()
+        .to_string()
+}
+
+fn fix_json(args: &[&str]) -> (i32, Value, String) {
+    let mut all = vec!["fix", "-f", "json"];
+    all.extend_from_slice(args);
+    let r = jackstop(&all, None);
+    let doc = if r.stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        r.json()
+    };
+    (r.code, doc, r.stderr)
+}
+
+fn files(doc: &Value) -> Vec<PathBuf> {
+    doc["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| PathBuf::from(f["file"].as_str().unwrap()))
+        .collect()
+}
+
+/// The incident's objects as JSON values, each with the file it came from.
+fn incident_objects() -> Vec<Value> {
+    let dir = repo_root().join("examples/kubeflow-incident");
+    let mut paths = Vec::new();
+    for sub in ["kubeflow", "attacker"] {
+        for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+            paths.push(e.unwrap().path());
+        }
+    }
+    paths.sort();
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    objects_from(&refs)
+}
+
+fn same(o: &Value, t: &Value) -> bool {
+    o["apiVersion"] == t["apiVersion"]
+        && o["kind"] == t["kind"]
+        && o["metadata"]["name"] == t["name"]
+        && o["metadata"]["namespace"] == t["namespace"]
+}
+
+#[test]
+fn incident_files_are_what_kubectl_takes_and_close_the_door() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().display().to_string();
+    let (code, doc, stderr) = fix_json(&[&incident(), "--out", &dir]);
+    assert_eq!(code, 1, "criticals were found: exit 1; stderr {stderr}");
+    let fixes = doc["fixes"].as_array().unwrap();
+    let actions: Vec<(&str, &str)> = fixes
+        .iter()
+        .map(|f| {
+            (
+                f["action"].as_str().unwrap(),
+                f["target"]["kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("scale-to-zero", "Deployment"),
+            ("scale-to-zero", "Deployment"),
+            ("stop-notebook", "Notebook"),
+            ("terminate", "Workflow"),
+            ("clusterip", "Service"),
+            ("require-oidc", "AuthorizationPolicy"),
+            ("egress-allowlist", "NetworkPolicy"),
+            ("egress-allowlist", "NetworkPolicy"),
+        ]
+    );
+    assert_eq!(doc["unfixed"].as_array().unwrap().len(), 4, "the bursts");
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        8,
+        "one file per fix, nothing else"
+    );
+
+    // Every merge patch, applied by the real kubectl (offline) to the object it targets.
+    let mut objects = incident_objects();
+    let work = tempfile::tempdir().unwrap();
+    for (f, path) in fixes.iter().zip(files(&doc)) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# jackstop fix:"), "{text}");
+        let command = f["command"].as_str().unwrap();
+        assert!(text.contains(&format!("# Apply: {command}")), "{text}");
+        if f["method"] != "merge-patch" {
+            continue;
+        }
+        let i = objects
+            .iter()
+            .position(|o| same(o, &f["target"]))
+            .expect("target among the objects");
+        let obj_file = work.path().join("object.json");
+        std::fs::write(&obj_file, objects[i].to_string()).unwrap();
+        let out = std::process::Command::new("kubectl")
+            .args([
+                "patch",
+                "--local",
+                "--dry-run=client",
+                "--type",
+                "merge",
+                "-o",
+                "json",
+                "-f",
+            ])
+            .arg(&obj_file)
+            .arg("--patch-file")
+            .arg(&path)
+            .env("KUBECONFIG", "/dev/null")
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            out.status.success(),
+            "kubectl patch {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        objects[i] = serde_json::from_slice(&out.stdout).unwrap();
+    }
+    let svc = objects
+        .iter()
+        .find(|o| o["kind"] == "Service" && o["metadata"]["name"] == "istio-ingressgateway")
+        .unwrap();
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    for o in objects.iter().filter(|o| {
+        o["kind"] == "Deployment"
+            && o["metadata"]["namespace"]
+                .as_str()
+                .unwrap()
+                .starts_with("kubeflow-user")
+    }) {
+        assert_eq!(o["spec"]["replicas"], 0, "{o}");
+    }
+
+    // The patched objects, scanned: the exposure is gone.
+    let patched = work.path().join("patched.json");
+    std::fs::write(
+        &patched,
+        json!({"apiVersion": "v1", "kind": "List", "items": objects}).to_string(),
+    )
+    .unwrap();
+    let r = jackstop(
+        &[
+            "scan",
+            "-f",
+            "json",
+            "--fail-on",
+            "none",
+            patched.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let after = r.json();
+    let rules: Vec<&str> = after["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.iter().all(|r| !r.starts_with("JS-EXP")), "{rules:?}");
+
+    // A second run into the same directory replaces the files, and leaves the user's own.
+    std::fs::write(out.path().join("README.txt"), "mine").unwrap();
+    let (code, doc2, _) = fix_json(&[&incident(), "--out", &dir, "--allow-cidr", "203.0.113.0/24"]);
+    assert_eq!(code, 1);
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 9);
+    assert!(doc2["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["action"] == "source-ranges"));
+}
+
+#[test]
+fn benign_input_gets_no_fix() {
+    for c in ["kubeflow-platform", "notebooks-training", "kfp"] {
+        let out = tempfile::tempdir().unwrap();
+        let (code, doc, stderr) = fix_json(&[
+            corpus().join(c).to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{c}: {stderr}");
+        assert_eq!(doc["fixes"], json!([]), "{c}");
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    }
+}
+
+#[test]
+fn bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let not_a_dir = file.join("sub").display().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![incident(), "--out".into(), not_a_dir], "--out"),
+        (
+            vec![incident(), "--out".into(), file.display().to_string()],
+            "--out",
+        ),
+        (
+            vec![
+                incident(),
+                "--out".into(),
+                tmp.path().join("o").display().to_string(),
+                "--apply".into(),
+            ],
+            "--apply works on a live cluster",
+        ),
+        (
+            vec![
+                incident(),
+                "--out".into(),
+                tmp.path().join("o").display().to_string(),
+                "--allow-cidr".into(),
+                "0.0.0.0/0".into(),
+            ],
+            "allows every address",
+        ),
+        (
+            vec![
+                incident(),
+                "--out".into(),
+                tmp.path().join("o").display().to_string(),
+                "--oidc-issuer".into(),
+                "http://login.example.com".into(),
+            ],
+            "https://",
+        ),
+        (
+            vec![
+                tmp.path().join("missing.yaml").display().to_string(),
+                "--out".into(),
+                tmp.path().join("o").display().to_string(),
+            ],
+            "no readable input",
+        ),
+        (vec![incident()], "--out"),
+    ];
+    for (args, said) in cases {
+        let mut all = vec!["fix"];
+        all.extend(args.iter().map(String::as_str));
+        let r = jackstop(&all, None);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(said), "{args:?}: {}", r.stderr);
+    }
+
+    // A broken file among good ones is listed; the rest is still fixed.
+    let input = tmp.path().join("input");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(
+        repo_root().join("examples/kubeflow-incident/attacker/miners.yaml"),
+        input.join("miners.yaml"),
+    )
+    .unwrap();
+    std::fs::write(input.join("broken.yaml"), "kind: [unclosed\n").unwrap();
+    let out = tmp.path().join("out");
+    let (code, doc, stderr) = fix_json(&[input.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["path"].as_str().unwrap().ends_with("broken.yaml")));
+    assert!(stderr.contains("broken.yaml"));
+    assert_eq!(
+        doc["fixes"].as_array().unwrap().len(),
+        4,
+        "2 Deployments, 2 policies"
+    );
+}
+
+/// The incident in the stand-in, plus objects that make the kinds the fixes create known to
+/// its discovery (a real cluster with Istio serves them whether or not any exists).
+fn incident_server_config() -> ServerConfig {
+    let mut objects = incident_objects();
+    objects.push(json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": "other"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}
+    }));
+    for kind in ["RequestAuthentication", "AuthorizationPolicy"] {
+        objects.push(json!({
+            "apiVersion": "security.istio.io/v1", "kind": kind,
+            "metadata": {"name": "unrelated", "namespace": "other"},
+            "spec": {"selector": {"matchLabels": {"app": "unrelated"}}}
+        }));
+    }
+    ServerConfig {
+        objects,
+        ..ServerConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_dry_runs_first_then_closes_the_door_in_the_cluster() {
+    let server = ApiServer::start(incident_server_config()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&server.url, tmp.path());
+    let out = tmp.path().join("fixes");
+    let (code, doc, stderr) = fix_json(&[
+        "--cluster",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--apply",
+        "--oidc-issuer",
+        "https://login.example.com",
+    ]);
+    assert_eq!(code, 1, "what was found before the fixes: exit 1; {stderr}");
+    let fixes = doc["fixes"].as_array().unwrap();
+    assert_eq!(fixes.len(), 8, "{doc:#}");
+    for f in fixes {
+        assert_eq!(f["dryRun"]["ok"], true, "{f:#}");
+        assert_eq!(f["applied"]["ok"], true, "{f:#}");
+    }
+    // Every write went as a dry run before any went for real.
+    let writes: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("PATCH") || r.starts_with("POST"))
+        .collect();
+    let first_real = writes
+        .iter()
+        .position(|w| !w.contains("dryRun=All"))
+        .unwrap();
+    assert_eq!(first_real, writes.len() / 2, "{writes:#?}");
+    assert!(writes[..first_real]
+        .iter()
+        .all(|w| w.contains("dryRun=All")));
+
+    let svc = server
+        .get(
+            "v1",
+            "Service",
+            Some("istio-system"),
+            "istio-ingressgateway",
+        )
+        .unwrap();
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    let d = server
+        .get(
+            "apps/v1",
+            "Deployment",
+            Some("kubeflow-user-team-b"),
+            "tf-train-gpu",
+        )
+        .unwrap();
+    assert_eq!(d["spec"]["replicas"], 0);
+    let nb = server
+        .get(
+            "kubeflow.org/v1",
+            "Notebook",
+            Some("kubeflow-user-example-com"),
+            "analysis",
+        )
+        .unwrap();
+    assert!(nb["metadata"]["annotations"]["kubeflow-resource-stopped"].is_string());
+    let wf = server
+        .get(
+            "argoproj.io/v1alpha1",
+            "Workflow",
+            Some("kubeflow-user-team-b"),
+            "train-pipeline-x7k2p",
+        )
+        .unwrap();
+    assert_eq!(wf["spec"]["shutdown"], "Terminate");
+    for ns in ["kubeflow-user-example-com", "kubeflow-user-team-b"] {
+        assert!(server
+            .get(
+                "networking.k8s.io/v1",
+                "NetworkPolicy",
+                Some(ns),
+                "jackstop-egress-allowlist"
+            )
+            .is_some());
+    }
+    let ra = server
+        .get(
+            "security.istio.io/v1",
+            "RequestAuthentication",
+            Some("istio-system"),
+            "jackstop-require-jwt",
+        )
+        .unwrap();
+    assert_eq!(
+        ra["spec"]["jwtRules"][0]["issuer"],
+        "https://login.example.com"
+    );
+
+    // The cluster, scanned again: no door, and nothing left to fix but what stopping leaves.
+    let r = jackstop(
+        &[
+            "scan",
+            "--cluster",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-f",
+            "json",
+            "--fail-on",
+            "none",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["category"] != "exposure"));
+    let (_, again, _) = fix_json(&[
+        "--cluster",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let left: Vec<&str> = again["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|a| ["scale-to-zero", "stop-notebook", "terminate"].contains(a)),
+        "{left:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_dry_run_applies_nothing() {
+    let mut cfg = incident_server_config();
+    cfg.forbidden = vec!["networkpolicies".into()];
+    let server = ApiServer::start(cfg).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&server.url, tmp.path());
+    let out = tmp.path().join("fixes");
+    let (code, doc, stderr) = fix_json(&[
+        "--cluster",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--apply",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nothing was applied"), "{stderr}");
+    let fixes = doc["fixes"].as_array().unwrap();
+    let refused: Vec<&Value> = fixes
+        .iter()
+        .filter(|f| f["dryRun"]["ok"] == false)
+        .collect();
+    assert_eq!(refused.len(), 2, "{doc:#}");
+    assert!(refused[0]["dryRun"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("forbidden"));
+    let placeholder = fixes
+        .iter()
+        .find(|f| f["action"] == "require-oidc")
+        .unwrap();
+    assert!(placeholder["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("placeholders"));
+    assert!(fixes.iter().all(|f| f["applied"].is_null()));
+    assert!(server
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PATCH") || r.starts_with("POST"))
+        .all(|r| r.contains("dryRun=All")));
+    let svc = server
+        .get(
+            "v1",
+            "Service",
+            Some("istio-system"),
+            "istio-ingressgateway",
+        )
+        .unwrap();
+    assert_eq!(svc["spec"]["type"], "LoadBalancer", "untouched");
+    // The files are written all the same, for review.
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 8);
+}
+
+/// A fix's command as kubectl arguments. `kubectl apply` validates against the server's
+/// OpenAPI document first, which the stand-in does not serve: that check is left out here.
+fn kubectl_args(command: &str) -> Vec<&str> {
+    let mut args: Vec<&str> = command.split(' ').skip(1).collect();
+    if args[0] == "apply" {
+        args.push("--validate=false");
+    }
+    args
+}
+
+/// The real kubectl, with the files as a user would use them, against the stand-in: a server
+/// dry run changes nothing, the real patch does, and what a real server refuses is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_with_the_files_against_the_stand_in() {
+    let server = ApiServer::start(incident_server_config()).await;
+    let kubectl = Kubectl::new(&server);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fixes");
+    let (_, doc, _) = fix_json(&[
+        &incident(),
+        "--out",
+        out.to_str().unwrap(),
+        "--oidc-issuer",
+        "https://login.example.com",
+    ]);
+    for f in doc["fixes"].as_array().unwrap() {
+        let command = f["command"].as_str().unwrap();
+        let mut args = kubectl_args(command);
+        args.push("--dry-run=server");
+        let o = kubectl.run(&args);
+        assert!(
+            o.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let svc = server
+        .get(
+            "v1",
+            "Service",
+            Some("istio-system"),
+            "istio-ingressgateway",
+        )
+        .unwrap();
+    assert_eq!(
+        svc["spec"]["type"], "LoadBalancer",
+        "a dry run changes nothing"
+    );
+    assert!(server
+        .get(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            Some("kubeflow-user-team-b"),
+            "jackstop-egress-allowlist"
+        )
+        .is_none());
+
+    for f in doc["fixes"].as_array().unwrap() {
+        let command = f["command"].as_str().unwrap();
+        let args = kubectl_args(command);
+        let o = kubectl.run(&args);
+        assert!(
+            o.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let svc = server
+        .get(
+            "v1",
+            "Service",
+            Some("istio-system"),
+            "istio-ingressgateway",
+        )
+        .unwrap();
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    assert!(server
+        .get(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            Some("kubeflow-user-team-b"),
+            "jackstop-egress-allowlist"
+        )
+        .is_some());
+
+    // Refused as a real server refuses: a ClusterIP Service may not keep source ranges.
+    let o = kubectl.run(&[
+        "patch",
+        "service",
+        "istio-ingressgateway",
+        "-n",
+        "istio-system",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"loadBalancerSourceRanges":["10.0.0.0/8"]}}"#,
+        "--dry-run=server",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("may only be used when `type` is 'LoadBalancer'"));
+    // Server-side apply, as `kubectl apply --server-side` sends it.
+    let np = out.join(files(&doc)[6].file_name().unwrap());
+    let o = kubectl.run(&[
+        "apply",
+        "--server-side",
+        "--validate=false",
+        "--dry-run=server",
+        "-f",
+        np.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

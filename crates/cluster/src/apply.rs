@@ -1,0 +1,137 @@
+//! Writing to a live cluster, for `jackstop fix --apply` only: JSON merge patches of existing
+//! objects and server-side apply of new ones, each first as a server-side dry run
+//! (`dryRun=All`), which runs admission and validation without persisting anything.
+
+use crate::{client, ClusterError, ClusterOptions};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use serde_json::Value;
+
+/// The field manager jackstop's writes are recorded under (`metadata.managedFields`).
+pub const FIELD_MANAGER: &str = "jackstop";
+
+/// One change to send.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A JSON merge patch of the object named by `apiVersion`, `kind`, `namespace`, `name`.
+    Merge {
+        api_version: String,
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        patch: Value,
+    },
+    /// A whole object, server-side applied (created, or updated in the fields jackstop owns).
+    Apply(Value),
+}
+
+impl Change {
+    fn target(&self) -> (String, String, Option<String>, String) {
+        match self {
+            Change::Merge {
+                api_version,
+                kind,
+                namespace,
+                name,
+                ..
+            } => (
+                api_version.clone(),
+                kind.clone(),
+                namespace.clone(),
+                name.clone(),
+            ),
+            Change::Apply(v) => {
+                let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+                (
+                    s("/apiVersion").unwrap_or_default(),
+                    s("/kind").unwrap_or_default(),
+                    s("/metadata/namespace"),
+                    s("/metadata/name").unwrap_or_default(),
+                )
+            }
+        }
+    }
+}
+
+/// Sends each change (as a dry run when `dry_run`); one result per change, in order: what the
+/// server answered (the kind and name it persisted or would persist), or why it refused.
+pub async fn send(
+    opts: &ClusterOptions,
+    changes: &[Change],
+    dry_run: bool,
+) -> Result<Vec<Result<String, String>>, ClusterError> {
+    let (client, _server) = client(opts, opts.timeout).await?;
+    let mut out = Vec::new();
+    for change in changes {
+        out.push(send_one(&client, change, dry_run, opts.timeout).await);
+    }
+    Ok(out)
+}
+
+async fn send_one(
+    client: &kube::Client,
+    change: &Change,
+    dry_run: bool,
+    timeout: std::time::Duration,
+) -> Result<String, String> {
+    let (api_version, kind, namespace, name) = change.target();
+    let (group, version) = match api_version.rsplit_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), api_version.clone()),
+    };
+    let gvk = GroupVersionKind::gvk(&group, &version, &kind);
+    let work = async {
+        let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+            .await
+            .map_err(|e| format!("the cluster does not serve {kind} ({api_version}): {e}"))?;
+        let api: Api<DynamicObject> = match (&namespace, caps.scope) {
+            (Some(ns), kube::discovery::Scope::Namespaced) => {
+                Api::namespaced_with(client.clone(), ns, &ar)
+            }
+            _ => Api::all_with(client.clone(), &ar),
+        };
+        let result = match change {
+            Change::Merge { patch, .. } => {
+                let pp = PatchParams {
+                    dry_run,
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..PatchParams::default()
+                };
+                api.patch(&name, &pp, &Patch::Merge(patch)).await
+            }
+            Change::Apply(obj) => {
+                let mut pp = PatchParams::apply(FIELD_MANAGER);
+                pp.dry_run = dry_run;
+                api.patch(&name, &pp, &Patch::Apply(obj)).await
+            }
+        };
+        match result {
+            Ok(o) => Ok(format!(
+                "{kind} {}{name}",
+                o.metadata
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default()
+            )),
+            Err(kube::Error::Api(s)) => Err(format!("{} ({} {})", s.message, s.code, s.reason)),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs())))
+}
+
+/// [`send`] on a runtime of its own (the CLI is synchronous).
+pub fn send_blocking(
+    opts: &ClusterOptions,
+    changes: &[Change],
+    dry_run: bool,
+) -> Result<Vec<Result<String, String>>, ClusterError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ClusterError::Runtime)?;
+    rt.block_on(send(opts, changes, dry_run))
+}
