@@ -29,7 +29,7 @@ pub const AUTHENTICATED_RULE: &str = "JS-EXP-009";
 pub struct ExposureAnalyser;
 
 /// The kinds of ways in and of what authenticates them; workloads come from [`crate::pods`].
-const ROUTING_KINDS: &[&str] = &[
+pub const ROUTING_KINDS: &[&str] = &[
     "Service",
     "Ingress",
     "Gateway",

@@ -1,0 +1,362 @@
+//! One AdmissionReview request in, one verdict out.
+
+use crate::policy::{Mode, Policy};
+use crate::state::{key, ClusterState};
+use jackstop_analysers::exposure::{ExposureAnalyser, ROUTING_KINDS};
+use jackstop_analysers::miners::MinerAnalyser;
+use jackstop_analysers::Analyser;
+use jackstop_catalogue::Catalogue;
+use jackstop_core::{FieldLines, Finding, Object, Source};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::DynamicObject;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Admission warnings longer than this are cut (the API server keeps them short too).
+const MAX_WARNING: usize = 256;
+
+/// The most findings named in one denial message.
+const MAX_DENIED: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("not an AdmissionReview: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("apiVersion {0:?}: only admission.k8s.io/v1 AdmissionReview is served (admissionReviewVersions: [v1])")]
+    Version(String),
+    #[error("kind {0:?}: expected AdmissionReview")]
+    Kind(String),
+    #[error("an AdmissionReview without a request")]
+    NoRequest,
+}
+
+/// Reads a request body.
+pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ReviewError> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
+    if review.types.api_version != "admission.k8s.io/v1" {
+        return Err(ReviewError::Version(review.types.api_version));
+    }
+    if review.types.kind != "AdmissionReview" {
+        return Err(ReviewError::Kind(review.types.kind));
+    }
+    review.try_into().map_err(|_| ReviewError::NoRequest)
+}
+
+/// What was decided, and why.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// Why it was denied: what was found and how to do it safely.
+    pub message: Option<String>,
+    /// Admission warnings (kubectl prints them).
+    pub warnings: Vec<String>,
+    /// Every finding the change makes, with what the policy did with it (`off` ones left out).
+    pub findings: Vec<(Finding, Mode)>,
+    /// Why nothing was looked at (an exempt namespace or user), when so.
+    pub exempt: Option<String>,
+}
+
+impl Verdict {
+    fn allow() -> Verdict {
+        Verdict {
+            allowed: true,
+            message: None,
+            warnings: Vec::new(),
+            findings: Vec::new(),
+            exempt: None,
+        }
+    }
+}
+
+/// The response to send back for a verdict.
+pub fn response(req: &AdmissionRequest<DynamicObject>, v: &Verdict) -> AdmissionResponse {
+    let mut r = AdmissionResponse::from(req);
+    if !v.allowed {
+        r = r.deny(v.message.as_deref().unwrap_or("denied by jackstop"));
+        r.result.code = 403;
+        r.result.reason = "Forbidden".into();
+    }
+    if !v.warnings.is_empty() {
+        r.warnings = Some(v.warnings.clone());
+    }
+    r
+}
+
+/// The analysers, built once.
+pub struct Engine {
+    catalogue: &'static Catalogue,
+    miners: MinerAnalyser,
+    exposure: ExposureAnalyser,
+}
+
+fn object_of(o: &Option<DynamicObject>) -> Option<Object> {
+    let o = o.as_ref()?;
+    let v = serde_json::to_value(o).ok()?;
+    Object::from_value(
+        v,
+        Source {
+            path: Arc::from("admission"),
+            line: 0,
+            template: None,
+        },
+        FieldLines::default(),
+    )
+}
+
+/// The findings in `after` that `before` does not have.
+fn added(after: Vec<Finding>, before: &HashSet<String>) -> Vec<Finding> {
+    after
+        .into_iter()
+        .filter(|f| !before.contains(&key(f)))
+        .collect()
+}
+
+fn keys(findings: &[Finding]) -> HashSet<String> {
+    findings.iter().map(key).collect()
+}
+
+fn same(a: &Object, kind: &str, ns: Option<&str>, name: &str) -> bool {
+    a.kind == kind && a.namespace.as_deref() == ns && a.name == name
+}
+
+impl Engine {
+    pub fn new(catalogue: &'static Catalogue) -> Engine {
+        Engine {
+            catalogue,
+            miners: MinerAnalyser::default(),
+            exposure: ExposureAnalyser,
+        }
+    }
+
+    /// The kinds a webhook should be sent (the ValidatingWebhookConfiguration's rules).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut k: Vec<&'static str> = self.miners.kinds().to_vec();
+        for x in self.exposure.kinds() {
+            if !k.contains(x) {
+                k.push(x);
+            }
+        }
+        k.retain(|k| {
+            *k != jackstop_core::object::DOCUMENT_KIND && *k != "Namespace" && *k != "Profile"
+        });
+        k
+    }
+
+    /// Judges one request against the cluster as `state` holds it.
+    pub fn review(
+        &self,
+        req: &AdmissionRequest<DynamicObject>,
+        policy: &Policy,
+        state: &ClusterState,
+    ) -> Verdict {
+        let kind = req.kind.kind.as_str();
+        let ns = req.namespace.as_deref().filter(|n| !n.is_empty());
+        let user = req.user_info.username.as_deref().unwrap_or("");
+        if matches!(req.operation, Operation::Connect) {
+            return Verdict::allow();
+        }
+        // Status and scale say nothing about what runs; ephemeral containers do.
+        match req.sub_resource.as_deref() {
+            None | Some("") | Some("ephemeralcontainers") => {}
+            Some(_) => return Verdict::allow(),
+        }
+        if let Some(why) = policy.exemption(ns, ns.and_then(|n| state.namespace_labels(n)), user) {
+            return Verdict {
+                exempt: Some(why),
+                ..Verdict::allow()
+            };
+        }
+        let object = object_of(&req.object);
+        let old = object_of(&req.old_object);
+        // An object being deleted only loses finalizers now.
+        if object.as_ref().is_some_and(|o| {
+            o.at("metadata.deletionTimestamp")
+                .is_some_and(|v| !v.is_null())
+        }) {
+            return Verdict::allow();
+        }
+
+        let mut found: Vec<Finding> = Vec::new();
+        if let Some(o) = &object {
+            if self.miners.kinds().contains(&kind) {
+                let before = old
+                    .as_ref()
+                    .map(|o| keys(&self.miners.analyse(std::slice::from_ref(o), self.catalogue)))
+                    .unwrap_or_default();
+                found.extend(added(
+                    self.miners.analyse(std::slice::from_ref(o), self.catalogue),
+                    &before,
+                ));
+            }
+        }
+        if ROUTING_KINDS.contains(&kind) {
+            found.extend(self.exposure_change(req, kind, ns, object.as_ref(), state));
+        } else if self.exposure.kinds().contains(&kind) {
+            // A workload alone can be a way in (hostPort, hostNetwork).
+            if let Some(o) = &object {
+                let before = old
+                    .as_ref()
+                    .map(|o| {
+                        keys(
+                            &self
+                                .exposure
+                                .analyse(std::slice::from_ref(o), self.catalogue),
+                        )
+                    })
+                    .unwrap_or_default();
+                found.extend(added(
+                    self.exposure
+                        .analyse(std::slice::from_ref(o), self.catalogue),
+                    &before,
+                ));
+            }
+        }
+        self.decide(req, policy, found)
+    }
+
+    /// The exposures the cluster would have after this change that it does not have now.
+    fn exposure_change(
+        &self,
+        req: &AdmissionRequest<DynamicObject>,
+        kind: &str,
+        ns: Option<&str>,
+        object: Option<&Object>,
+        state: &ClusterState,
+    ) -> Vec<Finding> {
+        let name = object.map(|o| o.name.as_str()).unwrap_or(req.name.as_str());
+        let mut after: Vec<Object> = state
+            .objects
+            .iter()
+            .filter(|o| !same(o, kind, ns, name))
+            .cloned()
+            .collect();
+        if !matches!(req.operation, Operation::Delete) {
+            if let Some(o) = object {
+                after.push(o.clone());
+            }
+        }
+        added(
+            self.exposure.analyse(&after, self.catalogue),
+            &state.baseline,
+        )
+    }
+
+    fn decide(
+        &self,
+        req: &AdmissionRequest<DynamicObject>,
+        policy: &Policy,
+        found: Vec<Finding>,
+    ) -> Verdict {
+        let mut v = Verdict::allow();
+        let mut denied: Vec<&Finding> = Vec::new();
+        let mut judged = Vec::new();
+        for f in found {
+            let mode = policy.mode_of(&f.rule, f.resource.namespace.as_deref());
+            let mode = match mode {
+                Mode::Enforce if f.severity < policy.deny_at_or_above => Mode::Warn,
+                m => m,
+            };
+            if mode != Mode::Off {
+                judged.push((f, mode));
+            }
+        }
+        judged.sort_by(|a, b| b.0.severity.cmp(&a.0.severity));
+        for (f, mode) in &judged {
+            match mode {
+                Mode::Enforce => denied.push(f),
+                Mode::Warn => v.warnings.push(cut(
+                    format!(
+                        "jackstop {} ({}): {}{}",
+                        f.rule,
+                        f.severity.as_str(),
+                        f.title,
+                        f.location
+                            .field
+                            .as_deref()
+                            .map(|x| format!(" at {x}"))
+                            .unwrap_or_default()
+                    ),
+                    MAX_WARNING,
+                )),
+                _ => {}
+            }
+        }
+        if !denied.is_empty() {
+            v.allowed = false;
+            v.message = Some(denial(req, &denied));
+        }
+        v.findings = judged;
+        v
+    }
+}
+
+fn cut(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut at = max - 3;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+        s.push_str("...");
+    }
+    s
+}
+
+/// What was found and how to do it safely, for the person whose request was denied.
+fn denial(req: &AdmissionRequest<DynamicObject>, denied: &[&Finding]) -> String {
+    let op = match req.operation {
+        Operation::Create => "creating",
+        Operation::Update => "changing",
+        Operation::Delete => "deleting",
+        Operation::Connect => "connecting to",
+    };
+    let what = match req.namespace.as_deref().filter(|n| !n.is_empty()) {
+        Some(ns) => format!("{} {ns}/{}", req.kind.kind, req.name),
+        None => format!("{} {}", req.kind.kind, req.name),
+    };
+    let mut parts = Vec::new();
+    for f in denied.iter().take(MAX_DENIED) {
+        let field = f
+            .location
+            .field
+            .as_deref()
+            .map(|x| format!(" at {x}"))
+            .unwrap_or_default();
+        let on = if f.resource.name == req.name && f.resource.kind == req.kind.kind {
+            String::new()
+        } else {
+            format!(" (on {})", f.resource)
+        };
+        let evidence = f
+            .evidence
+            .first()
+            .map(|e| format!(" Evidence: {}.", cut(e.clone(), 300)))
+            .unwrap_or_default();
+        parts.push(format!(
+            "{} [{}] {}{field}{on}.{evidence} Safe way: {}",
+            f.rule,
+            f.severity.as_str(),
+            f.title,
+            cut(f.remediation.trim().to_string(), 400)
+        ));
+    }
+    if denied.len() > MAX_DENIED {
+        parts.push(format!("and {} more", denied.len() - MAX_DENIED));
+    }
+    format!(
+        "jackstop denied {op} {what}: {} (to let this through, an administrator can exempt it in the webhook's policy)",
+        parts.join(" | ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_cut_on_a_char_boundary() {
+        let s = cut("é".repeat(200), 256);
+        assert!(s.len() <= 256);
+        assert!(s.ends_with("..."));
+    }
+}

@@ -1,0 +1,323 @@
+//! What the webhook does with what it finds: a mode per rule and per namespace, and who is
+//! exempt. Read from a YAML file (`--policy`), reloaded when it changes.
+//!
+//! ```yaml
+//! mode: enforce          # the default: enforce | warn | audit | off
+//! denyAtOrAbove: high    # in enforce, findings below this only warn
+//! rules:
+//!   JS-SUS-002: warn
+//! namespaces:
+//!   - match: "sandbox-*"
+//!     mode: warn
+//! exempt:
+//!   namespaces: [kube-system]
+//!   namespaceLabels: {jackstop.dev/exempt: "true"}
+//!   users: ["system:serviceaccount:kube-system:*"]
+//! ```
+//!
+//! A rule's mode and a namespace's mode each relax or tighten the default; when both are set
+//! the less strict wins, so that `sandbox-*: audit` means what it says for every rule.
+//!
+//! There is no exemption by the object's own labels or annotations (and `jackstop.dev/ignore`
+//! is not honoured here): whoever makes the request writes them, the attacker included.
+//! Namespace labels are set by whoever may edit namespaces, and users are authenticated.
+
+use globset::{Glob, GlobMatcher};
+use jackstop_core::Severity;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// What happens to a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Nothing: not even logged.
+    Off,
+    /// Allowed, and logged.
+    Audit,
+    /// Allowed, with an admission warning (kubectl shows it), and logged.
+    Warn,
+    /// Denied, with the reason and the safe way; logged.
+    Enforce,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Audit => "audit",
+            Mode::Warn => "warn",
+            Mode::Enforce => "enforce",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default = "default_mode")]
+    mode: Mode,
+    #[serde(default = "default_threshold")]
+    deny_at_or_above: Severity,
+    #[serde(default)]
+    rules: BTreeMap<String, Mode>,
+    #[serde(default)]
+    namespaces: Vec<NamespaceFile>,
+    #[serde(default)]
+    exempt: ExemptFile,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NamespaceFile {
+    #[serde(rename = "match")]
+    pattern: String,
+    mode: Mode,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExemptFile {
+    #[serde(default)]
+    namespaces: Vec<String>,
+    #[serde(default)]
+    namespace_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    users: Vec<String>,
+}
+
+fn default_mode() -> Mode {
+    Mode::Enforce
+}
+
+fn default_threshold() -> Severity {
+    Severity::High
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: {what}")]
+    Invalid { path: String, what: String },
+}
+
+/// The policy in force.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub mode: Mode,
+    pub deny_at_or_above: Severity,
+    rules: BTreeMap<String, Mode>,
+    namespaces: Vec<(GlobMatcher, Mode)>,
+    exempt_namespaces: Vec<GlobMatcher>,
+    pub exempt_namespace_labels: BTreeMap<String, String>,
+    exempt_users: Vec<GlobMatcher>,
+}
+
+impl Default for Policy {
+    /// Enforce at high and above, warn below; nobody exempt.
+    fn default() -> Self {
+        Policy {
+            mode: Mode::Enforce,
+            deny_at_or_above: Severity::High,
+            rules: BTreeMap::new(),
+            namespaces: Vec::new(),
+            exempt_namespaces: Vec::new(),
+            exempt_namespace_labels: BTreeMap::new(),
+            exempt_users: Vec::new(),
+        }
+    }
+}
+
+fn glob(pattern: &str, path: &str) -> Result<GlobMatcher, PolicyError> {
+    Glob::new(pattern)
+        .map(|g| g.compile_matcher())
+        .map_err(|e| PolicyError::Invalid {
+            path: path.to_string(),
+            what: format!("{pattern:?} is not a pattern: {e}"),
+        })
+}
+
+impl Policy {
+    pub fn parse(
+        text: &str,
+        path: &str,
+        known_rule: impl Fn(&str) -> bool,
+    ) -> Result<Policy, PolicyError> {
+        let f: PolicyFile = serde_saphyr::from_str(text).map_err(|e| PolicyError::Parse {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        if let Some(k) = f.kind.as_deref().filter(|k| *k != "WebhookPolicy") {
+            return Err(PolicyError::Invalid {
+                path: path.into(),
+                what: format!("kind {k:?}: expected WebhookPolicy"),
+            });
+        }
+        if let Some(v) = f
+            .api_version
+            .as_deref()
+            .filter(|v| *v != "jackstop.dev/v1alpha1")
+        {
+            return Err(PolicyError::Invalid {
+                path: path.into(),
+                what: format!("apiVersion {v:?}: expected jackstop.dev/v1alpha1"),
+            });
+        }
+        if let Some(r) = f.rules.keys().find(|r| !known_rule(r)) {
+            return Err(PolicyError::Invalid {
+                path: path.into(),
+                what: format!("rules: {r} is not a rule (`jackstop rules` lists them)"),
+            });
+        }
+        Ok(Policy {
+            mode: f.mode,
+            deny_at_or_above: f.deny_at_or_above,
+            rules: f.rules,
+            namespaces: f
+                .namespaces
+                .iter()
+                .map(|n| Ok((glob(&n.pattern, path)?, n.mode)))
+                .collect::<Result<_, PolicyError>>()?,
+            exempt_namespaces: f
+                .exempt
+                .namespaces
+                .iter()
+                .map(|n| glob(n, path))
+                .collect::<Result<_, _>>()?,
+            exempt_namespace_labels: f.exempt.namespace_labels,
+            exempt_users: f
+                .exempt
+                .users
+                .iter()
+                .map(|u| glob(u, path))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    pub fn from_file(
+        path: &std::path::Path,
+        known_rule: impl Fn(&str) -> bool,
+    ) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Policy::parse(&text, &path.display().to_string(), known_rule)
+    }
+
+    /// The mode of `rule` on a resource in `namespace` (cluster-scoped: none).
+    pub fn mode_of(&self, rule: &str, namespace: Option<&str>) -> Mode {
+        let by_rule = self.rules.get(rule).copied().unwrap_or(self.mode);
+        let by_namespace = namespace.and_then(|ns| {
+            self.namespaces
+                .iter()
+                .find(|(g, _)| g.is_match(ns))
+                .map(|(_, m)| *m)
+        });
+        match by_namespace {
+            Some(m) => m.min(by_rule),
+            None => by_rule,
+        }
+    }
+
+    /// Why a request is exempt, if it is: its namespace by name or labels, or its user.
+    pub fn exemption(
+        &self,
+        namespace: Option<&str>,
+        namespace_labels: Option<&serde_json::Map<String, serde_json::Value>>,
+        user: &str,
+    ) -> Option<String> {
+        if let Some(ns) = namespace {
+            if self.exempt_namespaces.iter().any(|g| g.is_match(ns)) {
+                return Some(format!("namespace {ns} is exempt"));
+            }
+            if !self.exempt_namespace_labels.is_empty() {
+                if let Some(labels) = namespace_labels {
+                    let all = self
+                        .exempt_namespace_labels
+                        .iter()
+                        .all(|(k, v)| labels.get(k).and_then(|x| x.as_str()) == Some(v.as_str()));
+                    if all {
+                        return Some(format!("namespace {ns} has the exempt labels"));
+                    }
+                }
+            }
+        }
+        if self.exempt_users.iter().any(|g| g.is_match(user)) {
+            return Some(format!("user {user} is exempt"));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(r: &str) -> bool {
+        r.starts_with("JS-")
+    }
+
+    #[test]
+    fn the_less_strict_of_rule_and_namespace_wins() {
+        let p = Policy::parse(
+            "mode: enforce\nrules:\n  JS-SUS-002: warn\n  JS-MIN-001: enforce\nnamespaces:\n  - match: 'sandbox-*'\n    mode: audit\n  - match: 'team-*'\n    mode: warn\n",
+            "p.yaml",
+            known,
+        )
+        .unwrap();
+        assert_eq!(p.mode_of("JS-MIN-001", Some("prod")), Mode::Enforce);
+        assert_eq!(p.mode_of("JS-SUS-002", Some("prod")), Mode::Warn);
+        assert_eq!(p.mode_of("JS-MIN-001", Some("sandbox-1")), Mode::Audit);
+        assert_eq!(p.mode_of("JS-SUS-002", Some("team-a")), Mode::Warn);
+        assert_eq!(p.mode_of("JS-EXP-001", None), Mode::Enforce);
+    }
+
+    #[test]
+    fn exemptions_by_namespace_labels_and_user_only() {
+        let p = Policy::parse(
+            "exempt:\n  namespaces: [kube-system]\n  namespaceLabels: {jackstop.dev/exempt: 'true'}\n  users: ['system:serviceaccount:kube-system:*']\n",
+            "p.yaml",
+            known,
+        )
+        .unwrap();
+        assert!(p.exemption(Some("kube-system"), None, "bob").is_some());
+        let labels = serde_json::json!({"jackstop.dev/exempt": "true"});
+        assert!(p.exemption(Some("ml"), labels.as_object(), "bob").is_some());
+        let other = serde_json::json!({"jackstop.dev/exempt": "false"});
+        assert!(p.exemption(Some("ml"), other.as_object(), "bob").is_none());
+        assert!(p
+            .exemption(
+                Some("ml"),
+                None,
+                "system:serviceaccount:kube-system:replicaset-controller"
+            )
+            .is_some());
+        assert!(p
+            .exemption(Some("ml"), None, "system:serviceaccount:ml:default")
+            .is_none());
+    }
+
+    #[test]
+    fn bad_policies_say_where() {
+        let e = Policy::parse("mode: block\n", "p.yaml", known).unwrap_err();
+        assert!(e.to_string().starts_with("p.yaml: "), "{e}");
+        let e = Policy::parse("rules: {XX-1: warn}\n", "p.yaml", known).unwrap_err();
+        assert!(e.to_string().contains("XX-1 is not a rule"), "{e}");
+        let e = Policy::parse("modes: warn\n", "p.yaml", known).unwrap_err();
+        assert!(e.to_string().contains("modes"), "{e}");
+        let e =
+            Policy::parse("namespaces: [{match: '[', mode: warn}]\n", "p.yaml", known).unwrap_err();
+        assert!(e.to_string().contains("not a pattern"), "{e}");
+    }
+}
