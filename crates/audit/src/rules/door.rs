@@ -2,7 +2,7 @@
 //! (JS-AUD-001), routes made to dashboards (JS-AUD-002), and the gateway's authentication
 //! removed or weakened (JS-AUD-003).
 
-use super::{object_field, Ctx};
+use super::{after_object, object_field, Ctx};
 use crate::event::kind_of;
 use jackstop_catalogue::exposure::AnnotationMarker;
 use jackstop_core::Severity;
@@ -30,6 +30,16 @@ impl DoorState {
     pub fn event(&mut self, ctx: &mut Ctx<'_, '_, '_>, after: Option<&Value>) {
         let e = ctx.e;
         if !e.subresource().is_empty() {
+            // `kubectl scale`: a patch or update of the scale subresource, whose Scale the
+            // rules do not otherwise decode; decoded here for the login service only.
+            if e.subresource() == "scale"
+                && matches!(e.resource(), "deployments" | "statefulsets")
+                && matches!(e.verb(), "patch" | "update")
+                && Self::is_auth_workload(ctx)
+            {
+                let scale = after_object(e);
+                self.auth_workload(ctx, scale.as_ref());
+            }
             return;
         }
         match (e.resource(), e.verb()) {
@@ -40,7 +50,10 @@ impl DoorState {
             ("requestauthentications" | "authorizationpolicies" | "envoyfilters", verb) => {
                 self.policy(ctx, after, verb)
             }
-            ("deployments" | "services", "delete") | ("deployments", "patch" | "update") => {
+            ("deployments" | "statefulsets" | "services", "delete")
+            | ("deployments" | "statefulsets", "patch" | "update")
+                if Self::is_auth_workload(ctx) =>
+            {
                 self.auth_workload(ctx, after)
             }
             _ => {}
@@ -332,18 +345,20 @@ impl DoorState {
         }
     }
 
+    /// Whether the event's object is the gateway's login service, by its name.
+    fn is_auth_workload(ctx: &Ctx<'_, '_, '_>) -> bool {
+        let name = ctx.e.name().unwrap_or("");
+        ctx.cat.audit.auth_workloads.iter().any(|w| {
+            name.strip_prefix(w.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+        })
+    }
+
     /// The gateway's login service (oauth2-proxy, authservice, Dex) deleted, or its
-    /// Deployment scaled to zero.
+    /// Deployment or StatefulSet scaled to zero (`after`: the object, or the Scale, the
+    /// request left).
     fn auth_workload(&mut self, ctx: &mut Ctx<'_, '_, '_>, after: Option<&Value>) {
         let name = ctx.e.name().unwrap_or("");
-        let audit = &ctx.cat.audit;
-        if !audit
-            .auth_workloads
-            .iter()
-            .any(|w| name == w || name.starts_with(&format!("{w}-")))
-        {
-            return;
-        }
         let kind = kind_of(ctx.e.resource());
         let (why, field) = if ctx.e.verb() == "delete" {
             (format!("{kind} {name}, the gateway's login, deleted"), None)
