@@ -257,7 +257,7 @@ impl AuditReader {
                     line_no += 1;
                     let ready: Option<&[u8]> = if oversize {
                         None
-                    } else if carry.is_empty() {
+                    } else if carry.is_empty() && i <= max {
                         Some(&buf[..i])
                     } else if carry.len() + i <= max {
                         carry.extend_from_slice(&buf[..i]);
