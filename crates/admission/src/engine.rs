@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// Admission warnings longer than this are cut (the API server keeps them short too).
 const MAX_WARNING: usize = 256;
 
-/// The most findings named in one denial message.
+/// The most rules named in one denial message.
 const MAX_DENIED: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +32,22 @@ pub enum ReviewError {
 
 /// Reads a request body.
 pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ReviewError> {
+    // The envelope first, so that a wrong version is named as such, not as a missing field.
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default, rename = "apiVersion")]
+        api_version: String,
+        #[serde(default)]
+        kind: String,
+    }
+    let env: Envelope = serde_json::from_slice(body)?;
+    if env.api_version != "admission.k8s.io/v1" {
+        return Err(ReviewError::Version(env.api_version));
+    }
+    if env.kind != "AdmissionReview" {
+        return Err(ReviewError::Kind(env.kind));
+    }
     let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
-    if review.types.api_version != "admission.k8s.io/v1" {
-        return Err(ReviewError::Version(review.types.api_version));
-    }
-    if review.types.kind != "AdmissionReview" {
-        return Err(ReviewError::Kind(review.types.kind));
-    }
     review.try_into().map_err(|_| ReviewError::NoRequest)
 }
 
@@ -260,7 +269,7 @@ impl Engine {
                 judged.push((f, mode));
             }
         }
-        judged.sort_by(|a, b| b.0.severity.cmp(&a.0.severity));
+        judged.sort_by_key(|(f, _)| std::cmp::Reverse(f.severity));
         for (f, mode) in &judged {
             match mode {
                 Mode::Enforce => denied.push(f),
@@ -314,34 +323,50 @@ fn denial(req: &AdmissionRequest<DynamicObject>, denied: &[&Finding]) -> String 
         Some(ns) => format!("{} {ns}/{}", req.kind.kind, req.name),
         None => format!("{} {}", req.kind.kind, req.name),
     };
+    // One part per rule: the findings of a rule share their remediation.
+    let mut rules: Vec<&str> = Vec::new();
+    for f in denied {
+        if !rules.contains(&f.rule.as_str()) {
+            rules.push(&f.rule);
+        }
+    }
     let mut parts = Vec::new();
-    for f in denied.iter().take(MAX_DENIED) {
-        let field = f
+    for rule in rules.iter().take(MAX_DENIED) {
+        let of_rule: Vec<&&Finding> = denied.iter().filter(|f| f.rule == *rule).collect();
+        let first = of_rule[0];
+        let field = first
             .location
             .field
             .as_deref()
             .map(|x| format!(" at {x}"))
             .unwrap_or_default();
-        let on = if f.resource.name == req.name && f.resource.kind == req.kind.kind {
+        let on = if first.resource.name == req.name && first.resource.kind == req.kind.kind {
             String::new()
         } else {
-            format!(" (on {})", f.resource)
+            format!(" (on {})", first.resource)
         };
-        let evidence = f
+        let more = match of_rule.len() {
+            1 => String::new(),
+            n => format!(" and {} more like it", n - 1),
+        };
+        let evidence = first
             .evidence
             .first()
             .map(|e| format!(" Evidence: {}.", cut(e.clone(), 300)))
             .unwrap_or_default();
         parts.push(format!(
-            "{} [{}] {}{field}{on}.{evidence} Safe way: {}",
-            f.rule,
-            f.severity.as_str(),
-            f.title,
-            cut(f.remediation.trim().to_string(), 400)
+            "{} [{}] {}{field}{on}{more}.{evidence} Safe way: {}",
+            first.rule,
+            first.severity.as_str(),
+            first.title,
+            cut(first.remediation.trim().replace('\n', " "), 400)
         ));
     }
-    if denied.len() > MAX_DENIED {
-        parts.push(format!("and {} more", denied.len() - MAX_DENIED));
+    if rules.len() > MAX_DENIED {
+        parts.push(format!(
+            "and findings of {} more rules",
+            rules.len() - MAX_DENIED
+        ));
     }
     format!(
         "jackstop denied {op} {what}: {} (to let this through, an administrator can exempt it in the webhook's policy)",

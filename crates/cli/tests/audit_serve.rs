@@ -212,7 +212,7 @@ fn kubectl_posts_the_campaign_and_the_findings_match_the_file_reading() {
         "{err}"
     );
 
-    let metrics = get(&format!("{}", s.metrics));
+    let metrics = get(&s.metrics);
     assert!(
         metrics.contains("jackstop_audit_events_total 750"),
         "{metrics}"

@@ -4,8 +4,10 @@
 //! - [`tls`]: rustls configuration from PEM files, client certificates, reload on change;
 //! - [`auth`]: bearer tokens from a file, compared in constant time;
 //! - [`health`]: the plain side port with `/metrics`, `/healthz` and `/readyz`;
-//! - [`audit`]: the audit webhook backend of `jackstop audit serve`.
+//! - [`audit`]: the audit webhook backend of `jackstop audit serve`;
+//! - [`admission`]: the validating admission webhook of `jackstop webhook`.
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod health;

@@ -1,0 +1,404 @@
+//! `jackstop webhook`: the validating admission webhook. Flags, files, the cluster watch that
+//! keeps the view current, the decision log and signals are here; the HTTPS side is
+//! jackstop-serve's and the decisions jackstop-admission's.
+
+use crate::cli::{StreamFormat, WebhookArgs};
+use crate::commands::analysis::cluster_options;
+use crate::commands::watch::shutdown_signal;
+use crate::EXIT_CLEAN;
+use anyhow::{bail, Context};
+use jackstop_admission::{ClusterState, Engine, Policy, Verdict};
+use jackstop_catalogue::Catalogue;
+use jackstop_cluster::watch::{ClusterWatch, Update};
+use jackstop_core::Object;
+use jackstop_report::table::paint;
+use jackstop_serve::admission::{
+    self as hook, DecisionLog, Webhook, WebhookMetrics, WebhookSettings,
+};
+use jackstop_serve::tls::{self, TlsFiles};
+use jackstop_serve::{health, ConnectionLimits};
+use kube::core::admission::{AdmissionRequest, Operation};
+use kube::core::DynamicObject;
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often the certificate, key, CA and policy files are looked at.
+const RELOAD_EVERY: Duration = Duration::from_secs(5);
+
+/// After a change in the cluster, wait this long for more before rebuilding the view.
+const SETTLE: Duration = Duration::from_millis(250);
+
+/// In-flight reviews get this long to finish after SIGTERM.
+const DRAIN: Duration = Duration::from_secs(10);
+
+pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(serve(args))
+}
+
+/// The decision log: one line per decision worth telling.
+struct Log {
+    out: Mutex<Box<dyn Write + Send>>,
+    format: StreamFormat,
+    color: bool,
+    all: bool,
+}
+
+fn operation(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+impl DecisionLog for Log {
+    fn decided(&self, req: &AdmissionRequest<DynamicObject>, v: &Verdict, seconds: f64) {
+        if !self.all && v.findings.is_empty() && v.exempt.is_none() {
+            return;
+        }
+        let decision = if !v.allowed {
+            "denied"
+        } else if v.exempt.is_some() {
+            "exempt"
+        } else if !v.warnings.is_empty() {
+            "warned"
+        } else {
+            "allowed"
+        };
+        let ns = req.namespace.as_deref().unwrap_or("");
+        let user = req.user_info.username.as_deref().unwrap_or("");
+        let line = match self.format {
+            StreamFormat::Jsonl => {
+                let findings: Vec<serde_json::Value> = v
+                    .findings
+                    .iter()
+                    .map(|(f, mode)| {
+                        let mut j = serde_json::to_value(f).unwrap_or_default();
+                        j["mode"] = json!(mode.as_str());
+                        j
+                    })
+                    .collect();
+                let mut line = serde_json::to_string(&json!({
+                    "event": "admission",
+                    "observedAt": jiff::Timestamp::now().to_string(),
+                    "uid": req.uid,
+                    "operation": operation(&req.operation),
+                    "resource": {
+                        "apiVersion": if req.kind.group.is_empty() { req.kind.version.clone() } else { format!("{}/{}", req.kind.group, req.kind.version) },
+                        "kind": req.kind.kind,
+                        "namespace": ns,
+                        "name": req.name,
+                    },
+                    "user": user,
+                    "dryRun": req.dry_run,
+                    "decision": decision,
+                    "exempt": v.exempt,
+                    "message": v.message,
+                    "warnings": v.warnings,
+                    "findings": findings,
+                    "seconds": seconds,
+                }))
+                .unwrap_or_default();
+                line.push('\n');
+                line
+            }
+            StreamFormat::Table => {
+                let worst = v.findings.iter().map(|(f, _)| f.severity).max();
+                let tag = format!("{decision:<7}");
+                let tag = match worst {
+                    Some(s) if !v.allowed => paint(&tag, s, self.color),
+                    _ => tag,
+                };
+                let mut line = format!(
+                    "{} {tag} {} {} {}{}{} by {user}{}\n",
+                    jiff::Timestamp::now().strftime("%H:%M:%S"),
+                    operation(&req.operation),
+                    req.kind.kind,
+                    if ns.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{ns}/")
+                    },
+                    req.name,
+                    if req.dry_run { " (dry run)" } else { "" },
+                    v.exempt
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default(),
+                );
+                for (f, mode) in &v.findings {
+                    line.push_str(&format!(
+                        "         {:<7} {} {}: {}\n",
+                        mode.as_str(),
+                        f.rule,
+                        f.severity.as_str(),
+                        f.title
+                    ));
+                }
+                line
+            }
+        };
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+fn known_rule(rule: &str) -> bool {
+    Catalogue::builtin().rules.get(rule).is_some()
+}
+
+fn load_policy(path: Option<&PathBuf>) -> anyhow::Result<Policy> {
+    match path {
+        None => Ok(Policy::default()),
+        Some(p) => Ok(Policy::from_file(p, known_rule)?),
+    }
+}
+
+/// A fixed view from manifests.
+fn objects_from(paths: &[String]) -> anyhow::Result<Vec<Object>> {
+    let (inputs, errors) = jackstop_manifests::collect_inputs(paths, &[]);
+    for e in &errors {
+        eprintln!("jackstop: {}: {}", e.path, e.message);
+    }
+    if inputs.is_empty() {
+        bail!("no readable input among {} (--objects)", paths.join(", "));
+    }
+    let set = jackstop_manifests::read_inputs(&inputs, &jackstop_manifests::ReadOptions::default());
+    for e in &set.errors {
+        let pos = e.line.map(|l| format!(":{l}")).unwrap_or_default();
+        eprintln!("jackstop: {}{pos}: {}", e.path, e.message);
+    }
+    Ok(set.objects)
+}
+
+async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
+    let catalogue = Catalogue::builtin();
+    let files = TlsFiles {
+        cert: args.tls_cert.clone(),
+        key: args.tls_key.clone(),
+        client_ca: args.client_ca.clone(),
+    };
+    let config = tls::server_config(&files)?;
+    let policy = load_policy(args.policy.as_ref())?;
+    let engine = Engine::new(catalogue);
+
+    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let format = args.format.unwrap_or(if to_terminal {
+        StreamFormat::Table
+    } else {
+        StreamFormat::Jsonl
+    });
+    let color =
+        to_terminal && !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let sink: Box<dyn Write + Send> = match &args.output {
+        Some(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open {} (--output)", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let log = Arc::new(Log {
+        out: Mutex::new(sink),
+        format,
+        color,
+        all: args.log_all,
+    });
+
+    // The cluster view: fixed, watched, or none.
+    let ready = Arc::new(AtomicBool::new(false));
+    let (initial, watch) = if args.cluster {
+        let kinds = engine
+            .kinds()
+            .into_iter()
+            .chain(["Namespace"])
+            .map(str::to_string)
+            .collect();
+        let opts = cluster_options(&args.live, kinds);
+        let watch = ClusterWatch::start(&opts).await?;
+        for w in &watch.warnings {
+            eprintln!("jackstop: {}: {}", w.path, w.message);
+        }
+        (ClusterState::empty(), Some(watch))
+    } else if !args.objects.is_empty() {
+        let objects = objects_from(&args.objects)?;
+        let state = ClusterState::new(objects, catalogue);
+        eprintln!(
+            "jackstop: cluster view from --objects: {} objects, {} exposures now",
+            state.len(),
+            state.exposures()
+        );
+        ready.store(true, Ordering::Release);
+        (state, None)
+    } else {
+        eprintln!(
+            "jackstop: no cluster view (--cluster or --objects): changes are judged by what \
+             they carry alone; a Service opened to outside is not"
+        );
+        ready.store(true, Ordering::Release);
+        (ClusterState::empty(), None)
+    };
+
+    let listener = std::net::TcpListener::bind(&args.listen)
+        .with_context(|| format!("cannot listen on {} (--listen)", args.listen))?;
+    let addr = listener.local_addr()?;
+    let metrics = WebhookMetrics::new();
+    let mut registry = prometheus_client::registry::Registry::with_prefix("jackstop");
+    metrics.register(&mut registry);
+    let side = health::serve_plain(
+        &args.metrics_listen,
+        health::router(registry, ready.clone(), "the cluster view is not built yet"),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot listen on {} (--metrics-listen)",
+            args.metrics_listen
+        )
+    })?;
+
+    let webhook = Webhook::new(
+        engine,
+        policy,
+        initial,
+        metrics,
+        log,
+        WebhookSettings {
+            max_body_bytes: args.max_body_size,
+            request_timeout: args.review_timeout,
+            max_in_flight: args.max_in_flight,
+        },
+    );
+    if let Some(watch) = watch {
+        tokio::spawn(keep_view(watch, webhook.clone(), ready.clone()));
+    }
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(config);
+    tokio::spawn(tls::reload_on_change(
+        rustls.clone(),
+        files,
+        RELOAD_EVERY,
+        |r| match r {
+            Ok(()) => eprintln!("jackstop: TLS certificate reloaded"),
+            Err(e) => {
+                eprintln!("jackstop: TLS files changed but not reloaded (the old ones stay): {e}")
+            }
+        },
+    ));
+    if let Some(p) = args.policy.clone() {
+        tokio::spawn(reload_policy(p, webhook.clone()));
+    }
+
+    let handle = axum_server::Handle::new();
+    let router = hook::router(webhook);
+    let mut server = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            jackstop_serve::serve_tls(
+                listener,
+                rustls,
+                router,
+                handle,
+                &ConnectionLimits::default(),
+            )
+            .await
+        })
+    };
+    eprintln!("jackstop: admission webhook on https://{addr}/");
+    if let Some((side_addr, _)) = &side {
+        eprintln!(
+            "jackstop: metrics on http://{side_addr}/metrics, health on /healthz and /readyz"
+        );
+    }
+    let result = tokio::select! {
+        sig = shutdown_signal() => {
+            eprintln!("jackstop: {sig}: finishing the reviews in flight");
+            handle.graceful_shutdown(Some(DRAIN));
+            server.await
+        }
+        r = &mut server => r,
+    };
+    match result {
+        Ok(Ok(())) => Ok(EXIT_CLEAN),
+        Ok(Err(e)) => Err(anyhow::Error::new(e).context("the HTTPS server stopped")),
+        Err(e) => Err(anyhow::Error::new(e).context("the HTTPS server failed")),
+    }
+}
+
+/// Keeps the webhook's cluster view current: rebuilt once listed, then shortly after changes.
+async fn keep_view(mut watch: ClusterWatch, webhook: Webhook, ready: Arc<AtomicBool>) {
+    let catalogue = Catalogue::builtin();
+    let mut dirty = false;
+    loop {
+        let synced = watch.is_synced();
+        tokio::select! {
+            _ = tokio::time::sleep(SETTLE), if dirty && synced => {
+                dirty = false;
+                rebuild(&watch, &webhook, catalogue);
+            }
+            u = watch.next() => match u {
+                None => {
+                    eprintln!("jackstop: every watch ended; the cluster view stays as it was");
+                    return;
+                }
+                Some(Update::Objects { changed, .. }) => dirty |= changed,
+                Some(Update::Synced) => {
+                    rebuild(&watch, &webhook, catalogue);
+                    dirty = false;
+                    if !ready.swap(true, Ordering::AcqRel) {
+                        eprintln!("jackstop: cluster view ready ({} objects)", watch.objects().len());
+                    }
+                }
+                Some(Update::Warning { error, .. }) => {
+                    eprintln!("jackstop: {}: {}", error.path, error.message);
+                }
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+fn rebuild(watch: &ClusterWatch, webhook: &Webhook, catalogue: &'static Catalogue) {
+    let state = ClusterState::new(watch.objects().iter().cloned(), catalogue);
+    webhook.set_state(state);
+}
+
+/// Reads the policy again when its file changes; a bad new file keeps the old policy.
+async fn reload_policy(path: PathBuf, webhook: Webhook) {
+    let paths = [path.clone()];
+    let mut last = tls::stamp(&paths);
+    let mut tick = tokio::time::interval(RELOAD_EVERY);
+    loop {
+        tick.tick().await;
+        let now = tls::stamp(&paths);
+        if now == last {
+            continue;
+        }
+        last = now;
+        match load_policy(Some(&path)) {
+            Ok(p) => {
+                let mode = p.mode;
+                webhook.set_policy(p);
+                eprintln!(
+                    "jackstop: policy reloaded from {} (default mode {})",
+                    path.display(),
+                    mode.as_str()
+                );
+            }
+            Err(e) => eprintln!("jackstop: policy not reloaded (the old one stays): {e:#}"),
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The admission webhook over real TLS on loopback, with the AdmissionReview fixtures shaped
+//! as the API server sends them: the seed patch and the campaign's miners denied (with the uid
+//! echoed and a 403 the API server passes on), warn and audit modes, dry runs judged alike,
+//! a policy swapped while serving, and the bad inputs (malformed JSON, another apiVersion, a
+//! 10 MB object, a slow client, no SNI) refused with a clear 4xx and never allowed.
+
+mod support;
+
+use axum_server::tls_rustls::RustlsConfig;
+use jackstop_admission::{ClusterState, Engine, Policy, Verdict};
+use jackstop_catalogue::Catalogue;
+use jackstop_serve::admission::{self, DecisionLog, Webhook, WebhookMetrics, WebhookSettings};
+use jackstop_serve::tls::{self, TlsFiles};
+use jackstop_serve::ConnectionLimits;
+use kube::core::admission::AdmissionRequest;
+use kube::core::DynamicObject;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::{Client, Pki};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn review(name: &str) -> Vec<u8> {
+    std::fs::read(
+        repo()
+            .join("tests/fixtures/admission/reviews")
+            .join(format!("{name}.json")),
+    )
+    .unwrap()
+}
+
+#[derive(Default)]
+struct Decisions(Mutex<Vec<(String, bool)>>);
+
+impl DecisionLog for Decisions {
+    fn decided(&self, req: &AdmissionRequest<DynamicObject>, v: &Verdict, _: f64) {
+        self.0.lock().unwrap().push((req.name.clone(), v.allowed));
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    handle: axum_server::Handle<SocketAddr>,
+    webhook: Webhook,
+    log: Arc<Decisions>,
+}
+
+/// The Kubeflow install with nothing authenticating in front of its gateway (the operators'
+/// clusters): the gateway Service itself is ClusterIP until the seed patch.
+fn kubeflow_without_auth() -> ClusterState {
+    let path = repo().join("../shared/corpus/kubeflow-platform");
+    let (inputs, _) = jackstop_manifests::collect_inputs(&[path.display().to_string()], &[]);
+    let objects = jackstop_manifests::read_inputs(&inputs, &Default::default())
+        .objects
+        .into_iter()
+        .filter(|o| {
+            !matches!(
+                o.name.as_str(),
+                "istio-ingressgateway-require-jwt"
+                    | "istio-ingressgateway-oauth2-proxy"
+                    | "dex-jwt"
+            )
+        });
+    ClusterState::new(objects, Catalogue::builtin())
+}
+
+async fn start(pki: &Pki, state: ClusterState, settings: WebhookSettings) -> Running {
+    let files = TlsFiles {
+        cert: pki.server_cert.clone(),
+        key: pki.server_key.clone(),
+        client_ca: None,
+    };
+    let rustls = RustlsConfig::from_config(tls::server_config(&files).unwrap());
+    let log = Arc::new(Decisions::default());
+    let webhook = Webhook::new(
+        Engine::new(Catalogue::builtin()),
+        Policy::default(),
+        state,
+        WebhookMetrics::new(),
+        log.clone(),
+        settings,
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = axum_server::Handle::new();
+    {
+        let (handle, router) = (handle.clone(), admission::router(webhook.clone()));
+        tokio::spawn(async move {
+            let limits = ConnectionLimits {
+                handshake: Duration::from_secs(2),
+                first_request: Duration::from_secs(2),
+                headers: Duration::from_secs(2),
+            };
+            jackstop_serve::serve_tls(listener, rustls, router, handle, &limits).await
+        });
+    }
+    Running {
+        addr,
+        handle,
+        webhook,
+        log,
+    }
+}
+
+fn client(pki: &Pki) -> Client {
+    Client {
+        trust: Some(pki.ca.clone()),
+        sni: true,
+        ..Client::default()
+    }
+}
+
+const JSON: &str = "Content-Type: application/json";
+
+/// POSTs a review; the AdmissionReview answered.
+async fn post(cl: &Client, addr: SocketAddr, body: &[u8]) -> (u16, Value) {
+    let r = cl
+        .request(addr, "POST", "/validate?timeout=10s", &[JSON], body)
+        .await
+        .unwrap();
+    let v = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+    (r.status, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_patch_and_the_miners_are_denied_over_tls() {
+    let pki = Pki::new();
+    let run = start(&pki, kubeflow_without_auth(), WebhookSettings::default()).await;
+    let cl = client(&pki);
+    for (name, allowed) in [
+        ("seed-gateway-loadbalancer", false),
+        ("seed-gateway-nodeport", false),
+        ("miner-deployment-cpu", false),
+        ("miner-deployment-gpu", false),
+        ("miner-deployment-dry-run", false),
+        ("miner-notebook", false),
+        ("miner-workflow", false),
+        ("notebook-command-changed", false),
+        ("miner-scaled-to-zero", true),
+        ("miner-finalizer-removed", true),
+        ("miner-deployment-delete", true),
+        ("benign-deployment", true),
+    ] {
+        let body = review(name);
+        let sent: Value = serde_json::from_slice(&body).unwrap();
+        let (status, answer) = post(&cl, run.addr, &body).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+        assert_eq!(answer["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(answer["kind"], "AdmissionReview");
+        let r = &answer["response"];
+        assert_eq!(
+            r["uid"], sent["request"]["uid"],
+            "{name}: the uid is echoed"
+        );
+        assert_eq!(r["allowed"], allowed, "{name}: {r}");
+        if !allowed {
+            assert_eq!(r["status"]["code"], 403, "{name}");
+            let m = r["status"]["message"].as_str().unwrap();
+            assert!(m.starts_with("jackstop denied"), "{m}");
+            assert!(m.contains("Safe way: "), "{m}");
+        }
+    }
+    let log = run.log.0.lock().unwrap().clone();
+    assert_eq!(log.len(), 12);
+    run.handle.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warn_and_audit_modes_and_a_policy_swapped_while_serving() {
+    let pki = Pki::new();
+    let run = start(&pki, ClusterState::empty(), WebhookSettings::default()).await;
+    let cl = client(&pki);
+    let body = review("miner-deployment-cpu");
+    let (_, a) = post(&cl, run.addr, &body).await;
+    assert_eq!(a["response"]["allowed"], false);
+
+    let known = |r: &str| Catalogue::builtin().rules.get(r).is_some();
+    // The user's namespace in warn: allowed, with a warning kubectl prints.
+    run.webhook.set_policy(
+        Policy::parse(
+            "namespaces:\n  - match: 'kubeflow-user-*'\n    mode: warn\n",
+            "p.yaml",
+            known,
+        )
+        .unwrap(),
+    );
+    let (_, a) = post(&cl, run.addr, &body).await;
+    assert_eq!(a["response"]["allowed"], true, "{a}");
+    let w = a["response"]["warnings"][0].as_str().unwrap();
+    assert!(w.starts_with("jackstop JS-MIN-001 (critical): "), "{w}");
+    assert!(w.len() <= 256);
+
+    // Audit: allowed, silent to the user, logged.
+    run.webhook
+        .set_policy(Policy::parse("mode: audit\n", "p.yaml", known).unwrap());
+    let (_, a) = post(&cl, run.addr, &body).await;
+    assert_eq!(a["response"]["allowed"], true);
+    assert!(
+        a["response"].get("warnings").is_none_or(Value::is_null),
+        "{a}"
+    );
+
+    // Exempt namespace: allowed without a look.
+    run.webhook.set_policy(
+        Policy::parse(
+            "exempt:\n  namespaces: [kubeflow-user-example-com]\n",
+            "p.yaml",
+            known,
+        )
+        .unwrap(),
+    );
+    let (_, a) = post(&cl, run.addr, &body).await;
+    assert_eq!(a["response"]["allowed"], true);
+    run.handle.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_a_clear_4xx_and_never_an_allow() {
+    let pki = Pki::new();
+    let run = start(
+        &pki,
+        ClusterState::empty(),
+        WebhookSettings {
+            request_timeout: Duration::from_secs(1),
+            ..WebhookSettings::default()
+        },
+    )
+    .await;
+    let cl = client(&pki);
+    let check = |status: u16, body: &Value, want: u16, says: &str| {
+        assert_eq!(status, want, "{body}");
+        assert_eq!(body["kind"], "Status", "{body}");
+        let m = body["message"].as_str().unwrap();
+        assert!(m.contains(says), "{m}");
+        assert!(
+            body.get("response").is_none(),
+            "no AdmissionReview, so no allow"
+        );
+    };
+    let (s, b) = post(&cl, run.addr, b"{\"apiVersion\": \"admission.k8s.io/v1\", ").await;
+    check(s, &b, 400, "not an AdmissionReview");
+    let old =
+        json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {}});
+    let (s, b) = post(&cl, run.addr, old.to_string().as_bytes()).await;
+    check(s, &b, 400, "admission.k8s.io/v1beta1");
+    let no_request = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"});
+    let (s, b) = post(&cl, run.addr, no_request.to_string().as_bytes()).await;
+    check(s, &b, 400, "without a request");
+
+    // A 10 MB object (a miner's payload in an argument): over the 8 MiB limit, refused.
+    let mut big: Value = serde_json::from_slice(&review("miner-deployment-cpu")).unwrap();
+    big["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["args"] =
+        json!(["x".repeat(10 << 20)]);
+    let big = serde_json::to_vec(&big).unwrap();
+    let (s, b) = post(&cl, run.addr, &big).await;
+    check(s, &b, 413, "larger than");
+
+    // Just under the limit, the miner in a 7 MB argument is still read and denied.
+    let mut large: Value = serde_json::from_slice(&review("miner-deployment-cpu")).unwrap();
+    let args = &mut large["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["args"];
+    let miner = args[0].as_str().unwrap().to_string();
+    args[0] = json!(format!("{}{miner}", " ".repeat(7 << 20)));
+    let (s, b) = post(&cl, run.addr, &serde_json::to_vec(&large).unwrap()).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        b["response"]["allowed"], false,
+        "{}",
+        b["response"]["status"]
+    );
+
+    // A slow client: the headers, a little of the body, then nothing.
+    let r = cl
+        .request(
+            run.addr,
+            "POST",
+            "/validate",
+            &[JSON, "Content-Length: 4000"],
+            b"{\"apiVersion\"",
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 408, "{}", r.body);
+
+    let r = cl
+        .request(
+            run.addr,
+            "POST",
+            "/validate",
+            &["Content-Type: text/yaml"],
+            b"a: b",
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 415);
+
+    // No SNI (by IP) is served the same.
+    let by_ip = Client {
+        sni: false,
+        ..client(&pki)
+    };
+    let (s, b) = post(&by_ip, run.addr, &review("benign-deployment")).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["response"]["allowed"], true);
+
+    // Plain HTTP on the TLS port: no answer at all, and the server goes on.
+    let mut tcp = tokio::net::TcpStream::connect(run.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
+    assert!(!String::from_utf8_lossy(&buf).contains("\"allowed\":true"));
+    let (s, _) = post(&cl, run.addr, &review("benign-deployment")).await;
+    assert_eq!(s, 200);
+    run.handle.shutdown();
+}
