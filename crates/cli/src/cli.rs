@@ -37,6 +37,9 @@ pub enum Command {
     /// Write one reviewable patch file per fix for what a scan finds (files, or --cluster),
     /// into --out DIR; applied only with --apply (after a server-side dry run).
     Fix(Box<FixArgs>),
+    /// Validating admission webhook (AdmissionReview v1 over HTTPS): deny or warn on changes
+    /// that start miners or open a dashboard to outside, by the same rules as `scan`.
+    Webhook(Box<WebhookArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -397,4 +400,62 @@ pub struct FixArgs {
 pub enum FixFormat {
     Table,
     Json,
+}
+
+/// `jackstop webhook`.
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// Take AdmissionReviews on this address (HTTPS).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    pub listen: String,
+    /// Server certificate chain (PEM), re-read when it changes.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub tls_cert: PathBuf,
+    /// Server private key (PEM), re-read when it changes.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub tls_key: PathBuf,
+    /// Require a client certificate signed by this CA (PEM): the API server's, when its
+    /// admission configuration gives it one.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// What each rule does, per namespace, and who is exempt (YAML, re-read when it changes)
+    /// [default: enforce at high and above, warn below, nobody exempt].
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Keep a view of the live cluster (watched) to judge changes that depend on other
+    /// objects: is anything authenticating in front of this Service?
+    #[arg(long, conflicts_with = "objects")]
+    pub cluster: bool,
+    #[command(flatten)]
+    pub live: ClusterArgs,
+    /// A fixed cluster view from manifests instead of --cluster (offline, tests).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub objects: Vec<String>,
+    /// Serve /metrics (Prometheus), /healthz and /readyz on this address, plain HTTP
+    /// (`none`: do not). Ready once the cluster view is built.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9466")]
+    pub metrics_listen: String,
+    /// Decision log: `jsonl` (one JSON object per decision) or `table` [default: table on a
+    /// terminal, jsonl otherwise].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<StreamFormat>,
+    /// Append the decision log to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Never colour the lines (NO_COLOR is honoured too).
+    #[arg(long)]
+    pub no_color: bool,
+    /// Log every decision, not only those with findings or exemptions.
+    #[arg(long)]
+    pub log_all: bool,
+    /// A larger AdmissionReview is refused (413).
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
+    pub max_body_size: usize,
+    /// A review must be read and judged within this (408/503 after); keep it under the
+    /// webhook's timeoutSeconds.
+    #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = parse_duration)]
+    pub review_timeout: std::time::Duration,
+    /// Reviews judged at once; more wait their turn.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_in_flight: usize,
 }

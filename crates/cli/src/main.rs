@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Watch(args) => commands::watch::run(*args),
         cli::Command::Audit(args) => commands::audit::run(*args),
         cli::Command::Fix(args) => commands::fix::run(*args),
+        cli::Command::Webhook(args) => commands::webhook::run(*args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -8,3 +8,4 @@ pub mod fix;
 pub mod rules;
 pub mod scan;
 pub mod watch;
+pub mod webhook;
