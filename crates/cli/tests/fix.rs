@@ -609,6 +609,24 @@ async fn kubectl_with_the_files_against_the_stand_in() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("may only be used when `type` is 'LoadBalancer'"));
+    // A strategic merge patch (kubectl's default) of a custom resource: 415, as from a real
+    // server, which is why the files say --type merge.
+    let o = kubectl.run(&[
+        "patch",
+        "notebook.kubeflow.org",
+        "analysis",
+        "-n",
+        "kubeflow-user-example-com",
+        "-p",
+        r#"{"metadata":{"annotations":{"x":"y"}}}"#,
+        "--dry-run=server",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("application/strategic-merge-patch+json is not supported by kubeflow.org/v1, Kind=Notebook"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Server-side apply, as `kubectl apply --server-side` sends it.
     let np = out.join(files(&doc)[6].file_name().unwrap());
     let o = kubectl.run(&[
@@ -620,4 +638,102 @@ async fn kubectl_with_the_files_against_the_stand_in() {
         np.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A live LoadBalancer as an API server holds it (node ports allocated, defaults filled in):
+/// the stand-in clears and refuses what a real server (1.20 and later) clears and refuses when
+/// it is turned into a ClusterIP, and the fix jackstop writes for it passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_load_balancer_turned_cluster_ip() {
+    let mut cfg = incident_server_config();
+    let svc = cfg
+        .objects
+        .iter_mut()
+        .find(|o| o["kind"] == "Service" && o["metadata"]["name"] == "istio-ingressgateway")
+        .unwrap();
+    for (i, p) in svc["spec"]["ports"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        p["nodePort"] = json!(30000 + i);
+    }
+    svc["spec"]["externalTrafficPolicy"] = json!("Local");
+    svc["spec"]["healthCheckNodePort"] = json!(32000);
+    svc["spec"]["allocateLoadBalancerNodePorts"] = json!(true);
+    svc["spec"]["loadBalancerSourceRanges"] = json!(["0.0.0.0/0"]);
+    let server = ApiServer::start(cfg).await;
+    let kubectl = Kubectl::new(&server);
+    let patch = |p: &str| {
+        kubectl.run(&[
+            "patch",
+            "service",
+            "istio-ingressgateway",
+            "-n",
+            "istio-system",
+            "--type",
+            "merge",
+            "-p",
+            p,
+            "--dry-run=server",
+            "-o",
+            "json",
+        ])
+    };
+    // Source ranges are not cleared by the server: left in, the patch is refused...
+    let o = patch(r#"{"spec":{"type":"ClusterIP"}}"#);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("spec.loadBalancerSourceRanges: Forbidden"));
+    // ...taken out, the unchanged node ports, health check port and policy go by themselves.
+    let o = patch(r#"{"spec":{"type":"ClusterIP","loadBalancerSourceRanges":null}}"#);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let after: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        after["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p.get("nodePort").is_none()),
+        "{after:#}"
+    );
+    assert!(
+        after["spec"].get("externalTrafficPolicy").is_none(),
+        "{after:#}"
+    );
+    assert!(
+        after["spec"].get("healthCheckNodePort").is_none(),
+        "{after:#}"
+    );
+    // A node port the patch itself sets is the user's, and refused on a ClusterIP.
+    let o = patch(
+        r#"{"spec":{"type":"ClusterIP","loadBalancerSourceRanges":null,"ports":[{"name":"http2","port":80,"targetPort":8080,"nodePort":31999}]}}"#,
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"));
+
+    // jackstop's own patch, read from the live Service.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fixes");
+    let (_, doc, stderr) = fix_json(&[
+        "--cluster",
+        "--kubeconfig",
+        kubectl.kubeconfig.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let fix = doc["fixes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .iter()
+        .find(|f| f["action"] == "clusterip")
+        .unwrap();
+    let mut args = kubectl_args(fix["command"].as_str().unwrap());
+    args.extend(["--dry-run=server", "-o", "json"]);
+    let o = kubectl.run(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let after: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(after["spec"]["type"], "ClusterIP");
+    assert!(after["spec"].get("loadBalancerSourceRanges").is_none());
 }

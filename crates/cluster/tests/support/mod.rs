@@ -53,9 +53,10 @@
 //! Service's type and the fields only a NodePort or LoadBalancer may have (node ports, source
 //! ranges, external traffic policy), a workload's `spec.replicas`, `spec.suspend` of Jobs and
 //! CronJobs, a NetworkPolicy's policy types, protocols and ports; renaming an object by a
-//! patch is refused. Stricter than a real server in one way: it does not clear a Service's
-//! node ports by itself when the type changes to ClusterIP (API servers 1.20 and later do when
-//! the patch leaves them as they were), so a patch must remove them itself. JSON patches
+//! patch is refused. As API servers 1.20 and later do, a Service update that changes its
+//! type clears what no longer applies when the update left it as it was (node ports, health
+//! check node port, `allocateLoadBalancerNodePorts`, `loadBalancerClass`,
+//! `externalTrafficPolicy`); source ranges are not cleared, and refused. JSON patches
 //! (`application/json-patch+json`), PUT and DELETE are not modelled (415, 405).
 //!
 //! Not modelled: Table and protobuf answers, a
@@ -1948,6 +1949,9 @@ fn write(
             );
         }
     }
+    if let (false, "Service", Some(old)) = (created, wt.target.kind.as_str(), &current) {
+        drop_type_dependent_fields(old, &mut new);
+    }
     if let Err(m) = validate(&wt.target.kind, &new) {
         return invalid(&wt, &new_name, &m);
     }
@@ -1968,6 +1972,69 @@ fn write(
     }
     let stored = s.lock().apply(new);
     respond(code, &stored)
+}
+
+/// What an API server (1.20 and later) clears by itself when a Service's type changes so
+/// that a field no longer applies, provided the update left that field as it was
+/// (`dropTypeDependentFields` in the Service registry): node ports, the health check node
+/// port, `allocateLoadBalancerNodePorts`, `loadBalancerClass`, `externalTrafficPolicy`.
+/// `loadBalancerSourceRanges` and `loadBalancerIP` are not cleared: validation refuses them.
+fn drop_type_dependent_fields(old: &Value, new: &mut Value) {
+    let ty = |o: &Value| {
+        o.pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string()
+    };
+    let (old_ty, new_ty) = (ty(old), ty(new));
+    let node_ports = |t: &str| t == "NodePort" || t == "LoadBalancer";
+    let external = |o: &Value, t: &str| {
+        node_ports(t)
+            || (t == "ClusterIP"
+                && o.pointer("/spec/externalIPs")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty()))
+    };
+    let same = |p: &str, new: &Value| old.pointer(p) == new.pointer(p);
+    let ports_of = |o: &Value| -> Vec<Option<Value>> {
+        o.pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|p| p.get("nodePort").cloned()).collect())
+            .unwrap_or_default()
+    };
+    let old_external = external(old, &old_ty);
+    let new_external = external(new, &new_ty);
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let new_view = json!({"spec": spec.clone()});
+    if node_ports(&old_ty) && !node_ports(&new_ty) && ports_of(old) == ports_of(&new_view) {
+        for p in spec
+            .get_mut("ports")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(p) = p.as_object_mut() {
+                p.remove("nodePort");
+            }
+        }
+    }
+    let lb = |t: &str| t == "LoadBalancer";
+    if lb(&old_ty) && !lb(&new_ty) {
+        for f in [
+            "healthCheckNodePort",
+            "allocateLoadBalancerNodePorts",
+            "loadBalancerClass",
+        ] {
+            if same(&format!("/spec/{f}"), &new_view) {
+                spec.remove(f);
+            }
+        }
+    }
+    if old_external && !new_external && same("/spec/externalTrafficPolicy", &new_view) {
+        spec.remove("externalTrafficPolicy");
+    }
 }
 
 /// RFC 7386.
@@ -2030,7 +2097,13 @@ fn validate(kind: &str, o: &Value) -> Result<(), String> {
                         return Err(format!("spec.ports[{i}].nodePort: Forbidden: may not be used when `type` is '{ty}'"));
                     }
                 }
-                if let Some(etp) = at("/spec/externalTrafficPolicy").and_then(Value::as_str) {
+                let external_ips = at("/spec/externalIPs")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty());
+                let etp = at("/spec/externalTrafficPolicy")
+                    .and_then(Value::as_str)
+                    .filter(|_| !external_ips);
+                if let Some(etp) = etp {
                     return Err(format!("spec.externalTrafficPolicy: Invalid value: \"{etp}\": may only be set for externally-accessible services"));
                 }
                 if at("/spec/healthCheckNodePort").is_some() {
