@@ -375,6 +375,14 @@ pub struct FixArgs {
     /// With --oidc-issuer: an audience the token must have (repeatable).
     #[arg(long, value_name = "AUDIENCE", requires = "oidc_issuer")]
     pub oidc_audience: Vec<String>,
+    /// The external authentication URL written on ingress-nginx Ingresses (e.g.
+    /// http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth) [default: oauth2-proxy at
+    /// https://$host/oauth2/auth, with a TODO].
+    #[arg(long, value_name = "URL")]
+    pub ingress_auth_url: Option<String>,
+    /// With --ingress-auth-url: where ingress-nginx sends browsers to sign in.
+    #[arg(long, value_name = "URL")]
+    pub ingress_auth_signin: Option<String>,
     /// An egress NetworkPolicy for every ML namespace (Kubeflow profiles, namespaces with
     /// notebooks, workflows, training or Ray jobs), not only those with a miner.
     #[arg(long)]

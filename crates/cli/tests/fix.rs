@@ -737,3 +737,91 @@ async fn a_live_load_balancer_turned_cluster_ip() {
     assert_eq!(after["spec"]["type"], "ClusterIP");
     assert!(after["spec"].get("loadBalancerSourceRanges").is_none());
 }
+
+/// KubeRay's samples: the ingress-nginx Ingress gets authentication annotations that the real
+/// kubectl applies, and the scan after them finds it behind authentication; the RayCluster
+/// head goes back to ClusterIP; the ALB Ingress and the Gateway are listed without a fix.
+#[test]
+fn kuberay_ingress_gets_authentication() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, doc, stderr) = fix_json(&[
+        corpus().join("kuberay").to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--ingress-auth-url",
+        "http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let fixes = doc["fixes"].as_array().unwrap();
+    let ing = fixes
+        .iter()
+        .find(|f| f["action"] == "ingress-auth")
+        .unwrap();
+    assert_eq!(ing["needsInput"], false);
+    assert!(fixes
+        .iter()
+        .any(|f| f["action"] == "clusterip" && f["target"]["kind"] == "RayCluster"));
+    let unfixed: Vec<&str> = doc["unfixed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["finding"]["resource"]["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        unfixed.contains(&"Gateway") && unfixed.contains(&"Ingress"),
+        "{unfixed:?}"
+    );
+
+    let src = corpus().join("kuberay/ray-cluster.separate-ingress.yaml");
+    let objects = objects_from(&[src.as_path()]);
+    let i = objects.iter().position(|o| o["kind"] == "Ingress").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let obj_file = work.path().join("ingress.json");
+    std::fs::write(&obj_file, objects[i].to_string()).unwrap();
+    let o = std::process::Command::new("kubectl")
+        .args([
+            "patch",
+            "--local",
+            "--dry-run=client",
+            "--type",
+            "merge",
+            "-o",
+            "json",
+            "-f",
+        ])
+        .arg(&obj_file)
+        .arg("--patch-file")
+        .arg(ing["file"].as_str().unwrap())
+        .env("KUBECONFIG", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut patched = objects.clone();
+    patched[i] = serde_json::from_slice(&o.stdout).unwrap();
+    let list = work.path().join("patched.json");
+    std::fs::write(
+        &list,
+        json!({"apiVersion": "v1", "kind": "List", "items": patched}).to_string(),
+    )
+    .unwrap();
+    let r = jackstop(
+        &[
+            "scan",
+            "-f",
+            "json",
+            "--fail-on",
+            "none",
+            list.to_str().unwrap(),
+        ],
+        None,
+    );
+    let after = r.json();
+    let on_ingress: Vec<&str> = after["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["resource"]["kind"] == "Ingress")
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(on_ingress, ["JS-EXP-009"], "behind authentication now");
+}

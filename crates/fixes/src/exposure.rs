@@ -40,7 +40,8 @@ pub fn fixes(
     match (o.group(), o.kind.as_str()) {
         ("", "Service") => service_fixes(f, o, objects, opts),
         ("ray.io", "RayCluster") => ray_fix(f, o),
-        (_, "Ingress" | "Route" | "HTTPRoute" | "Gateway" | "GRPCRoute") => Err(format!(
+        ("networking.k8s.io" | "extensions", "Ingress") => ingress_fix(f, o, opts),
+        (_, "Route" | "HTTPRoute" | "Gateway" | "GRPCRoute") => Err(format!(
             "a {} has no safe one-field change: put an authenticating proxy in front of the interface or remove the route (see its remediation)",
             o.kind
         )),
@@ -306,5 +307,58 @@ fn ray_fix(f: &Finding, rc: &Object) -> Result<Vec<Fix>, String> {
         ),
         notes: Vec::new(),
         needs_input: false,
+    }])
+}
+
+/// An ingress-nginx Ingress: external authentication annotations (oauth2-proxy's pattern by
+/// default), which make the controller ask the auth service before every request.
+fn ingress_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Vec<Fix>, String> {
+    let class = ing
+        .str_at("spec.ingressClassName")
+        .or_else(|| ing.annotation("kubernetes.io/ingress.class"))
+        .unwrap_or("");
+    if !class.is_empty() && !class.to_ascii_lowercase().contains("nginx") {
+        return Err(format!(
+            "ingress class {class}: jackstop writes authentication for ingress-nginx only; put an authenticating proxy in front of the interface (see its remediation)"
+        ));
+    }
+    let (url, signin, needs_input) = match &opts.ingress_auth_url {
+        Some(u) => (u.clone(), opts.ingress_auth_signin.clone(), false),
+        None => (
+            "https://$host/oauth2/auth".to_string(),
+            Some("https://$host/oauth2/start?rd=$escaped_request_uri".to_string()),
+            true,
+        ),
+    };
+    let mut annotations = serde_json::Map::new();
+    annotations.insert("nginx.ingress.kubernetes.io/auth-url".into(), json!(url));
+    if let Some(s) = &signin {
+        annotations.insert("nginx.ingress.kubernetes.io/auth-signin".into(), json!(s));
+    }
+    let mut notes = vec![
+        "ingress-nginx asks the auth URL about every request and lets it through only on a 2xx; a 401 sends browsers to the sign-in URL. Nothing else in the Ingress changes.".to_string(),
+        "Some ingress-nginx installs refuse snippet-like annotations (allow-snippet-annotations, annotations-risk-level); auth-url and auth-signin are allowed at the default risk level.".to_string(),
+    ];
+    if needs_input {
+        notes.insert(
+            0,
+            "TODO: this is oauth2-proxy's pattern: it needs oauth2-proxy served at /oauth2 on the same host (an Ingress of its own, configured for your OIDC provider), or rerun with --ingress-auth-url URL. Until it is there, the auth request fails and ingress-nginx answers 500: it fails closed. `jackstop fix --apply` does not apply this file while it has placeholders.".into(),
+        );
+    }
+    Ok(vec![Fix {
+        action: "ingress-auth",
+        method: Method::MergePatch,
+        target: ing.resource(),
+        documents: vec![json!({"metadata": {"annotations": annotations}})],
+        findings: vec![f.into()],
+        effect: Effect::Closes,
+        changes: format!(
+            "annotation nginx.ingress.kubernetes.io/auth-url: {url}{}: every request through {} must pass the auth service first",
+            signin.map(|s| format!(", auth-signin: {s}")).unwrap_or_default(),
+            ing.display()
+        ),
+        breaks: "clients that cannot log in (scripts, API clients without a session cookie or token the auth service accepts); remove the annotations to undo".into(),
+        notes,
+        needs_input,
     }])
 }

@@ -141,6 +141,11 @@ pub struct FixOptions {
     pub allow_cidrs: Vec<String>,
     /// The provider for the Istio gateway fix (placeholders and a TODO when absent).
     pub oidc: Option<Oidc>,
+    /// The external authentication URL for ingress-nginx Ingresses (oauth2-proxy's
+    /// `https://$host/oauth2/auth` with a TODO when absent).
+    pub ingress_auth_url: Option<String>,
+    /// Where ingress-nginx sends browsers to sign in.
+    pub ingress_auth_signin: Option<String>,
     /// An egress NetworkPolicy for every ML namespace, not only those with a miner.
     pub network_policy_all_ml: bool,
     /// The time stamp of a stopped Kubeflow Notebook (`kubeflow-resource-stopped`), RFC 3339.
@@ -187,6 +192,27 @@ impl FixOptions {
                     }
                 }
             }
+        }
+        for (flag, url) in [
+            ("--ingress-auth-url", &self.ingress_auth_url),
+            ("--ingress-auth-signin", &self.ingress_auth_signin),
+        ] {
+            if let Some(u) = url {
+                let rest = u
+                    .strip_prefix("https://")
+                    .or_else(|| u.strip_prefix("http://"))
+                    .unwrap_or("");
+                if rest.is_empty() || u.contains(char::is_whitespace) {
+                    return Err(OptionError(format!(
+                        "{flag} {u}: must be an http:// or https:// URL"
+                    )));
+                }
+            }
+        }
+        if self.ingress_auth_signin.is_some() && self.ingress_auth_url.is_none() {
+            return Err(OptionError(
+                "--ingress-auth-signin needs --ingress-auth-url".into(),
+            ));
         }
         Ok(())
     }

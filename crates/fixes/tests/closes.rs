@@ -311,6 +311,16 @@ fn options_refused() {
         ..opts()
     };
     assert!(oidc.validate().is_err());
+    let signin_alone = FixOptions {
+        ingress_auth_signin: Some("https://login.example.com".into()),
+        ..opts()
+    };
+    assert!(signin_alone.validate().is_err());
+    let not_a_url = FixOptions {
+        ingress_auth_url: Some("oauth2-proxy/auth".into()),
+        ..opts()
+    };
+    assert!(not_a_url.validate().is_err());
 }
 
 #[test]
@@ -331,10 +341,30 @@ fn kuberay_corpus() {
     let objects = read(&repo().join("../shared/corpus/kuberay"));
     let plan = check_every_fix(&objects, &opts());
     assert!(plan.fixes.iter().any(|f| f.target.kind == "RayCluster"));
+    // The ingress-nginx Ingress gets the auth annotations; the ALB one is left, with why.
+    let ing = plan
+        .fixes
+        .iter()
+        .find(|f| f.action == "ingress-auth")
+        .expect("nginx Ingress");
+    assert_eq!(ing.target.name, "raycluster-ingress-head-ingress");
+    assert!(ing.needs_input);
     assert!(plan
         .unfixed
         .iter()
-        .any(|u| u.finding.resource.kind == "Ingress"));
+        .any(|u| u.finding.resource.kind == "Ingress" && u.reason.contains("ingress class alb")));
+    let with_url = FixOptions {
+        ingress_auth_url: Some("http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth".into()),
+        ..opts()
+    };
+    with_url.validate().unwrap();
+    let plan = check_every_fix(&objects, &with_url);
+    let ing = plan
+        .fixes
+        .iter()
+        .find(|f| f.action == "ingress-auth")
+        .unwrap();
+    assert!(!ing.needs_input);
 }
 
 #[test]

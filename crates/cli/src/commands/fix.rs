@@ -52,6 +52,8 @@ pub fn run(args: FixArgs) -> anyhow::Result<u8> {
             jwks_uri: args.oidc_jwks_uri.clone(),
             audiences: args.oidc_audience.clone(),
         }),
+        ingress_auth_url: args.ingress_auth_url.clone(),
+        ingress_auth_signin: args.ingress_auth_signin.clone(),
         network_policy_all_ml: args.network_policy,
         now: jiff::Timestamp::now()
             .round(jiff::Unit::Second)?
