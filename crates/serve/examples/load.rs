@@ -1,0 +1,236 @@
+//! A load generator for jackstop's HTTPS servers (the admission webhook, the audit backend):
+//! POSTs request bodies at a fixed rate over keep-alive TLS connections, as the API server
+//! does, for a fixed time, and reports latency percentiles measured from when each request
+//! was due (so a stalled server shows as latency, not as a lower rate).
+//!
+//! ```sh
+//! cargo run --release -p jackstop-serve --example load -- \
+//!   --url https://127.0.0.1:8443/validate --ca tls.crt --rate 1000 --seconds 60 \
+//!   --connections 8 body1.json body2.json ...
+//! ```
+//!
+//! Bodies are sent in turn. Prints one JSON object: sent, answered by status, transport
+//! errors, achieved rate, latency p50/p90/p99/p999/max in milliseconds, and, per body,
+//! how many answers said `"allowed":false`.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+struct Args {
+    host: String,
+    port: u16,
+    path: String,
+    ca: String,
+    rate: u64,
+    seconds: u64,
+    connections: usize,
+    bodies: Vec<String>,
+    headers: Vec<(String, String)>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        host: String::new(),
+        port: 443,
+        path: "/".into(),
+        ca: String::new(),
+        rate: 1000,
+        seconds: 10,
+        connections: 8,
+        bodies: Vec::new(),
+        headers: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        let mut val = || it.next().ok_or(format!("{x} needs a value"));
+        match x.as_str() {
+            "--url" => {
+                let u = val()?;
+                let rest = u.strip_prefix("https://").ok_or("--url must be https://")?;
+                let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+                let (h, p) = hostport.rsplit_once(':').unwrap_or((hostport, "443"));
+                a.host = h.to_string();
+                a.port = p.parse().map_err(|_| "bad port")?;
+                a.path = format!("/{path}");
+            }
+            "--ca" => a.ca = val()?,
+            "--rate" => a.rate = val()?.parse().map_err(|_| "bad --rate")?,
+            "--seconds" => a.seconds = val()?.parse().map_err(|_| "bad --seconds")?,
+            "--connections" => a.connections = val()?.parse().map_err(|_| "bad --connections")?,
+            "--header" => {
+                let h = val()?;
+                let (k, v) = h.split_once(':').ok_or("--header NAME:VALUE")?;
+                a.headers.push((k.trim().into(), v.trim().into()));
+            }
+            _ => a.bodies.push(x),
+        }
+    }
+    if a.host.is_empty() || a.ca.is_empty() || a.bodies.is_empty() {
+        return Err("usage: load --url https://HOST:PORT/PATH --ca CA.pem [--rate N] [--seconds S] [--connections C] [--header K:V] BODY...".into());
+    }
+    Ok(a)
+}
+
+/// One request's fate.
+struct Done {
+    body: usize,
+    due: Instant,
+    at: Instant,
+    status: Option<u16>,
+    denied: bool,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let a = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let bodies: Vec<Bytes> = a
+        .bodies
+        .iter()
+        .map(|p| Bytes::from(std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}"))))
+        .collect();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&a.ca).expect("the CA file") {
+        roots
+            .add(c.expect("a PEM certificate"))
+            .expect("a CA certificate");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from(a.host.clone()).expect("a host name");
+
+    // One task per connection, each taking due requests from its own queue in turn.
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut queues = Vec::new();
+    for _ in 0..a.connections {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Instant)>();
+        queues.push(tx);
+        let tcp = tokio::net::TcpStream::connect((a.host.as_str(), a.port))
+            .await
+            .expect("connect");
+        tcp.set_nodelay(true).ok();
+        let tls = connector.connect(name.clone(), tcp).await.expect("TLS");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("HTTP/1.1");
+        tokio::spawn(conn);
+        let (bodies, done, path, host, headers) = (
+            bodies.clone(),
+            done_tx.clone(),
+            a.path.clone(),
+            a.host.clone(),
+            a.headers.clone(),
+        );
+        tokio::spawn(async move {
+            while let Some((i, due)) = rx.recv().await {
+                let mut req = hyper::Request::post(&path)
+                    .header("host", &host)
+                    .header("content-type", "application/json");
+                for (k, v) in &headers {
+                    req = req.header(k, v);
+                }
+                let req = req.body(Full::new(bodies[i].clone())).unwrap();
+                let (status, denied) = match sender.send_request(req).await {
+                    Ok(r) => {
+                        let s = r.status().as_u16();
+                        let b = r.into_body().collect().await.map(|c| c.to_bytes());
+                        let denied = b
+                            .map(|b| memfind(&b, b"\"allowed\":false"))
+                            .unwrap_or(false);
+                        (Some(s), denied)
+                    }
+                    Err(_) => (None, false),
+                };
+                let _ = done.send(Done {
+                    body: i,
+                    due,
+                    at: Instant::now(),
+                    status,
+                    denied,
+                });
+                if status.is_none() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(done_tx);
+
+    let total = a.rate * a.seconds;
+    let interval = Duration::from_nanos(1_000_000_000 / a.rate.max(1));
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let sender = tokio::spawn(async move {
+        for n in 0..total {
+            tick.tick().await;
+            let due = start + interval * n as u32;
+            let _ = queues[n as usize % queues.len()].send((n as usize % bodies.len(), due));
+        }
+    });
+
+    let mut latencies: Vec<f64> = Vec::with_capacity(total as usize);
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    let mut denied_by_body: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut errors = 0u64;
+    let mut last = start;
+    while let Some(d) = done_rx.recv().await {
+        last = last.max(d.at);
+        latencies.push(d.at.duration_since(d.due).as_secs_f64() * 1000.0);
+        match d.status {
+            Some(s) => *by_status.entry(s.to_string()).or_default() += 1,
+            None => errors += 1,
+        }
+        let e = denied_by_body.entry(a.bodies[d.body].clone()).or_default();
+        e.0 += 1;
+        e.1 += d.denied as u64;
+        if latencies.len() as u64 == total {
+            break;
+        }
+    }
+    sender.abort();
+    latencies.sort_by(|x, y| x.total_cmp(y));
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies[i]
+    };
+    let elapsed = last.duration_since(start).as_secs_f64();
+    let report = serde_json::json!({
+        "sent": total,
+        "answered": by_status,
+        "transportErrors": errors,
+        "seconds": elapsed,
+        "ratePerSecond": latencies.len() as f64 / elapsed.max(1e-9),
+        "latencyMs": {
+            "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "p999": pct(0.999),
+            "max": latencies.last().copied().unwrap_or(f64::NAN),
+        },
+        "deniedByBody": denied_by_body.iter().map(|(k, (n, d))| (k.clone(), serde_json::json!({"sent": n, "denied": d}))).collect::<serde_json::Map<_, _>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
