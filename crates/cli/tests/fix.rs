@@ -193,6 +193,10 @@ fn incident_files_are_what_kubectl_takes_and_close_the_door() {
         .unwrap()
         .iter()
         .any(|f| f["action"] == "source-ranges"));
+    // A run that cannot read its input leaves the earlier files as they were.
+    let r = jackstop(&["fix", "missing.yaml", "--out", &dir], None);
+    assert_eq!(r.code, 2);
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 9);
 }
 
 #[test]

@@ -121,10 +121,13 @@ fn cluster_ip(f: &Finding, svc: &Object, ty: &str) -> Fix {
             svc.name,
             first_port(svc).unwrap_or_else(|| "PORT".into())
         ),
-        notes: Vec::new(),
+        notes: vec![MANAGED_ELSEWHERE.into()],
         needs_input: false,
     }
 }
+
+/// Said of every patch of an object that an installer may own.
+const MANAGED_ELSEWHERE: &str = "If Helm, Argo CD, Flux, the Istio operator or a kustomize overlay manages this object, make the same change there too, or the next sync sets it back.";
 
 fn first_port(svc: &Object) -> Option<String> {
     svc.at("spec.ports")?
@@ -153,7 +156,7 @@ fn narrow(f: &Finding, svc: &Object, opts: &FixOptions) -> Fix {
             cidrs.join(", ")
         ),
         breaks: "clients outside these ranges (the cloud load balancer, or kube-proxy where it does not, drops them). Not every load balancer honours source ranges: check your provider's. The interface still has no login: the finding stays, at a narrower reach.".into(),
-        notes: Vec::new(),
+        notes: vec![MANAGED_ELSEWHERE.into()],
         needs_input: false,
     }
 }

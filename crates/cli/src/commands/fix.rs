@@ -162,8 +162,7 @@ fn earlier_fix_file(path: &Path) -> bool {
     std::fs::read_to_string(path).is_ok_and(|t| t.starts_with("# jackstop fix:"))
 }
 
-/// Creates the output directory, checks that it takes files, and removes the files of an
-/// earlier run (so that DIR holds exactly this run's fixes).
+/// Creates the output directory and checks that it takes files.
 fn prepare_out(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--out {}: cannot create the directory", dir.display()))?;
@@ -171,6 +170,12 @@ fn prepare_out(dir: &Path) -> anyhow::Result<()> {
     std::fs::write(&probe, b"")
         .with_context(|| format!("--out {}: cannot write into the directory", dir.display()))?;
     let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Removes the files of an earlier run, so that DIR holds exactly this run's fixes (once this
+/// run has something to replace them with: a run that fails to read leaves them).
+fn remove_earlier(dir: &Path) -> anyhow::Result<()> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("--out {}: cannot list the directory", dir.display()))?;
     for e in entries.flatten() {
@@ -184,6 +189,7 @@ fn prepare_out(dir: &Path) -> anyhow::Result<()> {
 
 /// Writes every fix; returns the paths, in the plan's order.
 fn write_files(dir: &Path, plan: &Plan) -> anyhow::Result<Vec<PathBuf>> {
+    remove_earlier(dir)?;
     let mut paths = Vec::new();
     for (i, fix) in plan.fixes.iter().enumerate() {
         let path = dir.join(fix.file_name(i + 1));
