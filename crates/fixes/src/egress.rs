@@ -104,8 +104,63 @@ pub fn fixes(findings: &[Finding], objects: &[Object], opts: &FixOptions) -> Vec
     wanted
         .into_iter()
         .filter(|(ns, _)| !existing.contains(ns.as_str()))
-        .map(|(ns, found)| policy(&ns, found))
+        .map(|(ns, found)| {
+            let mut fix = policy(&ns, found);
+            let open: Vec<String> = objects
+                .iter()
+                .filter(|o| {
+                    o.kind == "NetworkPolicy"
+                        && o.effective_namespace() == ns
+                        && o.name != EGRESS_POLICY_NAME
+                        && allows_all_egress(o)
+                })
+                .map(|o| o.name.clone())
+                .collect();
+            if !open.is_empty() {
+                fix.notes.insert(
+                    0,
+                    format!(
+                        "WARNING: NetworkPolicy {} in {ns} already lets its pods send anything anywhere, and policies add up: this one blocks nothing for those pods until that rule is narrowed.",
+                        open.join(", ")
+                    ),
+                );
+            }
+            fix
+        })
         .collect()
+}
+
+/// Whether a NetworkPolicy has an egress rule that allows every port to every address (no
+/// `to`, or an ipBlock of everything, and no `ports`).
+fn allows_all_egress(o: &Object) -> bool {
+    let types: Vec<&str> = o
+        .at("spec.policyTypes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let egress = o.at("spec.egress").and_then(Value::as_array);
+    if !types.contains(&"Egress") && egress.is_none() {
+        return false;
+    }
+    egress.into_iter().flatten().any(|rule| {
+        let any_port = rule
+            .get("ports")
+            .and_then(Value::as_array)
+            .is_none_or(|p| p.is_empty());
+        let anywhere = match rule.get("to").and_then(Value::as_array) {
+            None => true,
+            Some(to) => {
+                to.is_empty()
+                    || to.iter().any(|peer| {
+                        peer.get("ipBlock")
+                            .and_then(|b| b.get("cidr"))
+                            .and_then(Value::as_str)
+                            .is_some_and(|c| c == "0.0.0.0/0" || c == "::/0")
+                    })
+            }
+        };
+        any_port && anywhere
+    })
 }
 
 /// The policy object for `ns`.

@@ -253,6 +253,7 @@ fn gateway_auth(f: &Finding, svc: &Object, objects: &[Object], opts: &FixOptions
     });
     let mut notes = vec![
         "DENY without a request principal, not ALLOW with one: ALLOW policies add up, so an existing allow-all policy at the gateway (Kubeflow installs one) would let anonymous requests through; a DENY holds whatever else allows.".to_string(),
+        "security.istio.io/v1 needs Istio 1.22 or later; with an older Istio, change both apiVersions to security.istio.io/v1beta1.".to_string(),
         "Requests need `Authorization: Bearer <token>` from the issuer. Browsers do not send one by themselves: put oauth2-proxy (or Kubeflow's) in front and add its login paths (/oauth2/*, /dex/*) to notPaths.".to_string(),
     ];
     if needs_input {

@@ -399,3 +399,33 @@ fn merge_patch_semantics() {
         serde_json::json!({"a": {"c": [3]}, "d": 1, "e": {"f": 1}})
     );
 }
+
+#[test]
+fn an_allow_all_egress_policy_is_pointed_out() {
+    let mut objects = read(&repo().join("examples/kubeflow-incident"));
+    let open = serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-all-egress", "namespace": "kubeflow-user-team-b"},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}
+    });
+    objects.push(
+        Object::from_value(
+            open,
+            Source {
+                path: "t".into(),
+                line: 1,
+                template: None,
+            },
+            FieldLines::default(),
+        )
+        .unwrap(),
+    );
+    let plan = plan(&analyse(&objects), &objects, &opts());
+    let warned: Vec<&str> = plan
+        .fixes
+        .iter()
+        .filter(|f| f.notes.iter().any(|n| n.contains("allow-all-egress")))
+        .map(|f| f.target.namespace.as_deref().unwrap())
+        .collect();
+    assert_eq!(warned, ["kubeflow-user-team-b"]);
+}
