@@ -383,6 +383,10 @@ pub struct FixArgs {
     /// With --ingress-auth-url: where ingress-nginx sends browsers to sign in.
     #[arg(long, value_name = "URL")]
     pub ingress_auth_signin: Option<String>,
+    /// Stop workloads with suspicious findings (download-and-execute, hidden payloads) at high
+    /// or above too, not only proven miners.
+    #[arg(long)]
+    pub stop_suspicious: bool,
     /// An egress NetworkPolicy for every ML namespace (Kubeflow profiles, namespaces with
     /// notebooks, workflows, training or Ray jobs), not only those with a miner.
     #[arg(long)]

@@ -148,6 +148,9 @@ pub struct FixOptions {
     pub ingress_auth_signin: Option<String>,
     /// An egress NetworkPolicy for every ML namespace, not only those with a miner.
     pub network_policy_all_ml: bool,
+    /// Stop workloads with suspicious findings (download-and-execute, hidden payloads) at
+    /// high or above too, not only proven miners.
+    pub stop_suspicious: bool,
     /// The time stamp of a stopped Kubeflow Notebook (`kubeflow-resource-stopped`), RFC 3339.
     pub now: String,
 }
@@ -234,8 +237,13 @@ pub fn plan(findings: &[Finding], objects: &[Object], opts: &FixOptions) -> Plan
         let outcome = match f.category {
             jackstop_core::Category::Exposure => exposure::fixes(f, object, objects, opts),
             jackstop_core::Category::Miner => stop::fixes(f, object, opts),
+            jackstop_core::Category::Suspicious
+                if opts.stop_suspicious && f.severity >= Severity::High =>
+            {
+                stop::fixes(f, object, opts)
+            }
             jackstop_core::Category::Suspicious => Err(
-                "suspicious, not a proven miner: review it (see its remediation); jackstop does not stop it for you".into(),
+                "suspicious, not a proven miner: review it (see its remediation); jackstop stops it only with --stop-suspicious (high and above)".into(),
             ),
             jackstop_core::Category::Burst => Err(
                 "a burst is evidence about its members: their miner findings carry the fixes".into(),

@@ -429,3 +429,38 @@ fn an_allow_all_egress_policy_is_pointed_out() {
         .collect();
     assert_eq!(warned, ["kubeflow-user-team-b"]);
 }
+
+#[test]
+fn suspicious_workloads_are_stopped_only_when_asked() {
+    let objects = read(&repo().join("examples/kubeflow-incident"));
+    let d = objects
+        .iter()
+        .find(|o| o.kind == "Deployment" && o.name == "tf-train-cpu")
+        .unwrap();
+    let mut f = analyse(&objects)
+        .into_iter()
+        .find(|f| f.resource == d.resource())
+        .unwrap();
+    f.rule = "JS-SUS-001".into();
+    f.category = jackstop_core::Category::Suspicious;
+    f.severity = jackstop_core::Severity::High;
+    let without = plan(std::slice::from_ref(&f), &objects, &opts());
+    assert!(without.fixes.is_empty());
+    assert!(without.unfixed[0].reason.contains("--stop-suspicious"));
+    let asked = FixOptions {
+        stop_suspicious: true,
+        ..opts()
+    };
+    let with = plan(std::slice::from_ref(&f), &objects, &asked);
+    assert_eq!(
+        with.fixes.len(),
+        1,
+        "a stop, and no egress policy: no miner"
+    );
+    assert_eq!(with.fixes[0].action, "scale-to-zero");
+    f.severity = jackstop_core::Severity::Medium;
+    assert!(
+        plan(&[f], &objects, &asked).fixes.is_empty(),
+        "medium: not stopped"
+    );
+}

@@ -55,6 +55,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<u8> {
         ingress_auth_url: args.ingress_auth_url.clone(),
         ingress_auth_signin: args.ingress_auth_signin.clone(),
         network_policy_all_ml: args.network_policy,
+        stop_suspicious: args.stop_suspicious,
         now: jiff::Timestamp::now()
             .round(jiff::Unit::Second)?
             .to_string(),
