@@ -57,7 +57,9 @@
 //! type clears what no longer applies when the update left it as it was (node ports, health
 //! check node port, `allocateLoadBalancerNodePorts`, `loadBalancerClass`,
 //! `externalTrafficPolicy`); source ranges are not cleared, and refused. JSON patches
-//! (`application/json-patch+json`), PUT and DELETE are not modelled (415, 405).
+//! (`application/json-patch+json`), PUT and DELETE are not modelled (415, 405). Discovery
+//! still lists the verbs get, list and watch only (tests check kubectl's view of it); neither
+//! kubectl nor kube-rs looks at verbs before a write.
 //!
 //! Not modelled: Table and protobuf answers, a
 //! MODIFIED that takes an object out of a watch's selector (a real server sends DELETED; this
