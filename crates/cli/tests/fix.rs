@@ -343,6 +343,29 @@ async fn apply_dry_runs_first_then_closes_the_door_in_the_cluster() {
         assert_eq!(f["dryRun"]["ok"], true, "{f:#}");
         assert_eq!(f["applied"]["ok"], true, "{f:#}");
     }
+    // The summary tells what each dry run would do to the object as it was read.
+    let said = |action: &str| {
+        fixes
+            .iter()
+            .find(|f| f["action"] == action)
+            .map(|f| f["dryRun"]["message"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(
+        said("clusterip").contains(r#"would change spec.type "LoadBalancer" -> "ClusterIP""#),
+        "{}",
+        said("clusterip")
+    );
+    assert!(
+        said("scale-to-zero").contains("spec.replicas 2 -> 0"),
+        "{}",
+        said("scale-to-zero")
+    );
+    assert!(
+        said("egress-allowlist").ends_with("would create it"),
+        "{}",
+        said("egress-allowlist")
+    );
     // Every write went as a dry run before any went for real.
     let writes: Vec<String> = server
         .requests()

@@ -53,13 +53,22 @@ impl Change {
     }
 }
 
+/// What the server answered to one change.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// `Kind namespace/name`.
+    pub name: String,
+    /// The object as the server stored it, or would store it (dry run).
+    pub object: Value,
+}
+
 /// Sends each change (as a dry run when `dry_run`); one result per change, in order: what the
-/// server answered (the kind and name it persisted or would persist), or why it refused.
+/// server answered, or why it refused.
 pub async fn send(
     opts: &ClusterOptions,
     changes: &[Change],
     dry_run: bool,
-) -> Result<Vec<Result<String, String>>, ClusterError> {
+) -> Result<Vec<Result<Sent, String>>, ClusterError> {
     let (client, _server) = client(opts, opts.timeout).await?;
     let mut out = Vec::new();
     for change in changes {
@@ -73,7 +82,7 @@ async fn send_one(
     change: &Change,
     dry_run: bool,
     timeout: std::time::Duration,
-) -> Result<String, String> {
+) -> Result<Sent, String> {
     let (api_version, kind, namespace, name) = change.target();
     let (group, version) = match api_version.rsplit_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
@@ -106,14 +115,17 @@ async fn send_one(
             }
         };
         match result {
-            Ok(o) => Ok(format!(
-                "{kind} {}{name}",
-                o.metadata
-                    .namespace
-                    .as_deref()
-                    .map(|n| format!("{n}/"))
-                    .unwrap_or_default()
-            )),
+            Ok(o) => Ok(Sent {
+                name: format!(
+                    "{kind} {}{name}",
+                    o.metadata
+                        .namespace
+                        .as_deref()
+                        .map(|n| format!("{n}/"))
+                        .unwrap_or_default()
+                ),
+                object: serde_json::to_value(&o).unwrap_or(Value::Null),
+            }),
             Err(kube::Error::Api(s)) => Err(format!("{} ({} {})", s.message, s.code, s.reason)),
             Err(e) => Err(e.to_string()),
         }
@@ -128,7 +140,7 @@ pub fn send_blocking(
     opts: &ClusterOptions,
     changes: &[Change],
     dry_run: bool,
-) -> Result<Vec<Result<String, String>>, ClusterError> {
+) -> Result<Vec<Result<Sent, String>>, ClusterError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

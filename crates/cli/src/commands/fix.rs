@@ -8,7 +8,7 @@ use crate::commands::analysis::{cluster_options, Analysis};
 use crate::progress::ListProgress;
 use crate::{EXIT_CLEAN, EXIT_FAILED, EXIT_FINDINGS};
 use anyhow::{bail, Context};
-use jackstop_cluster::apply::Change;
+use jackstop_cluster::apply::{Change, Sent};
 use jackstop_core::{InputError, Object, Severity};
 use jackstop_fixes::{Fix, FixOptions, Method, Oidc, Plan};
 use jackstop_manifests::{collect_inputs, read_inputs, KindFilter, ReadOptions};
@@ -81,7 +81,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<u8> {
     let mut applied = vec![Applied::default(); plan.fixes.len()];
     let mut apply_failed = false;
     if args.apply {
-        apply_failed = apply(&args, &plan, &mut applied)?;
+        apply_failed = apply(&args, &plan, &objects, &mut applied)?;
     }
 
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
@@ -220,7 +220,12 @@ fn changes_of(fix: &Fix) -> Vec<Change> {
 
 /// Dry run of every fix; then, when all passed, the real thing. Returns whether anything
 /// failed (exit 2).
-fn apply(args: &FixArgs, plan: &Plan, out: &mut [Applied]) -> anyhow::Result<bool> {
+fn apply(
+    args: &FixArgs,
+    plan: &Plan,
+    objects: &[Object],
+    out: &mut [Applied],
+) -> anyhow::Result<bool> {
     let opts = cluster_options(&args.live, HashSet::new());
     let mut wanted: Vec<(usize, Vec<Change>)> = Vec::new();
     for (i, fix) in plan.fixes.iter().enumerate() {
@@ -235,7 +240,11 @@ fn apply(args: &FixArgs, plan: &Plan, out: &mut [Applied]) -> anyhow::Result<boo
     let mut results = dry.into_iter();
     let mut every_dry_run_passed = true;
     for (i, changes) in &wanted {
-        let mine: Vec<Result<String, String>> = results.by_ref().take(changes.len()).collect();
+        let mine: Vec<Result<String, String>> = results
+            .by_ref()
+            .take(changes.len())
+            .map(|r| r.map(|sent| describe(&sent, objects, "would")))
+            .collect();
         let r = combine(mine);
         every_dry_run_passed &= r.is_ok();
         out[*i].dry_run = Some(r);
@@ -253,12 +262,102 @@ fn apply(args: &FixArgs, plan: &Plan, out: &mut [Applied]) -> anyhow::Result<boo
     let mut results = real.into_iter();
     let mut failed = false;
     for (i, changes) in &wanted {
-        let mine: Vec<Result<String, String>> = results.by_ref().take(changes.len()).collect();
+        let mine: Vec<Result<String, String>> = results
+            .by_ref()
+            .take(changes.len())
+            .map(|r| r.map(|sent| describe(&sent, objects, "did")))
+            .collect();
         let r = combine(mine);
         failed |= r.is_err();
         out[*i].applied = Some(r);
     }
     Ok(failed)
+}
+
+/// What the server made of a change, against the object as it was read: `Kind ns/name:
+/// spec.type LoadBalancer -> ClusterIP; ...`, or that it is new.
+fn describe(sent: &Sent, objects: &[Object], verb: &str) -> String {
+    let o = &sent.object;
+    let s = |p: &str| o.pointer(p).and_then(Value::as_str);
+    let before = objects.iter().find(|b| {
+        Some(b.api_version.as_str()) == s("/apiVersion")
+            && Some(b.kind.as_str()) == s("/kind")
+            && Some(b.name.as_str()) == s("/metadata/name")
+            && b.namespace.as_deref() == s("/metadata/namespace")
+    });
+    let Some(before) = before else {
+        return format!("{}: {verb} create it", sent.name);
+    };
+    let mut changes = Vec::new();
+    diff("", &before.body, o, &mut changes);
+    if changes.is_empty() {
+        return format!("{}: {verb} change nothing", sent.name);
+    }
+    let more = changes.len().saturating_sub(8);
+    changes.truncate(8);
+    if more > 0 {
+        changes.push(format!("{more} more"));
+    }
+    format!("{}: {verb} change {}", sent.name, changes.join("; "))
+}
+
+/// Fields the server keeps for itself, not worth telling.
+const SERVER_FIELDS: &[&str] = &[
+    "metadata.resourceVersion",
+    "metadata.managedFields",
+    "metadata.generation",
+    "metadata.uid",
+    "metadata.creationTimestamp",
+    "status",
+];
+
+fn short(v: &Value) -> String {
+    let t = v.to_string();
+    if t.chars().count() > 60 {
+        format!("{}...", t.chars().take(57).collect::<String>())
+    } else {
+        t
+    }
+}
+
+/// The leaves where `a` and `b` differ, as `path a -> b`, `path removed`, `path b (new)`.
+fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    if SERVER_FIELDS.contains(&path) {
+        return;
+    }
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, av) in x {
+                match y.get(k) {
+                    Some(bv) => diff(&join(k), av, bv, out),
+                    None if !SERVER_FIELDS.contains(&join(k).as_str()) => {
+                        out.push(format!("{} removed", join(k)))
+                    }
+                    None => {}
+                }
+            }
+            for (k, bv) in y {
+                let p = join(k);
+                if !x.contains_key(k) && !SERVER_FIELDS.contains(&p.as_str()) {
+                    out.push(format!("{p} {} (new)", short(bv)));
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (av, bv)) in x.iter().zip(y).enumerate() {
+                diff(&format!("{path}[{i}]"), av, bv, out);
+            }
+        }
+        _ if a != b => out.push(format!("{path} {} -> {}", short(a), short(b))),
+        _ => {}
+    }
 }
 
 fn combine(results: Vec<Result<String, String>>) -> Result<String, String> {
