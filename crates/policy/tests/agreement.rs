@@ -1,0 +1,447 @@
+//! The exported CEL, run by a real CEL implementation (the `cel` crate with kube-rs's
+//! Kubernetes CEL libraries), against what the webhook decides (`Engine::review`, the cluster
+//! state "none": what one object shows, which is all a ValidatingAdmissionPolicy sees).
+//!
+//! - Miner rules (JS-MIN-001, JS-MIN-003): exact agreement on every review fixture; on the
+//!   benign corpora not one denial; each exported indicator's `hit` example denied and its
+//!   `miss` not, by CEL and by the webhook alike; and, over every string of the corpora and of
+//!   the examples, a CEL match is a strong hit of the same indicator for the webhook (CEL never
+//!   denies what the webhook allows).
+//! - Exposure rules: CEL is stricter by design. Wherever the webhook denies an exposure (in any
+//!   cluster state of `expected.json`), CEL denies too; where CEL denies and the webhook does
+//!   not, it is because the webhook saw authentication in front (or a second layer left), which
+//!   CEL cannot see: the exact list is asserted.
+
+mod common;
+
+use common::*;
+use jackstop_admission::{parse_review, ClusterState, Engine, Mode, Policy};
+use jackstop_catalogue::indicators::Strength;
+use jackstop_catalogue::Catalogue;
+use jackstop_manifests::{collect_inputs, read_inputs, ReadOptions};
+use jackstop_policy::miners::{self, Matcher, Target};
+use serde_json::{json, Value as Json};
+use std::collections::BTreeSet;
+
+const MINER_RULES: &[&str] = &["JS-MIN-001", "JS-MIN-002", "JS-MIN-003"];
+
+fn webhook(engine: &Engine, req: &Json) -> (bool, BTreeSet<String>) {
+    try_webhook(engine, req).expect("a review the webhook reads")
+}
+
+/// None when the webhook would refuse the review itself (not an object the API server accepts).
+fn try_webhook(engine: &Engine, req: &Json) -> Option<(bool, BTreeSet<String>)> {
+    let body =
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req});
+    let r = parse_review(&serde_json::to_vec(&body).unwrap()).ok()?;
+    let v = engine.review(&r, &Policy::default(), &ClusterState::empty());
+    let rules = v
+        .findings
+        .iter()
+        .filter(|(_, m)| *m == Mode::Enforce)
+        .map(|(f, _)| f.rule.clone())
+        .collect();
+    Some((v.allowed, rules))
+}
+
+fn is_miner(r: &str) -> bool {
+    MINER_RULES.contains(&r)
+}
+
+#[test]
+fn every_expression_compiles_and_the_fixtures_agree() {
+    let cat = Catalogue::builtin();
+    let engine = Engine::new(cat);
+    let policies = compile_all(cat);
+    let expressions: usize = policies
+        .iter()
+        .map(|p| {
+            p.def.match_conditions.len()
+                + p.def.variables.len()
+                + p.def.validations.len()
+                + p.def
+                    .validations
+                    .iter()
+                    .filter(|v| v.message_expression.is_some())
+                    .count()
+        })
+        .sum();
+    assert!(expressions > 60, "{expressions}");
+    let expected: Json = serde_json::from_slice(
+        &std::fs::read(repo().join("tests/fixtures/admission/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let names = fixture_names();
+    assert!(names.len() >= 16, "{names:?}");
+    let mut stricter = Vec::new();
+    let mut wrong = Vec::new();
+    for name in &names {
+        let req = fixture(name);
+        let outcomes = evaluate_all(&policies, &req);
+        for o in &outcomes {
+            assert!(o.errors.is_empty(), "{name}: {:?}", o.errors);
+            assert!(o.max_validation_cost <= jackstop_policy::PER_EXPRESSION_LIMIT);
+            for (_, _, m) in &o.denied {
+                assert!(m.starts_with("jackstop JS-"), "{name}: {m}");
+            }
+        }
+        let cel: BTreeSet<String> = denied_rules(&outcomes).into_iter().collect();
+        let (allowed, hook) = webhook(&engine, &req);
+        // Miner rules: exact.
+        let cel_miner = cel.iter().any(|r| is_miner(r));
+        let hook_miner = hook.iter().any(|r| is_miner(r));
+        if cel_miner != hook_miner {
+            wrong.push(format!(
+                "{name}: CEL {cel:?}, webhook {hook:?} (allowed {allowed})"
+            ));
+        }
+        if cel.contains("JS-MIN-001") && !hook.contains("JS-MIN-001") {
+            wrong.push(format!("{name}: CEL JS-MIN-001, webhook {hook:?}"));
+        }
+        // Exposure rules: CEL at least as strict in every state the fixtures were judged in.
+        let cel_exposure = cel.iter().any(|r| r.starts_with("JS-EXP-"));
+        let case = expected["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["review"] == name.as_str());
+        if let Some(case) = case {
+            for (state, want) in case["states"].as_object().unwrap() {
+                let hook_exposure = want["rules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.as_str().unwrap().starts_with("JS-EXP-"));
+                if hook_exposure && !cel_exposure {
+                    wrong.push(format!(
+                        "{name} in {state}: the webhook denies an exposure, CEL does not"
+                    ));
+                }
+                if cel_exposure && !hook_exposure {
+                    stricter.push(format!("{name}@{state}"));
+                }
+            }
+        }
+        if !cel_exposure && hook.iter().any(|r| r.starts_with("JS-EXP-")) {
+            wrong.push(format!(
+                "{name}: webhook exposure {hook:?} in state none, CEL allows"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // Where CEL is stricter: the seed patches where authentication is in front (the real
+    // install) or unknown (no cluster), and the deletion of the gateway's authentication
+    // where another layer remains or the gateway is not reachable from outside.
+    stricter.sort();
+    assert_eq!(
+        stricter,
+        [
+            "delete-dex-jwt@kubeflow",
+            "delete-dex-jwt@kubeflow-open",
+            "delete-dex-jwt@kubeflow-open-one-layer",
+            "delete-dex-jwt@none",
+            "delete-oauth2-proxy-policy@kubeflow",
+            "delete-oauth2-proxy-policy@kubeflow-open",
+            "delete-oauth2-proxy-policy@kubeflow-open-one-layer",
+            "delete-oauth2-proxy-policy@none",
+            "delete-require-jwt@kubeflow",
+            "delete-require-jwt@kubeflow-open",
+            "delete-require-jwt@none",
+            "seed-gateway-loadbalancer@kubeflow",
+            "seed-gateway-loadbalancer@none",
+            "seed-gateway-nodeport@kubeflow",
+            "seed-gateway-nodeport@none",
+        ]
+    );
+    eprintln!(
+        "{} fixtures, {expressions} expressions; CEL stricter than the webhook in {} (fixture, state) pairs",
+        names.len(),
+        stricter.len()
+    );
+}
+
+#[test]
+fn the_annotations_let_an_administrator_through() {
+    let cat = Catalogue::builtin();
+    let policies = compile_all(cat);
+    let mut req = fixture("seed-gateway-loadbalancer");
+    assert!(!denied_rules(&evaluate_all(&policies, &req)).is_empty());
+    req["object"]["metadata"]["annotations"] = json!({"jackstop.dev/authenticated-by": "oauth2-proxy ext-authz (AuthorizationPolicy istio-system/istio-ingressgateway-oauth2-proxy)"});
+    assert!(denied_rules(&evaluate_all(&policies, &req)).is_empty());
+    // Already open before the change: an unrelated update passes.
+    let mut req = fixture("seed-gateway-loadbalancer");
+    req["oldObject"]["spec"]["type"] = json!("LoadBalancer");
+    assert!(denied_rules(&evaluate_all(&policies, &req)).is_empty());
+    // externalIPs on a ClusterIP Service of the dashboard.
+    let mut req = fixture("seed-gateway-loadbalancer");
+    req["object"]["spec"]["type"] = json!("ClusterIP");
+    req["object"]["spec"]["externalIPs"] = json!(["203.0.113.10"]);
+    assert_eq!(
+        denied_rules(&evaluate_all(&policies, &req)),
+        ["JS-EXP-001", "JS-EXP-002"]
+    );
+    let mut req = fixture("delete-require-jwt");
+    req["oldObject"]["metadata"]["annotations"] = json!({"jackstop.dev/allow-delete": "true"});
+    assert!(denied_rules(&evaluate_all(&policies, &req)).is_empty());
+    // An unrelated Service, and one with no spec at all: nothing, and no error.
+    let mut req = fixture("seed-gateway-loadbalancer");
+    req["object"]["metadata"]["name"] = json!("shop");
+    req["object"]["metadata"]["labels"] = json!({});
+    req["object"]["spec"]["selector"] = json!({"app": "shop"});
+    assert!(denied_rules(&evaluate_all(&policies, &req)).is_empty());
+    req["object"]["spec"] = json!(null);
+    req["object"].as_object_mut().unwrap().remove("spec");
+    assert!(denied_rules(&evaluate_all(&policies, &req)).is_empty());
+}
+
+fn pod_with(args: &[&str], image: &str) -> Json {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "team-a"},
+        "spec": {"containers": [{"name": "c", "image": image, "args": args}]}
+    })
+}
+
+/// Each exported indicator's golden examples, as a Pod's args (or image): the `hit` denied and
+/// the `miss` not, by CEL and by the webhook alike. A base64 check's example is its indicator's
+/// `hit` hidden in `echo ... | base64 -d | sh`.
+#[test]
+fn indicator_examples_are_judged_alike() {
+    let cat = Catalogue::builtin();
+    let engine = Engine::new(cat);
+    let policies = compile_all(cat);
+    let (checks, only) = miners::checks(cat);
+    let mut judged = 0;
+    let mut b64_caught = 0;
+    let mut wrong = Vec::new();
+    for c in &checks {
+        for id in &c.indicators {
+            let (hit, miss) = cat.indicators.examples(id).unwrap();
+            for (text, want) in [(hit, true), (miss, false)] {
+                let pod = match (c.target, &c.matcher) {
+                    (Target::Image, _) => pod_with(&[], text),
+                    (Target::Text, Matcher::Base64(_)) => {
+                        use base64::Engine as _;
+                        // Hidden in a command line, as a dropper would.
+                        let b = base64::engine::general_purpose::STANDARD
+                            .encode(format!("exec {text} "));
+                        pod_with(
+                            &["-c", &format!("echo {b} | base64 -d | sh")],
+                            "busybox:1.36",
+                        )
+                    }
+                    (Target::Text, _) => pod_with(&[text], "busybox:1.36"),
+                };
+                let req = create_request(&pod);
+                let outcomes = evaluate_all(&policies, &req);
+                let by_this = outcomes
+                    .iter()
+                    .flat_map(|o| o.denied.iter())
+                    .any(|(v, _, _)| *v == c.id);
+                let cel = !denied_rules(&outcomes).is_empty();
+                let (allowed, _) = webhook(&engine, &req);
+                // The image examples of the miner-program check are image references that the
+                // text check would read as a name only.
+                // A base64 form holds the literal with a space before it and a space or `=`
+                // after (`://` for a scheme): a hit example written otherwise
+                // (`args: ["--randomx-1gb-pages"]`) is the webhook's only (it decodes).
+                let b64 = matches!(c.matcher, Matcher::Base64(_));
+                let bounded = format!("exec {text} ")
+                    .split(' ')
+                    .any(|w| w.starts_with("--") || w.contains("://"));
+                if want && !by_this && (!b64 || bounded) {
+                    wrong.push(format!("{} ({id}): hit {text:?} not denied by CEL", c.id));
+                }
+                if want && by_this && b64 {
+                    b64_caught += 1;
+                }
+                if !want && cel && c.target == Target::Text {
+                    wrong.push(format!("{} ({id}): miss {text:?} denied by CEL", c.id));
+                }
+                if cel && allowed {
+                    wrong.push(format!(
+                        "{} ({id}): {text:?} denied by CEL, allowed by the webhook",
+                        c.id
+                    ));
+                }
+                judged += 1;
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(judged > 80, "{judged}");
+    assert!(b64_caught >= 10, "{b64_caught}");
+    assert!(only.len() > 40);
+    eprintln!(
+        "{} checks ({} indicators) judged on {judged} examples; {} indicators left to the webhook",
+        checks.len(),
+        checks.iter().map(|c| c.indicators.len()).sum::<usize>(),
+        only.len()
+    );
+}
+
+fn corpus(name: &str) -> String {
+    repo()
+        .join("../shared/corpus")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn strings(v: &Json, out: &mut Vec<String>) {
+    match v {
+        Json::String(s) => out.push(s.clone()),
+        Json::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Json::Object(m) => m.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Every benign object created: no CEL denial of a workload, no evaluation error, within the
+/// API server's cost budget; and every regex match over any of their strings (and over the
+/// miner corpus and the indicator examples) is a strong hit of the same indicator for the
+/// webhook's own matcher.
+#[test]
+fn benign_corpora_pass_and_every_cel_match_is_a_webhook_strong_hit() {
+    let cat = Catalogue::builtin();
+    let engine = Engine::new(cat);
+    let policies = compile_all(cat);
+    let (checks, _) = miners::checks(cat);
+    let mut evaluated = 0;
+    let mut workloads = 0;
+    let mut exposure_denied = Vec::new();
+    let mut texts: Vec<String> = Vec::new();
+    let mut images: Vec<String> = Vec::new();
+    for dir in [
+        "kubeflow-platform",
+        "kfp",
+        "argo-examples",
+        "kuberay",
+        "notebooks-training",
+    ] {
+        let (inputs, errors) = collect_inputs(&[corpus(dir)], &[]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let objects = read_inputs(&inputs, &ReadOptions::default()).objects;
+        for o in objects {
+            strings(&o.body, &mut texts);
+            let req = create_request(&o.body);
+            // Not an object the API server would accept (no name, say): not a review.
+            let Some((allowed, hook)) = try_webhook(&engine, &req) else {
+                continue;
+            };
+            let outcomes = evaluate_all(&policies, &req);
+            if !outcomes.iter().any(|x| x.matched) {
+                continue;
+            }
+            evaluated += 1;
+            for x in &outcomes {
+                assert!(
+                    x.errors.is_empty(),
+                    "{dir} {} {}: {:?}",
+                    o.kind,
+                    o.name,
+                    x.errors
+                );
+                assert!(
+                    x.max_validation_cost <= jackstop_policy::PER_EXPRESSION_LIMIT
+                        && x.cost <= jackstop_policy::PER_POLICY_BUDGET,
+                    "{dir} {} {}: cost {} (max {})",
+                    o.kind,
+                    o.name,
+                    x.cost,
+                    x.max_validation_cost
+                );
+            }
+            let denied = denied_rules(&outcomes);
+            if o.kind == "Service" {
+                if !denied.is_empty() {
+                    exposure_denied.push(format!("{dir}: Service {:?}/{}", o.namespace, o.name));
+                }
+                continue;
+            }
+            workloads += 1;
+            assert!(
+                denied.is_empty(),
+                "{dir}: {} {:?}/{} denied by CEL: {:?}",
+                o.kind,
+                o.namespace,
+                o.name,
+                outcomes
+                    .iter()
+                    .flat_map(|x| x.denied.iter())
+                    .collect::<Vec<_>>()
+            );
+            assert!(
+                allowed || !hook.iter().any(|r| is_miner(r)),
+                "{dir} {}: {hook:?}",
+                o.name
+            );
+        }
+    }
+    eprintln!(
+        "corpora: {evaluated} objects evaluated ({workloads} workloads, no denial); Services denied by the stricter exposure policy: {exposure_denied:?}"
+    );
+    assert!(workloads > 150, "{workloads}");
+
+    // The miner corpus and the examples, for the soundness of each regex.
+    let miners_dir = repo().join("../shared/corpus/miners");
+    if miners_dir.is_dir() {
+        let (inputs, _) = collect_inputs(&[miners_dir.display().to_string()], &[]);
+        for o in read_inputs(&inputs, &ReadOptions::default()).objects {
+            strings(&o.body, &mut texts);
+        }
+    }
+    for id in cat.indicators.ids() {
+        let (h, m) = cat.indicators.examples(id).unwrap();
+        texts.push(h.to_string());
+        texts.push(m.to_string());
+        images.push(h.to_string());
+        images.push(m.to_string());
+    }
+    let image_like = regex::Regex::new(r"^[a-z0-9][A-Za-z0-9._/:@-]{0,200}$").unwrap();
+    images.extend(texts.iter().filter(|t| image_like.is_match(t)).cloned());
+    texts.sort();
+    texts.dedup();
+    images.sort();
+    images.dedup();
+    let mut matched = 0;
+    let mut unsound = Vec::new();
+    for c in &checks {
+        let Matcher::Regex(re) = &c.matcher else {
+            continue;
+        };
+        let r = regex::Regex::new(re).unwrap();
+        let on = if c.target == Target::Text {
+            &texts
+        } else {
+            &images
+        };
+        for t in on {
+            if !r.is_match(t) {
+                continue;
+            }
+            matched += 1;
+            let hits = if c.target == Target::Text {
+                cat.indicators.scan_text(t)
+            } else {
+                cat.indicators.scan_image(t)
+            };
+            if !hits
+                .iter()
+                .any(|h| c.indicators.contains(&h.id) && h.strength == Strength::Strong)
+            {
+                unsound.push(format!(
+                    "{}: {t:?}: webhook hits {:?}",
+                    c.id,
+                    hits.iter().map(|h| (&h.id, h.strength)).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    assert!(unsound.is_empty(), "{}", unsound.join("\n"));
+    eprintln!(
+        "soundness: {} texts and {} image references, {matched} CEL matches, each a webhook strong hit",
+        texts.len(),
+        images.len()
+    );
+}
