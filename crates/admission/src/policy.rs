@@ -2,6 +2,8 @@
 //! exempt. Read from a YAML file (`--policy`), reloaded when it changes.
 //!
 //! ```yaml
+//! apiVersion: jackstop.dev/v1alpha1   # optional, as are kind and metadata
+//! kind: WebhookPolicy
 //! mode: enforce          # the default: enforce | warn | audit | off
 //! denyAtOrAbove: high    # in enforce, findings below this only warn
 //! rules:
@@ -59,6 +61,11 @@ struct PolicyFile {
     api_version: Option<String>,
     #[serde(default)]
     kind: Option<String>,
+    /// Read and ignored: the file looks like an object so that tools that read manifests
+    /// (jackstop scan, kustomize) take it as one.
+    #[serde(default)]
+    #[allow(dead_code)]
+    metadata: Option<serde_json::Value>,
     #[serde(default = "default_mode")]
     mode: Mode,
     #[serde(default = "default_threshold")]

@@ -1,0 +1,152 @@
+//! deploy/: the install renders with the real kubectl (kustomize), jackstop finds nothing at
+//! medium or above in its own manifests, the ValidatingWebhookConfiguration sends every kind
+//! the webhook judges, the reader role lets it watch what its cluster view needs, and the
+//! shipped policy is valid.
+
+use jackstop_admission::{Engine, Policy};
+use jackstop_catalogue::Catalogue;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The resource (plural) of a kind, as the API server names it.
+fn plural(kind: &str) -> String {
+    let k = kind.to_ascii_lowercase();
+    if k.ends_with("ss") || k.ends_with('s') {
+        format!("{k}es")
+    } else if let Some(stem) = k
+        .strip_suffix('y')
+        .filter(|s| !s.ends_with(['a', 'e', 'i', 'o', 'u']))
+    {
+        format!("{stem}ies")
+    } else {
+        format!("{k}s")
+    }
+}
+
+fn rendered() -> Vec<Value> {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(repo().join("deploy"))
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split("\n---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn jackstop_finds_nothing_at_medium_or_above_in_its_own_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("install.yaml");
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(repo().join("deploy"))
+        .output()
+        .unwrap();
+    std::fs::write(&file, &out.stdout).unwrap();
+    for target in [file.as_path(), &repo().join("deploy")] {
+        let scan = Command::new(env!("CARGO_BIN_EXE_jackstop"))
+            .args(["scan", "-f", "json", "--fail-on", "medium"])
+            .arg(target)
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&scan.stdout).unwrap();
+        assert_eq!(
+            scan.status.code(),
+            Some(0),
+            "{}: {report:#}",
+            target.display()
+        );
+        assert_eq!(
+            report["errors"],
+            serde_json::json!([]),
+            "{}",
+            target.display()
+        );
+    }
+}
+
+#[test]
+fn the_webhook_configuration_sends_every_kind_the_webhook_judges() {
+    let docs = rendered();
+    let vwc = docs
+        .iter()
+        .find(|d| d["kind"] == "ValidatingWebhookConfiguration")
+        .unwrap();
+    let mut covered = Vec::new();
+    for w in vwc["webhooks"].as_array().unwrap() {
+        assert_eq!(w["failurePolicy"], "Fail");
+        assert_eq!(w["sideEffects"], "None");
+        assert_eq!(w["admissionReviewVersions"], serde_json::json!(["v1"]));
+        assert!(w["timeoutSeconds"].as_u64().unwrap() <= 10);
+        assert_eq!(w["clientConfig"]["service"]["namespace"], "jackstop");
+        let excluded = w["namespaceSelector"]["matchExpressions"][0]["values"].clone();
+        assert_eq!(excluded, serde_json::json!(["kube-system", "jackstop"]));
+        for r in w["rules"].as_array().unwrap() {
+            for res in r["resources"].as_array().unwrap() {
+                covered.push(res.as_str().unwrap().to_string());
+            }
+        }
+    }
+    let engine = Engine::new(Catalogue::builtin());
+    // Not resources: a KFP pipeline spec is a document, never an API object.
+    for kind in engine.kinds().into_iter().filter(|k| *k != "PipelineSpec") {
+        let p = plural(kind);
+        assert!(
+            covered.contains(&p),
+            "{kind} ({p}) is judged but never sent"
+        );
+    }
+
+    // The reader role covers what the cluster view watches.
+    let role = docs
+        .iter()
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "jackstop-reader")
+        .unwrap();
+    let readable: Vec<String> = role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["resources"].as_array().unwrap().clone())
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
+    for kind in jackstop_analysers::exposure::ROUTING_KINDS
+        .iter()
+        .chain(jackstop_analysers::pods::KINDS)
+        .chain(&["Namespace"])
+    {
+        let p = plural(kind);
+        assert!(
+            readable.contains(&p),
+            "the view needs {p}, the role cannot read it"
+        );
+    }
+
+    // Two replicas that a drain cannot take both of.
+    let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    assert_eq!(deploy["spec"]["replicas"], 2);
+    let pdb = docs
+        .iter()
+        .find(|d| d["kind"] == "PodDisruptionBudget")
+        .unwrap();
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+}
+
+#[test]
+fn the_shipped_policy_is_valid() {
+    let known = |r: &str| Catalogue::builtin().rules.get(r).is_some();
+    let p = Policy::from_file(&repo().join("deploy/webhook/policy.yaml"), known).unwrap();
+    assert!(p.exemption(Some("kube-system"), None, "x").is_some());
+}

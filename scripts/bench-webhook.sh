@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Admission webhook benchmark (a benchmark, not a test): `jackstop webhook` with the real
+# Kubeflow install as its cluster view, loaded over TLS on loopback at RATE requests/s for
+# SECONDS by crates/serve/examples/load.rs (keep-alive connections, as the API server keeps
+# them), with a mix of AdmissionReviews from tests/fixtures/admission: Pods a ReplicaSet makes
+# (6 in 10), Deployments benign and mining (2), a miner Pod (1) and a Service change judged on
+# the cluster view (1). Reports latency percentiles, errors and the server's peak memory.
+# Usage: scripts/bench-webhook.sh [RATE=1000] [SECONDS=60] [CONNECTIONS=8]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+rate="${1:-1000}"; seconds="${2:-60}"; conns="${3:-8}"
+command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 2; }
+cargo build --release -p jackstop >&2
+cargo build --release -p jackstop-serve --example load >&2
+target="${CARGO_TARGET_DIR:-$PWD/target}/release"
+work=$(mktemp -d); trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$target/jackstop" webhook --listen "127.0.0.1:$port" --metrics-listen none \
+  --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
+  --objects ../shared/corpus/kubeflow-platform -f jsonl -o "$work/decisions.jsonl" 2>"$work/stderr" &
+pid=$!
+for _ in $(seq 100); do grep -q "admission webhook on" "$work/stderr" 2>/dev/null && break; sleep 0.1; done
+grep -q "admission webhook on" "$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
+r=tests/fixtures/admission/reviews
+bodies=("$r/benign-pod.json" "$r/benign-deployment.json" "$r/benign-pod.json" "$r/miner-deployment-cpu.json"
+        "$r/benign-pod.json" "$r/benign-pod.json" "$r/service-label-update.json" "$r/benign-pod.json"
+        "$r/benign-deployment.json" "$r/miner-pod.json" "$r/benign-pod.json")
+idle_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+"$target/examples/load" --url "https://localhost:$port/validate" --ca "$work/tls.crt" \
+  --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/load.json"
+peak_kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+cpu=$(awk '{print ($14+$15)/100}' "/proc/$pid/stat")
+python3 - "$work/load.json" "$idle_kb" "$peak_kb" "$cpu" "$rate" "$seconds" "$work/decisions.jsonl" <<'PY'
+import json, sys
+load = json.load(open(sys.argv[1])); idle, peak, cpu = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+rate, secs = sys.argv[5], sys.argv[6]
+l = load["latencyMs"]
+ok = load["answered"].get("200", 0)
+denied = sum(v["denied"] for v in load["deniedByBody"].values())
+decisions = sum(1 for _ in open(sys.argv[7]))
+print(f"load                : {load['sent']} reviews at {rate}/s for {secs} s over TLS (achieved {load['ratePerSecond']:.0f}/s)")
+print(f"answers             : {load['answered']} , transport errors {load['transportErrors']}")
+print(f"latency ms          : p50 {l['p50']:.3f}  p90 {l['p90']:.3f}  p99 {l['p99']:.3f}  p99.9 {l['p999']:.3f}  max {l['max']:.3f} (target p99 < 2 ms)")
+print(f"server memory       : {idle/1024:.0f} MB idle with the Kubeflow view, peak {peak/1024:.0f} MB (target < 50 MB)")
+print(f"server CPU          : {cpu:.1f} s over the run")
+print(f"denied              : {denied} (the miner Deployments and Pods), {decisions} decisions logged")
+for body, v in sorted(load["deniedByBody"].items()):
+    print(f"  {body.split('/')[-1]:<28} sent {v['sent']:>6} denied {v['denied']:>6}")
+PY
