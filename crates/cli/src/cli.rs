@@ -40,6 +40,9 @@ pub enum Command {
     /// Validating admission webhook (AdmissionReview v1 over HTTPS): deny or warn on changes
     /// that start miners or open a dashboard to outside, by the same rules as `scan`.
     Webhook(Box<WebhookArgs>),
+    /// Kubernetes-native admission policies (ValidatingAdmissionPolicy + Binding, CEL) for the
+    /// rules a per-object policy can enforce, for clusters that will not run the webhook.
+    Policy(PolicyArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -470,4 +473,44 @@ pub struct WebhookArgs {
     /// Reviews judged at once; more wait their turn.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_in_flight: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Write the ValidatingAdmissionPolicies and their Bindings (admissionregistration.k8s.io/v1,
+    /// Kubernetes 1.30+) as multi-document YAML, for `kubectl apply -f`.
+    Export(PolicyExportArgs),
+}
+
+/// What a binding does when a validation fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyAction {
+    /// Refuse the request (validationActions [Deny]).
+    Deny,
+    /// Admit it with a warning kubectl prints ([Warn]).
+    Warn,
+    /// Admit it and record the failure in the audit log ([Audit]).
+    Audit,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyExportArgs {
+    /// Only these rules (comma-separated or repeated), e.g. `--rules JS-MIN-001,JS-EXP-001`.
+    #[arg(long, value_delimiter = ',', value_name = "RULE")]
+    pub rules: Vec<String>,
+    /// What the bindings do with a failed validation.
+    #[arg(long, value_enum, default_value = "deny")]
+    pub action: PolicyAction,
+    /// A namespace the bindings leave out (repeatable); kube-system always is.
+    #[arg(long = "exclude-namespace", value_name = "NAMESPACE")]
+    pub exclude_namespaces: Vec<String>,
+    /// Write the YAML to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         cli::Command::Audit(args) => commands::audit::run(*args),
         cli::Command::Fix(args) => commands::fix::run(*args),
         cli::Command::Webhook(args) => commands::webhook::run(*args),
+        cli::Command::Policy(args) => commands::policy::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod audit_serve;
 pub mod explain;
 pub mod fix;
+pub mod policy;
 pub mod rules;
 pub mod scan;
 pub mod watch;
