@@ -134,6 +134,9 @@ struct MinerImages {
     words: Vec<String>,
 }
 
+/// The most pattern bytes in one base64 validation.
+const B64_CHUNK: usize = 1000;
+
 /// Characters that end a token for the webhook's program check (`ends` in the catalogue).
 const NAME_END: &str = r#"(?:$|[\t\n\r "';&|)\],`\\><])"#;
 /// Characters of a path in front of a program name (`/usr/bin/`, `./`, `$HOME/`).
@@ -150,12 +153,12 @@ fn strength(cat: &Catalogue, id: &str) -> Option<Strength> {
 
 /// The regex for the miner programs in command position, run as `./name`, or downloaded.
 /// Ambiguous names (`t-rex`, `excavator`) only in command position, and never continued.
-fn program_regex(
+fn program_regexes(
     names: &[String],
     ambiguous: &[String],
     launchers: &[String],
     keys: &[String],
-) -> String {
+) -> Vec<(&'static str, &'static str, String)> {
     let names_re = format!("(?i:{})", alternation(names));
     let amb_re = format!("(?i:{})", alternation(ambiguous));
     // An unambiguous name may go on with `-`/`_` (`xmrig-notls`): still the program.
@@ -176,19 +179,26 @@ fn program_regex(
     } else {
         format!("{names_re}{tail}|{amb_re}")
     };
-    let mut forms = vec![format!("{position}{PATH}(?:{run}){NAME_END}")];
+    let mut forms = vec![(
+        "",
+        "in command position",
+        format!("{position}{PATH}(?:{run}){NAME_END}"),
+    )];
     // Run from the working directory.
-    forms.push(format!(
-        "(?:^|{STOP})\\.\\.?/(?:[A-Za-z0-9._~$/-]{{0,200}}/)?{names_re}{tail}{NAME_END}"
+    forms.push((
+        "-dot",
+        "run as ./name",
+        format!("(?:^|{STOP})\\.\\.?/(?:[A-Za-z0-9._~$/-]{{0,200}}/)?{names_re}{tail}{NAME_END}"),
     ));
     // Downloaded: in a URL, or a release archive.
-    forms.push(format!(
-        "://[^\\t\\n\\f\\r \"'\\[\\](),;|&`<>\\\\{{}}]{{0,200}}[/._~=?#%+:@!*$-]{names_re}(?:$|[^A-Za-z0-9])"
+    forms.push((
+        "-download",
+        "downloaded (in a URL or a release archive)",
+        format!(
+        "://[^\\t\\n\\f\\r \"'\\[\\](),;|&`<>\\\\{{}}]{{0,200}}[/._~=?#%+:@!*$-]{names_re}(?:$|[^A-Za-z0-9])|(?:^|[^A-Za-z0-9]){names_re}(?:-[0-9]|(?i:\\.(?:tar|tgz|zip|gz|xz|bz2|7z|txz)))"
+        ),
     ));
-    forms.push(format!(
-        "(?:^|[^A-Za-z0-9]){names_re}(?:-[0-9]|(?i:\\.(?:tar|tgz|zip|gz|xz|bz2|7z|txz)))"
-    ));
-    forms.join("|")
+    forms
 }
 
 /// Every exported check, and every indicator left to the webhook with the reason.
@@ -221,26 +231,27 @@ pub fn checks(cat: &Catalogue) -> (Vec<Check>, Vec<WebhookOnly>) {
             .flat_map(|p| p.names.iter().cloned())
             .collect()
     };
-    out.push(Check {
-        id: "miner-programs".into(),
-        indicators: file.programs.iter().map(|p| p.id.clone()).collect(),
-        rule: "JS-MIN-001",
-        what: format!(
-            "a miner program run ({})",
-            file.programs
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        target: Target::Text,
-        matcher: Matcher::Regex(program_regex(
-            &names(false),
-            &names(true),
-            &file.launchers,
-            &file.command_keys,
-        )),
-    });
+    let programs = file
+        .programs
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    for (suffix, how, regex) in program_regexes(
+        &names(false),
+        &names(true),
+        &file.launchers,
+        &file.command_keys,
+    ) {
+        out.push(Check {
+            id: format!("miner-programs{suffix}"),
+            indicators: file.programs.iter().map(|p| p.id.clone()).collect(),
+            rule: "JS-MIN-001",
+            what: format!("a miner program {how} ({programs})"),
+            target: Target::Text,
+            matcher: Matcher::Regex(regex),
+        });
+    }
     for a in &file.agents {
         if strength(cat, &a.id) != Some(Strength::Strong) {
             left(&a.id, "not a strong signal alone");
@@ -330,15 +341,35 @@ pub fn checks(cat: &Catalogue) -> (Vec<Check>, Vec<WebhookOnly>) {
             None => groups.push((id, what, forms)),
         }
     }
+    // In validations of at most B64_CHUNK pattern bytes each: the API server's per-expression
+    // cost limit applies to each, so a long alternation is split rather than made to bind.
     for (id, what, forms) in groups {
-        out.push(Check {
-            id: format!("b64:{id}"),
-            indicators: vec![id.clone()],
-            rule: "JS-MIN-001",
-            what: format!("{what}, base64-encoded"),
-            target: Target::Text,
-            matcher: Matcher::Base64(forms.join("|")),
-        });
+        let mut chunks: Vec<Vec<String>> = vec![Vec::new()];
+        for f in forms {
+            let last = chunks.last_mut().expect("one chunk");
+            if !last.is_empty()
+                && last.iter().map(|x| x.len() + 1).sum::<usize>() + f.len() > B64_CHUNK
+            {
+                chunks.push(vec![f]);
+            } else {
+                last.push(f);
+            }
+        }
+        let n = chunks.len();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            out.push(Check {
+                id: if n == 1 {
+                    format!("b64:{id}")
+                } else {
+                    format!("b64:{id}#{}", i + 1)
+                },
+                indicators: vec![id.clone()],
+                rule: "JS-MIN-001",
+                what: format!("{what}, base64-encoded"),
+                target: Target::Text,
+                matcher: Matcher::Base64(chunk.join("|")),
+            });
+        }
     }
 
     for m in &file.malicious_images {

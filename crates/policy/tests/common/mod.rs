@@ -219,9 +219,14 @@ pub fn evaluate(c: &Compiled, req: &Json) -> Outcome {
             };
             let cost = match matcher {
                 Matcher::Regex(re) => regex_cost(on, re.len()),
-                // Worst case: every text has a base64 run.
+                // The runs scan, then the regex over the runs.
                 Matcher::Base64(re) => {
-                    regex_cost(on, jackstop_policy::B64_RUN.len()) + regex_cost(on, re.len())
+                    let run = regex::Regex::new(jackstop_policy::B64_RUN).unwrap();
+                    let runs: Vec<String> = on
+                        .iter()
+                        .flat_map(|t| run.find_iter(t).map(|m| m.as_str().to_string()))
+                        .collect();
+                    regex_cost(on, jackstop_policy::B64_RUN.len()) + regex_cost(&runs, re.len())
                 }
             };
             out.cost += cost;
