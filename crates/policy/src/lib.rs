@@ -607,11 +607,9 @@ impl CostModel {
     /// runs, and text that is all base64.
     pub fn max_kib(&self) -> (u64, u64) {
         let bound = |total: u64, one: u64| {
-            if total == 0 {
-                u64::MAX
-            } else {
-                (PER_POLICY_BUDGET / total).min(PER_EXPRESSION_LIMIT / one.max(1))
-            }
+            PER_POLICY_BUDGET
+                .checked_div(total)
+                .map_or(u64::MAX, |b| b.min(PER_EXPRESSION_LIMIT / one.max(1)))
         };
         (
             bound(self.plain_per_kib, self.max_plain_validation_per_kib),
