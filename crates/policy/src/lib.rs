@@ -153,10 +153,11 @@ fn rule(groups: &[&str], resources: &[&str], operations: &[&str]) -> NamedRuleWi
     }
 }
 
-/// Where each kind keeps its pod spec (one per object), and its Argo template lists.
-const POD_SPECS: &[(&[&str], &str)] = &[
-    (&["Pod"], "spec"),
-    (&["PodTemplate"], "template.spec"),
+/// Where each kind keeps its pod specs: `.field`, `*` for every value of a map, `[*]` for every
+/// element of a list (the same places as the webhook's workload table).
+const POD_SPECS: &[(&[&str], &[&str])] = &[
+    (&["Pod"], &["spec"]),
+    (&["PodTemplate"], &["template.spec"]),
     (
         &[
             "Deployment",
@@ -167,9 +168,44 @@ const POD_SPECS: &[(&[&str], &str)] = &[
             "ReplicationController",
             "Notebook",
         ],
-        "spec.template.spec",
+        &["spec.template.spec"],
     ),
-    (&["CronJob"], "spec.jobTemplate.spec.template.spec"),
+    (&["CronJob"], &["spec.jobTemplate.spec.template.spec"]),
+    (&["TFJob"], &["spec.tfReplicaSpecs.*.template.spec"]),
+    (
+        &["PyTorchJob"],
+        &["spec.pytorchReplicaSpecs.*.template.spec"],
+    ),
+    (&["MPIJob"], &["spec.mpiReplicaSpecs.*.template.spec"]),
+    (&["XGBoostJob"], &["spec.xgbReplicaSpecs.*.template.spec"]),
+    (&["PaddleJob"], &["spec.paddleReplicaSpecs.*.template.spec"]),
+    (&["JAXJob"], &["spec.jaxReplicaSpecs.*.template.spec"]),
+    (
+        &["JobSet"],
+        &["spec.replicatedJobs[*].template.spec.template.spec"],
+    ),
+    (
+        &["RayCluster"],
+        &[
+            "spec.headGroupSpec.template.spec",
+            "spec.workerGroupSpecs[*].template.spec",
+        ],
+    ),
+    (
+        &["RayJob"],
+        &[
+            "spec.rayClusterSpec.headGroupSpec.template.spec",
+            "spec.rayClusterSpec.workerGroupSpecs[*].template.spec",
+            "spec.submitterPodTemplate.spec",
+        ],
+    ),
+    (
+        &["RayService"],
+        &[
+            "spec.rayClusterConfig.headGroupSpec.template.spec",
+            "spec.rayClusterConfig.workerGroupSpecs[*].template.spec",
+        ],
+    ),
 ];
 const ARGO_TEMPLATES: &[(&[&str], &str)] = &[
     (
@@ -178,6 +214,8 @@ const ARGO_TEMPLATES: &[(&[&str], &str)] = &[
     ),
     (&["CronWorkflow"], "spec.workflowSpec.templates"),
 ];
+/// Texts that are command lines of their own.
+const COMMAND_TEXTS: &[(&str, &str)] = &[("RayJob", "spec.entrypoint")];
 
 /// `has(r.a) && has(r.a.b) && ...` for every step of `path` under `root`.
 fn guard(root: &str, path: &str) -> String {
@@ -205,23 +243,68 @@ fn kinds_in(kinds: &[&str]) -> String {
     }
 }
 
-/// The container-like maps of `root` (`object` or `oldObject`): containers, init and ephemeral
-/// containers of the pod spec, Argo templates' `container` and `script`.
-fn containers(root: &str) -> String {
+/// The list of values at `path` under `root` (see [`POD_SPECS`]), never an error: absent
+/// fields give an empty list. At most one `*` or `[*]` (no list of lists).
+fn values_at(root: &str, path: &str) -> String {
+    let mut guards: Vec<String> = Vec::new();
+    let mut single = root.to_string();
+    let mut list: Option<String> = None;
+    for (i, seg) in path.split('.').enumerate() {
+        let (field, each) = match seg {
+            "*" => ("", Some(false)),
+            s => match s.strip_suffix("[*]") {
+                Some(f) => (f, Some(true)),
+                None => (s, None),
+            },
+        };
+        if !field.is_empty() {
+            match &mut list {
+                None => {
+                    single = format!("{single}.{field}");
+                    guards.push(format!("has({single})"));
+                }
+                Some(l) => {
+                    let v = format!("e{i}");
+                    *l = format!("{l}.filter({v}, has({v}.{field})).map({v}, {v}.{field})");
+                }
+            }
+        }
+        match each {
+            None => {}
+            Some(_) if list.is_some() => panic!("{path}: one `*` or `[*]` at most"),
+            Some(true) => list = Some(single.clone()),
+            Some(false) => list = Some(format!("{single}.map(k{i}, {single}[k{i}])")),
+        }
+    }
+    let value = match list {
+        Some(l) => l,
+        None => format!("[{single}]"),
+    };
+    format!("({} ? {value} : [])", guards.join(" && "))
+}
+
+/// Every pod spec of `root` (`object` or `oldObject`), by kind.
+fn pod_specs(root: &str) -> String {
     let mut parts = Vec::new();
-    for (kinds, path) in POD_SPECS {
-        let s = format!("{root}.{path}");
-        let list = ["containers", "initContainers", "ephemeralContainers"]
-            .iter()
-            .map(|f| format!("(has({s}.{f}) ? {s}.{f} : [])"))
-            .collect::<Vec<_>>()
-            .join(" + ");
+    for (kinds, paths) in POD_SPECS {
+        let lists: Vec<String> = paths.iter().map(|p| values_at(root, p)).collect();
         parts.push(format!(
-            "({} && {} ? {list} : [])",
+            "({} ? {} : [])",
             kinds_in(kinds),
-            guard(root, path)
+            lists.join(" + ")
         ));
     }
+    let all = parts.join(" + ");
+    if root == "object" {
+        all
+    } else {
+        format!("({root} == null ? [] : {all})")
+    }
+}
+
+/// The container-like maps of Argo templates (`container`, `script`).
+fn argo_containers(root: &str) -> String {
+    let mut parts = Vec::new();
     for (kinds, path) in ARGO_TEMPLATES {
         let t = format!("{root}.{path}");
         parts.push(format!(
@@ -234,37 +317,71 @@ fn containers(root: &str) -> String {
     if root == "object" {
         all
     } else {
-        format!("{root} == null ? [] : {all}")
+        format!("({root} == null ? [] : {all})")
     }
 }
+
+/// Command lines that are fields of their own (a RayJob's entrypoint).
+fn command_texts(root: &str) -> String {
+    let parts: Vec<String> = COMMAND_TEXTS
+        .iter()
+        .map(|(kind, path)| {
+            format!(
+                "({} && {} ? [{root}.{path}] : [])",
+                kinds_in(&[kind]),
+                guard(root, path)
+            )
+        })
+        .collect();
+    let all = parts.join(" + ");
+    if root == "object" {
+        all
+    } else {
+        format!("({root} == null ? [] : {all})")
+    }
+}
+
+/// Every container, init and ephemeral container of the pod spec `s`.
+const ALL_OF_SPEC: &str = "((has(s.containers) ? s.containers : []) + (has(s.initContainers) ? s.initContainers : []) + (has(s.ephemeralContainers) ? s.ephemeralContainers : []))";
 
 /// One text per container: command and args joined with spaces (as the container will run
 /// them, and as the webhook reads them), each env value, and an Argo script's source, on
 /// lines of their own.
 const TEXT_OF: &str = "((has(c.command) ? c.command : []) + (has(c.args) ? c.args : [])).join(' ') + '\\n' + (has(c.env) ? c.env.filter(e, has(e.value)).map(e, e.value) : []).join('\\n') + (has(c.source) ? '\\n' + c.source : '')";
 
-/// The miner policy's variables.
+/// The miner policy's variables: one text per pod spec (its containers' texts, a line
+/// apart), per Argo container and per command-line field; one line of images per pod spec.
 fn miner_variables() -> Vec<(String, String)> {
-    vec![
-        ("containers".into(), containers("object")),
-        (
-            "texts".into(),
-            format!("variables.containers.map(c, {TEXT_OF})"),
-        ),
-        (
-            "images".into(),
-            "variables.containers.filter(c, has(c.image)).map(c, c.image)".into(),
-        ),
-        ("oldContainers".into(), containers("oldObject")),
-        (
-            "oldTexts".into(),
-            format!("variables.oldContainers.map(c, {TEXT_OF})"),
-        ),
-        (
-            "oldImages".into(),
-            "variables.oldContainers.filter(c, has(c.image)).map(c, c.image)".into(),
-        ),
-    ]
+    let mut v = Vec::new();
+    for (prefix, root) in [("", "object"), ("old", "oldObject")] {
+        let name = |n: &str| {
+            if prefix.is_empty() {
+                n.to_string()
+            } else {
+                format!("old{}{}", n[..1].to_ascii_uppercase(), &n[1..])
+            }
+        };
+        v.push((name("podSpecs"), pod_specs(root)));
+        v.push((name("argoContainers"), argo_containers(root)));
+        v.push((
+            name("texts"),
+            format!(
+                "variables.{}.map(s, {ALL_OF_SPEC}.map(c, {TEXT_OF}).join('\\n')) + variables.{}.map(c, {TEXT_OF}) + {}",
+                name("podSpecs"),
+                name("argoContainers"),
+                command_texts(root)
+            ),
+        ));
+        v.push((
+            name("images"),
+            format!(
+                "variables.{}.map(s, {ALL_OF_SPEC}.filter(c, has(c.image)).map(c, c.image).join('\\n')) + variables.{}.filter(c, has(c.image)).map(c, c.image)",
+                name("podSpecs"),
+                name("argoContainers"),
+            ),
+        ));
+    }
+    v
 }
 
 fn miner_resource_rules() -> Vec<NamedRuleWithOperations> {
@@ -286,7 +403,21 @@ fn miner_resource_rules() -> Vec<NamedRuleWithOperations> {
             ops,
         ),
         rule(&["batch"], &["jobs", "cronjobs"], ops),
-        rule(&["kubeflow.org"], &["notebooks"], ops),
+        rule(
+            &["kubeflow.org"],
+            &[
+                "notebooks",
+                "tfjobs",
+                "pytorchjobs",
+                "mpijobs",
+                "xgboostjobs",
+                "paddlejobs",
+                "jaxjobs",
+            ],
+            ops,
+        ),
+        rule(&["jobset.x-k8s.io"], &["jobsets"], ops),
+        rule(&["ray.io"], &["rayclusters", "rayjobs", "rayservices"], ops),
         rule(
             &["argoproj.io"],
             &[

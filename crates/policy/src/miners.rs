@@ -22,9 +22,9 @@ const INDICATORS_YAML: &str = include_str!("../../catalogue/data/indicators.yaml
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// Per container: command and args joined with spaces, each env value, the script source
-    /// (Argo), one text separated by newlines.
+    /// (Argo), a line apart; the containers of one pod spec a line apart too.
     Text,
-    /// Per container: the image reference.
+    /// Per pod spec: its containers' image references, a line each.
     Image,
 }
 
@@ -375,7 +375,7 @@ pub fn checks(cat: &Catalogue) -> (Vec<Check>, Vec<WebhookOnly>) {
     for m in &file.malicious_images {
         // `account/*`: every repository of the account.
         let repo = match m.image.strip_suffix("/*") {
-            Some(acct) => format!("{}/[^:@]+", escape(&acct.to_ascii_lowercase())),
+            Some(acct) => format!("{}/[^:@\\n]+", escape(&acct.to_ascii_lowercase())),
             None => escape(&m.image.to_ascii_lowercase()),
         };
         out.push(Check {
@@ -385,7 +385,7 @@ pub fn checks(cat: &Catalogue) -> (Vec<Check>, Vec<WebhookOnly>) {
             what: m.what.clone(),
             target: Target::Image,
             // The whole repository (a tag or digest may follow); Docker Hub spelled any way.
-            matcher: Matcher::Regex(format!("^(?i:{HUB}{repo})(?:[:@]|$)")),
+            matcher: Matcher::Regex(format!("(?m)^(?i:{HUB}{repo})(?:[:@]|$)")),
         });
     }
     let unambiguous: Vec<String> = file
@@ -397,7 +397,7 @@ pub fn checks(cat: &Catalogue) -> (Vec<Check>, Vec<WebhookOnly>) {
     // A name as a whole part of the repository (between `/ - _ . :`), never in the tag.
     let in_repo = |names: &[String]| {
         format!(
-            "^(?:[^@]*/)?(?:[^/:@]*[_.-])?(?i:{})(?:[-_.][^/:@]*)?(?:$|[:@])|^[^@]*?(?:^|[/_.:-])(?i:{})(?:[/_.:-][^/@]*)?/[^/:@]*(?:$|[:@])",
+            "(?m)^(?:[^@\\n]*/)?(?:[^/:@\\n]*[_.-])?(?i:{})(?:[-_.][^/:@\\n]*)?(?:$|[:@])|^[^@\\n]*?(?:^|[/_.:-])(?i:{})(?:[/_.:-][^/@\\n]*)?/[^/:@\\n]*(?:$|[:@])",
             alternation(names),
             alternation(names)
         )
@@ -471,5 +471,5 @@ pub const WEBHOOK_ONLY: &[(&str, &str)] = &[
     ("combinations", "a pool with a wallet or a pool port, generic flags next to a miner image: the verdict weighs several weak or medium signals"),
     ("ML context", "JS-SUS-001 is denied only in an ML image or with GPUs, JS-SUS-002 is medium (warned, never denied)"),
     ("`$(VAR)` expansion and ConfigMaps", "env values from ConfigMaps (`envFrom`, `configMapKeyRef`, mounted files) are other objects; `$(VAR)` in command and args is checked unexpanded"),
-    ("ConfigMaps and other kinds", "JS-MIN-002 (a miner configuration in a ConfigMap), and the ML custom resources other than Notebooks and Argo workflows (TFJob, PyTorchJob, RayCluster, RayJob, InferenceService, SparkApplication, KFP pipelines...)"),
+    ("ConfigMaps and other kinds", "JS-MIN-002 (a miner configuration in a ConfigMap), and the kinds whose containers sit in lists of lists or in other shapes (Kubeflow Trainer v2, Katib, KServe, Spark, Tekton, KFP pipelines, Argo init containers, sidecars and container sets): CEL in Kubernetes has no portable flatten"),
 ];

@@ -452,3 +452,238 @@ fn benign_corpora_pass_and_every_cel_match_is_a_webhook_strong_hit() {
         images.len()
     );
 }
+
+fn object(api: &str, kind: &str, spec: Json) -> Json {
+    json!({"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": "team-a"}, "spec": spec})
+}
+
+/// A miner at every place the policy reads, in every kind: denied by CEL and by the webhook;
+/// the same object with a benign command: admitted by both.
+#[test]
+fn every_kind_is_read_where_the_webhook_reads_it() {
+    let cat = Catalogue::builtin();
+    let engine = Engine::new(cat);
+    let policies = compile_all(cat);
+    let pod = |cmd: &str| json!({"containers": [{"name": "c", "image": "python:3.12", "command": ["/bin/sh", "-c", cmd]}]});
+    let template = |cmd: &str| json!({"template": {"spec": pod(cmd)}});
+    type Make<'a> = Box<dyn Fn(&str) -> Json + 'a>;
+    let cases: Vec<(&str, Make)> = vec![
+        ("Pod", Box::new(|c: &str| object("v1", "Pod", pod(c)))),
+        (
+            "Pod init",
+            Box::new(|c: &str| {
+                object(
+                    "v1",
+                    "Pod",
+                    json!({"containers": [{"name": "a", "image": "busybox"}], "initContainers": pod(c)["containers"]}),
+                )
+            }),
+        ),
+        (
+            "Pod env",
+            Box::new(|c: &str| {
+                object(
+                    "v1",
+                    "Pod",
+                    json!({"containers": [{"name": "a", "image": "busybox", "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}, {"name": "CMD", "value": c}]}]}),
+                )
+            }),
+        ),
+        (
+            "Deployment",
+            Box::new(|c: &str| object("apps/v1", "Deployment", template(c))),
+        ),
+        (
+            "CronJob",
+            Box::new(|c: &str| {
+                object(
+                    "batch/v1",
+                    "CronJob",
+                    json!({"schedule": "* * * * *", "jobTemplate": {"spec": template(c)}}),
+                )
+            }),
+        ),
+        (
+            "Notebook",
+            Box::new(|c: &str| object("kubeflow.org/v1", "Notebook", template(c))),
+        ),
+        (
+            "Workflow container",
+            Box::new(|c: &str| {
+                object(
+                    "argoproj.io/v1alpha1",
+                    "Workflow",
+                    json!({"templates": [{"name": "a", "dag": {}}, {"name": "b", "container": pod(c)["containers"][0]}]}),
+                )
+            }),
+        ),
+        (
+            "Workflow script",
+            Box::new(|c: &str| {
+                object(
+                    "argoproj.io/v1alpha1",
+                    "Workflow",
+                    json!({"templates": [{"name": "b", "script": {"image": "python:3.12", "command": ["sh"], "source": format!("set -e\n{c}\n")}}]}),
+                )
+            }),
+        ),
+        (
+            "CronWorkflow",
+            Box::new(|c: &str| {
+                object(
+                    "argoproj.io/v1alpha1",
+                    "CronWorkflow",
+                    json!({"schedule": "* * * * *", "workflowSpec": {"templates": [{"name": "b", "container": pod(c)["containers"][0]}]}}),
+                )
+            }),
+        ),
+        (
+            "TFJob",
+            Box::new(|c: &str| {
+                object(
+                    "kubeflow.org/v1",
+                    "TFJob",
+                    json!({"tfReplicaSpecs": {"Chief": {"replicas": 1, "template": {"spec": pod("python train.py")}}, "Worker": {"replicas": 2, "template": {"spec": pod(c)}}}}),
+                )
+            }),
+        ),
+        (
+            "PyTorchJob",
+            Box::new(|c: &str| {
+                object(
+                    "kubeflow.org/v1",
+                    "PyTorchJob",
+                    json!({"pytorchReplicaSpecs": {"Master": {"template": {"spec": pod(c)}}}}),
+                )
+            }),
+        ),
+        (
+            "JobSet",
+            Box::new(|c: &str| {
+                object(
+                    "jobset.x-k8s.io/v1alpha2",
+                    "JobSet",
+                    json!({"replicatedJobs": [{"name": "w", "template": {"spec": template(c)}}]}),
+                )
+            }),
+        ),
+        (
+            "RayCluster worker",
+            Box::new(|c: &str| {
+                object(
+                    "ray.io/v1",
+                    "RayCluster",
+                    json!({"headGroupSpec": {"template": {"spec": pod("ray start --head")}}, "workerGroupSpecs": [{"groupName": "g", "template": {"spec": pod(c)}}]}),
+                )
+            }),
+        ),
+        (
+            "RayJob entrypoint",
+            Box::new(|c: &str| {
+                object(
+                    "ray.io/v1",
+                    "RayJob",
+                    json!({"entrypoint": c, "rayClusterSpec": {"headGroupSpec": {"template": {"spec": pod("ray start --head")}}}}),
+                )
+            }),
+        ),
+        (
+            "RayService",
+            Box::new(|c: &str| {
+                object(
+                    "ray.io/v1",
+                    "RayService",
+                    json!({"rayClusterConfig": {"headGroupSpec": {"template": {"spec": pod(c)}}}}),
+                )
+            }),
+        ),
+    ];
+    let miner = "cd /tmp && ./xmrig -o stratum+tcp://pool.example.invalid:3333 --donate-level 1";
+    for (what, make) in &cases {
+        for (cmd, deny) in [(miner, true), ("python train.py --epochs 3", false)] {
+            let req = create_request(&make(cmd));
+            let outcomes = evaluate_all(&policies, &req);
+            assert!(
+                outcomes.iter().any(|o| o.matched),
+                "{what}: no policy matched"
+            );
+            let cel = denied_rules(&outcomes);
+            let (allowed, hook) = webhook(&engine, &req);
+            assert_eq!(!cel.is_empty(), deny, "{what} {cmd}: CEL {cel:?}");
+            assert_eq!(!allowed, deny, "{what} {cmd}: webhook {hook:?}");
+            if deny {
+                assert_eq!(cel, ["JS-MIN-001"], "{what}");
+            }
+        }
+    }
+}
+
+/// Odd shapes (absent, null or empty fields, entries without values) are never an error:
+/// with failurePolicy Fail an error would deny.
+#[test]
+fn odd_shapes_are_not_errors() {
+    let cat = Catalogue::builtin();
+    let policies = compile_all(cat);
+    for o in [
+        object("v1", "Pod", json!({})),
+        object("v1", "Pod", json!({"containers": []})),
+        object("v1", "Pod", json!({"containers": [{}]})),
+        object(
+            "v1",
+            "Pod",
+            json!({"containers": [{"name": "a", "env": [{}, {"name": "X"}], "args": []}]}),
+        ),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "a"}}),
+        object("apps/v1", "Deployment", json!({"template": {}})),
+        object("apps/v1", "Deployment", json!({"replicas": 0})),
+        object("batch/v1", "CronJob", json!({"jobTemplate": {"spec": {}}})),
+        object("kubeflow.org/v1", "TFJob", json!({"tfReplicaSpecs": {}})),
+        object(
+            "kubeflow.org/v1",
+            "TFJob",
+            json!({"tfReplicaSpecs": {"Worker": {"replicas": 1}}}),
+        ),
+        object(
+            "ray.io/v1",
+            "RayCluster",
+            json!({"workerGroupSpecs": [{}], "headGroupSpec": {}}),
+        ),
+        object("ray.io/v1", "RayJob", json!({"rayClusterSpec": {}})),
+        object(
+            "argoproj.io/v1alpha1",
+            "Workflow",
+            json!({"templates": [{}, {"name": "a", "steps": [[{"name": "s"}]]}]}),
+        ),
+        object(
+            "argoproj.io/v1alpha1",
+            "CronWorkflow",
+            json!({"workflowSpec": {}}),
+        ),
+        object("v1", "Service", json!({})),
+        object(
+            "v1",
+            "Service",
+            json!({"type": "ClusterIP", "selector": {}}),
+        ),
+    ] {
+        let req = create_request(&o);
+        let outcomes = evaluate_all(&policies, &req);
+        assert!(outcomes.iter().any(|x| x.matched), "{o}");
+        assert_eq!(denied_rules(&outcomes), Vec::<String>::new(), "{o}");
+    }
+    // An UPDATE from an odd old object, and a DELETE of a policy with no spec.
+    let mut req = create_request(&object(
+        "v1",
+        "Pod",
+        json!({"containers": [{"name": "a", "image": "busybox", "args": ["./xmrig"]}]}),
+    ));
+    req["operation"] = json!("UPDATE");
+    req["oldObject"] = object("v1", "Pod", json!({"containers": [{}]}));
+    assert_eq!(denied_rules(&evaluate_all(&policies, &req)), ["JS-MIN-001"]);
+    let mut req = fixture("delete-require-jwt");
+    req["oldObject"].as_object_mut().unwrap().remove("spec");
+    assert_eq!(
+        denied_rules(&evaluate_all(&policies, &req)),
+        Vec::<String>::new()
+    );
+}

@@ -179,6 +179,7 @@ pub fn evaluate(c: &Compiled, req: &Json) -> Outcome {
     let mut vars: HashMap<String, Value> = HashMap::new();
     let mut texts: Vec<String> = Vec::new();
     let mut images: Vec<String> = Vec::new();
+    let run = regex::Regex::new(jackstop_policy::B64_RUN).unwrap();
     for (name, p) in &c.variables {
         ctx.add_variable_from_value("variables", vars.clone());
         match p.execute(&ctx) {
@@ -221,7 +222,6 @@ pub fn evaluate(c: &Compiled, req: &Json) -> Outcome {
                 Matcher::Regex(re) => regex_cost(on, re.len()),
                 // The runs scan, then the regex over the runs.
                 Matcher::Base64(re) => {
-                    let run = regex::Regex::new(jackstop_policy::B64_RUN).unwrap();
                     let runs: Vec<String> = on
                         .iter()
                         .flat_map(|t| run.find_iter(t).map(|m| m.as_str().to_string()))
