@@ -84,7 +84,6 @@ struct File {
 #[derive(Debug, Deserialize)]
 struct Program {
     id: String,
-    name: String,
     names: Vec<String>,
     #[serde(default)]
     ambiguous: bool,
@@ -231,12 +230,6 @@ pub fn checks(cat: &Catalogue) -> (Vec<Check>, Vec<WebhookOnly>) {
             .flat_map(|p| p.names.iter().cloned())
             .collect()
     };
-    let programs = file
-        .programs
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
     for (suffix, how, regex) in program_regexes(
         &names(false),
         &names(true),
@@ -247,7 +240,7 @@ pub fn checks(cat: &Catalogue) -> (Vec<Check>, Vec<WebhookOnly>) {
             id: format!("miner-programs{suffix}"),
             indicators: file.programs.iter().map(|p| p.id.clone()).collect(),
             rule: "JS-MIN-001",
-            what: format!("a miner program {how} ({programs})"),
+            what: format!("a miner program {how}"),
             target: Target::Text,
             matcher: Matcher::Regex(regex),
         });

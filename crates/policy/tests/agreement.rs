@@ -83,6 +83,7 @@ fn every_expression_compiles_and_the_fixtures_agree() {
             assert!(o.max_validation_cost <= jackstop_policy::PER_EXPRESSION_LIMIT);
             for (_, _, m) in &o.denied {
                 assert!(m.starts_with("jackstop JS-"), "{name}: {m}");
+                eprintln!("{name}: {m}");
             }
         }
         let cel: BTreeSet<String> = denied_rules(&outcomes).into_iter().collect();
@@ -129,6 +130,18 @@ fn every_expression_compiles_and_the_fixtures_agree() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // Every exported regex is in the part of the syntax where Go's RE2 (the API server) and
+    // Rust's regex (these tests) agree: translating it again changes nothing.
+    let (checks, _) = miners::checks(cat);
+    for c in &checks {
+        let (Matcher::Regex(re) | Matcher::Base64(re)) = &c.matcher;
+        assert_eq!(
+            jackstop_policy::pattern::translate(re).as_deref(),
+            Ok(re.as_str()),
+            "{}",
+            c.id
+        );
+    }
     // Where CEL is stricter: the seed patches where authentication is in front (the real
     // install) or unknown (no cluster), and the deletion of the gateway's authentication
     // where another layer remains or the gateway is not reachable from outside.
