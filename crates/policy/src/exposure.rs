@@ -34,8 +34,8 @@ fn open(root: &str) -> String {
     )
 }
 
-fn selector_has(key: &str, value: &str) -> String {
-    let sel = "object.spec.selector";
+fn selector_has(root: &str, key: &str, value: &str) -> String {
+    let sel = format!("{root}.spec.selector");
     if value == "*" {
         format!("{} in {sel}", cel_str(key))
     } else {
@@ -47,17 +47,17 @@ fn selector_has(key: &str, value: &str) -> String {
     }
 }
 
-/// Whether the Service fronts what these names and label sets identify.
-fn fronts(names: &[String], label_sets: &[Vec<(String, String)>]) -> String {
+/// Whether the Service `root` fronts what these names and label sets identify.
+fn fronts(root: &str, names: &[String], label_sets: &[Vec<(String, String)>]) -> String {
     let mut any = Vec::new();
     for n in names {
         match n.strip_prefix('*') {
             Some(suffix) => any.push(format!(
-                "(object.metadata.name.endsWith({s}) && size(object.metadata.name) > {n})",
+                "({root}.metadata.name.endsWith({s}) && size({root}.metadata.name) > {n})",
                 s = cel_str(suffix),
                 n = suffix.len()
             )),
-            None => any.push(format!("object.metadata.name == {}", cel_str(n))),
+            None => any.push(format!("{root}.metadata.name == {}", cel_str(n))),
         }
     }
     let sets: Vec<String> = label_sets
@@ -65,14 +65,14 @@ fn fronts(names: &[String], label_sets: &[Vec<(String, String)>]) -> String {
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.iter()
-                .map(|(k, v)| selector_has(k, v))
+                .map(|(k, v)| selector_has(root, k, v))
                 .collect::<Vec<_>>()
                 .join(" && ")
         })
         .collect();
     if !sets.is_empty() {
         any.push(format!(
-            "(has(object.spec) && has(object.spec.selector) && ({}))",
+            "(has({root}.spec) && has({root}.spec.selector) && ({}))",
             sets.join(" || ")
         ));
     }
@@ -85,14 +85,17 @@ pub fn service_validations(cat: &Catalogue) -> Vec<Validation> {
         "(has(object.metadata.annotations) && {a} in object.metadata.annotations && object.metadata.annotations[{a}] != '')",
         a = cel_str(AUTHENTICATED_BY)
     );
-    let opened = format!(
-        "{} && !(oldObject != null && {})",
-        open("object"),
-        open("oldObject")
-    );
     let mut out = Vec::new();
-    let mut push = |id: &str, name: &str, rules: Vec<String>, front: String| {
-        let expression = format!("!({front} && {opened}) || {annotated}");
+    // Denied: it fronts the interface and is open now, and was not both before (an update that
+    // changes neither passes; one that points an open Service at the interface does not).
+    let mut push = |id: &str, name: &str, rules: Vec<String>, front: &dyn Fn(&str) -> String| {
+        let expression = format!(
+            "!({} && {} && !(oldObject != null && {} && {})) || {annotated}",
+            front("object"),
+            open("object"),
+            front("oldObject"),
+            open("oldObject")
+        );
         let message = format!(
             "jackstop {}: this Service fronts {name} and would make it reachable from outside the cluster (LoadBalancer, NodePort or externalIPs). Keep it ClusterIP and publish it through an authenticating gateway; if something does authenticate in front of it, say what with the annotation {AUTHENTICATED_BY}.",
             rules.join("/")
@@ -108,20 +111,16 @@ pub fn service_validations(cat: &Catalogue) -> Vec<Validation> {
             message,
         });
     };
+    let gateway_names: Vec<String> = GATEWAY_NAMES.iter().map(|s| s.to_string()).collect();
+    let gateway_labels: Vec<Vec<(String, String)>> = GATEWAY_LABELS
+        .iter()
+        .map(|(k, v)| vec![(k.to_string(), v.to_string())])
+        .collect();
     push(
         "istio-ingressgateway",
         "the Istio ingress gateway (the Kubeflow dashboards behind it)",
         GATEWAY_RULES.iter().map(|s| s.to_string()).collect(),
-        fronts(
-            &GATEWAY_NAMES
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-            &GATEWAY_LABELS
-                .iter()
-                .map(|(k, v)| vec![(k.to_string(), v.to_string())])
-                .collect::<Vec<_>>(),
-        ),
+        &|root| fronts(root, &gateway_names, &gateway_labels),
     );
     for i in cat.interfaces.iter() {
         let sets: Vec<Vec<(String, String)>> = i
@@ -132,12 +131,9 @@ pub fn service_validations(cat: &Catalogue) -> Vec<Validation> {
         if i.services.is_empty() && sets.iter().all(|s| s.is_empty()) {
             continue;
         }
-        push(
-            &i.id,
-            &i.name,
-            vec![i.rule.clone()],
-            fronts(&i.services, &sets),
-        );
+        push(&i.id, &i.name, vec![i.rule.clone()], &|root| {
+            fronts(root, &i.services, &sets)
+        });
     }
     out
 }

@@ -185,6 +185,18 @@ fn the_annotations_let_an_administrator_through() {
     let mut req = fixture("seed-gateway-loadbalancer");
     req["oldObject"]["spec"]["type"] = json!("LoadBalancer");
     assert!(denied_rules(&evaluate_all(&policies, &req)).is_empty());
+    // An open Service pointed at the gateway: denied (it was not in front of it before).
+    let mut req = fixture("seed-gateway-loadbalancer");
+    req["oldObject"]["spec"]["type"] = json!("LoadBalancer");
+    req["oldObject"]["metadata"]["name"] = json!("shop");
+    req["oldObject"]["metadata"]["labels"] = json!({});
+    req["oldObject"]["spec"]["selector"] = json!({"app": "shop"});
+    req["object"]["metadata"]["name"] = json!("shop");
+    req["object"]["metadata"]["labels"] = json!({});
+    assert_eq!(
+        denied_rules(&evaluate_all(&policies, &req)),
+        ["JS-EXP-001", "JS-EXP-002"]
+    );
     // externalIPs on a ClusterIP Service of the dashboard.
     let mut req = fixture("seed-gateway-loadbalancer");
     req["object"]["spec"]["type"] = json!("ClusterIP");
