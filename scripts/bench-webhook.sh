@@ -3,8 +3,9 @@
 # Kubeflow install as its cluster view, loaded over TLS on loopback at RATE requests/s for
 # SECONDS by crates/serve/examples/load.rs (keep-alive connections, as the API server keeps
 # them), with a mix of AdmissionReviews from tests/fixtures/admission: Pods a ReplicaSet makes
-# (6 in 10), Deployments benign and mining (2), a miner Pod (1) and a Service change judged on
-# the cluster view (1). Reports latency percentiles, errors and the server's peak memory.
+# (4 in 11), Deployments benign and mining (3), a miner Pod (1), and Service changes (2): one to
+# the spec, judged on the whole cluster view, one to the labels only. Reports latency
+# percentiles, errors and the server's memory and CPU.
 # Usage: scripts/bench-webhook.sh [RATE=1000] [SECONDS=60] [CONNECTIONS=8]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,8 +15,13 @@ cargo build --release -p jackstop >&2
 cargo build --release -p jackstop-serve --example load >&2
 target="${CARGO_TARGET_DIR:-$PWD/target}/release"
 work=$(mktemp -d); trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+# A CA and a serving certificate it signs, as cert-manager makes them in deploy/webhook.
+ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+openssl req -x509 $ec -days 1 -subj /CN=bench-ca -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+openssl req $ec -subj /CN=localhost -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$work/ext"
+openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
+  -extfile "$work/ext" -out "$work/tls.crt" 2>/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$target/jackstop" webhook --listen "127.0.0.1:$port" --metrics-listen none \
   --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
@@ -25,10 +31,10 @@ for _ in $(seq 100); do grep -q "admission webhook on" "$work/stderr" 2>/dev/nul
 grep -q "admission webhook on" "$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
 r=tests/fixtures/admission/reviews
 bodies=("$r/benign-pod.json" "$r/benign-deployment.json" "$r/benign-pod.json" "$r/miner-deployment-cpu.json"
-        "$r/benign-pod.json" "$r/benign-pod.json" "$r/service-label-update.json" "$r/benign-pod.json"
+        "$r/benign-pod.json" "$r/service-port-added.json" "$r/service-label-update.json" "$r/benign-pod.json"
         "$r/benign-deployment.json" "$r/miner-pod.json" "$r/benign-pod.json")
 idle_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
-"$target/examples/load" --url "https://localhost:$port/validate" --ca "$work/tls.crt" \
+"$target/examples/load" --url "https://localhost:$port/validate" --ca "$work/ca.crt" \
   --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/load.json"
 peak_kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
 cpu=$(awk '{print ($14+$15)/100}' "/proc/$pid/stat")

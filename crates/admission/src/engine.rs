@@ -199,7 +199,19 @@ impl Engine {
             }
         }
         if ROUTING_KINDS.contains(&kind) {
-            found.extend(self.exposure_change(req, kind, ns, object.as_ref(), state));
+            // An update that changes neither the spec nor the annotations (labels, status,
+            // managed fields, a controller's bookkeeping) cannot change what is reachable.
+            let unchanged = matches!(req.operation, Operation::Update)
+                && match (&object, &old) {
+                    (Some(o), Some(p)) => {
+                        o.at("spec") == p.at("spec")
+                            && o.at("metadata.annotations") == p.at("metadata.annotations")
+                    }
+                    _ => false,
+                };
+            if !unchanged {
+                found.extend(self.exposure_change(req, kind, ns, object.as_ref(), state));
+            }
         } else if self.exposure.kinds().contains(&kind) {
             // A workload alone can be a way in (hostPort, hostNetwork).
             if let Some(o) = &object {
@@ -233,19 +245,18 @@ impl Engine {
         state: &ClusterState,
     ) -> Vec<Finding> {
         let name = object.map(|o| o.name.as_str()).unwrap_or(req.name.as_str());
-        let mut after: Vec<Object> = state
+        let mut after: Vec<&Object> = state
             .objects
             .iter()
             .filter(|o| !same(o, kind, ns, name))
-            .cloned()
             .collect();
         if !matches!(req.operation, Operation::Delete) {
             if let Some(o) = object {
-                after.push(o.clone());
+                after.push(o);
             }
         }
         added(
-            self.exposure.analyse(&after, self.catalogue),
+            self.exposure.analyse_refs(after, self.catalogue),
             &state.baseline,
         )
     }

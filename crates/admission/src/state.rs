@@ -43,6 +43,9 @@ impl ClusterState {
                 let labels = o.labels().cloned().unwrap_or_default();
                 namespaces.insert(o.name.clone(), labels);
             } else if kinds.contains(&o.kind.as_str()) {
+                // Lines of fields are for reports on files; a review never needs them.
+                let mut o = o;
+                o.fields = Default::default();
                 kept.push(o);
             }
         }

@@ -43,7 +43,10 @@ fn is_gateway_api(o: &Object) -> bool {
 }
 
 impl<'a> Index<'a> {
-    pub fn build(objects: &'a [Object], catalogue: &'a Catalogue) -> Index<'a> {
+    pub fn build(
+        objects: impl IntoIterator<Item = &'a Object>,
+        catalogue: &'a Catalogue,
+    ) -> Index<'a> {
         let mut ix = Index {
             catalogue,
             services: HashMap::new(),

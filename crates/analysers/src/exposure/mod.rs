@@ -67,6 +67,18 @@ impl Analyser for ExposureAnalyser {
     }
 
     fn analyse(&self, objects: &[Object], catalogue: &Catalogue) -> Vec<Finding> {
+        self.analyse_refs(objects, catalogue)
+    }
+}
+
+impl ExposureAnalyser {
+    /// The analysis over objects held elsewhere: the admission webhook judges the cluster as
+    /// it would be after a change without copying every object it holds.
+    pub fn analyse_refs<'a>(
+        &self,
+        objects: impl IntoIterator<Item = &'a Object>,
+        catalogue: &'a Catalogue,
+    ) -> Vec<Finding> {
         let index = Index::build(objects, catalogue);
         let mut best: HashMap<(usize, &str, String), Exposure<'_>> = HashMap::new();
         let mut order = Vec::new();
