@@ -1,0 +1,214 @@
+//! `jackstop webhook --cluster`, the real binary, with its cluster view fed by a watch on the
+//! test API server (the real Kubeflow install, its gateway's authentication removed, as in
+//! the operators' clusters), and reviews sent by the real kubectl (client-go over TLS, as the
+//! API server calls a webhook): the seed patch is denied; once the authentication objects are
+//! created in the cluster, the watch brings them into the view and the same patch is allowed;
+//! the campaign's miner is denied; SIGTERM exits 0.
+
+#[path = "../../cluster/tests/support/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{kubeconfig, objects_from, ApiServer, ServerConfig};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+const AUTH: [&str; 3] = [
+    "istio-ingressgateway-require-jwt",
+    "istio-ingressgateway-oauth2-proxy",
+    "dex-jwt",
+];
+
+fn is_auth(o: &Value) -> bool {
+    o["metadata"]["namespace"] == "istio-system"
+        && AUTH.contains(&o["metadata"]["name"].as_str().unwrap_or(""))
+        && o["kind"] != "Service"
+}
+
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let c =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+struct Webhook {
+    child: Child,
+    url: String,
+    metrics: String,
+}
+
+fn start(dir: &Path, server: &ApiServer, cert: &Path, key: &Path) -> Webhook {
+    let kc = kubeconfig(&server.url, dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jackstop"))
+        .args(["webhook", "--cluster", "--listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0", "-f", "jsonl"])
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .arg("--tls-cert")
+        .arg(cert)
+        .arg("--tls-key")
+        .arg(key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("webhook: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    let (mut url, mut metrics) = (String::new(), String::new());
+    let started = Instant::now();
+    while url.is_empty() || metrics.is_empty() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60).saturating_sub(started.elapsed()))
+            .expect("the webhook says where it listens");
+        if let Some(rest) = line.strip_prefix("jackstop: admission webhook on ") {
+            url = rest.trim().trim_end_matches('/').to_string();
+        }
+        if let Some(rest) = line.strip_prefix("jackstop: metrics on ") {
+            metrics = rest.split(',').next().unwrap().to_string();
+        }
+    }
+    Webhook {
+        child,
+        url,
+        metrics,
+    }
+}
+
+fn get(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// Sends a review with the real kubectl; the AdmissionReview answered.
+fn review(config: &Path, name: &str) -> Value {
+    let body = repo().join(format!("tests/fixtures/admission/reviews/{name}.json"));
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(["create", "--raw", "/validate", "-f"])
+        .arg(body)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_patch_is_judged_on_the_watched_cluster() {
+    let install = repo().join("../shared/corpus/kubeflow-platform/kubeflow-example.yaml");
+    // The install has Istio objects in several versions (v1alpha3, v1beta1, v1); a real API
+    // server serves each in every version by conversion, the stand-in only in the one it was
+    // given: they are given as v1, the version Istio 1.22+ stores.
+    let everything = objects_from(&[install.as_path()])
+        .into_iter()
+        .map(|mut o| {
+            let api = o["apiVersion"].as_str().unwrap_or("").to_string();
+            if let Some((group, _)) = api.split_once('/').filter(|(g, _)| g.ends_with("istio.io")) {
+                o["apiVersion"] = format!("{group}/v1").into();
+            }
+            o
+        })
+        .collect::<Vec<Value>>();
+    let (auth, rest): (Vec<Value>, Vec<Value>) = everything.into_iter().partition(is_auth);
+    assert_eq!(auth.len(), 3);
+    let server = ApiServer::start(ServerConfig {
+        objects: rest,
+        ..ServerConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let mut w = start(dir.path(), &server, &cert, &key);
+
+    // Ready once the view is built.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready_url = w.metrics.replace("/metrics", "/readyz");
+    while !get(&ready_url).starts_with("HTTP/1.1 200") {
+        assert!(Instant::now() < deadline, "the view never became ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let config = dir.path().join("webhook.kubeconfig");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: w\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: apiserver\n  user:\n    token: the-webhook-ignores-it\ncontexts:\n- name: w\n  context: {{cluster: w, user: apiserver}}\ncurrent-context: w\n",
+            w.url,
+            cert.display()
+        ),
+    )
+    .unwrap();
+
+    let denied = review(&config, "seed-gateway-loadbalancer");
+    assert_eq!(denied["response"]["allowed"], false, "{denied}");
+    let m = denied["response"]["status"]["message"].as_str().unwrap();
+    assert!(m.contains("JS-EXP-001"), "{m}");
+    let miner = review(&config, "miner-deployment-cpu");
+    assert_eq!(miner["response"]["allowed"], false);
+
+    // The authentication arrives in the cluster; the watch brings it into the view.
+    for o in auth {
+        server.apply(o);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let again = review(&config, "seed-gateway-loadbalancer");
+        if again["response"]["allowed"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the view never saw the auth: {again}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let metrics = get(&w.metrics);
+    assert!(
+        metrics.contains("jackstop_admission_cluster_rebuilds_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"jackstop_admission_decisions_total{operation="CREATE",decision="denied"} 1"#
+        ),
+        "{metrics}"
+    );
+
+    let pid = w.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(w.child.wait().unwrap().code(), Some(0));
+    server.stop();
+}
