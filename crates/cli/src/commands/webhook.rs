@@ -242,6 +242,7 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
             state.len(),
             state.exposures()
         );
+        release_freed_memory();
         ready.store(true, Ordering::Release);
         (state, None)
     } else {
@@ -374,6 +375,19 @@ async fn keep_view(mut watch: ClusterWatch, webhook: Webhook, ready: Arc<AtomicB
 fn rebuild(watch: &ClusterWatch, webhook: &Webhook, catalogue: &'static Catalogue) {
     let state = ClusterState::new(watch.objects().iter().cloned(), catalogue);
     webhook.set_state(state);
+    release_freed_memory();
+}
+
+/// Gives the memory freed after reading manifests or rebuilding the view back to the system:
+/// glibc keeps freed heap pages otherwise, and a webhook's resident size is what a memory
+/// limit and an operator see.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of glibc's heap to the system; it takes no
+    // pointer and is safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Reads the policy again when its file changes; a bad new file keeps the old policy.
