@@ -48,6 +48,14 @@ struct Serve {
     stderr: std::sync::mpsc::Receiver<String>,
 }
 
+/// A failed test must not leave the server running.
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn jackstop() -> Command {
     Command::new(env!("CARGO_BIN_EXE_jackstop"))
 }

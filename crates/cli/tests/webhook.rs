@@ -3,7 +3,8 @@
 //! the operators' clusters), and reviews sent by the real kubectl (client-go over TLS, as the
 //! API server calls a webhook): the seed patch is denied; once the authentication objects are
 //! created in the cluster, the watch brings them into the view and the same patch is allowed;
-//! the campaign's miner is denied; SIGTERM exits 0.
+//! the campaign's miner is denied; the policy file is re-read when it changes (a broken one
+//! keeps the one in force); SIGTERM exits 0.
 
 #[path = "../../cluster/tests/support/mod.rs"]
 mod support;
@@ -46,8 +47,17 @@ struct Webhook {
     metrics: String,
 }
 
+/// A failed test must not leave the server running.
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(dir: &Path, server: &ApiServer, cert: &Path, key: &Path) -> Webhook {
     let kc = kubeconfig(&server.url, dir);
+    std::fs::write(dir.join("policy.yaml"), "mode: enforce\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_jackstop"))
         .args(["webhook", "--cluster", "--listen", "127.0.0.1:0"])
         .args(["--metrics-listen", "127.0.0.1:0", "-f", "jsonl"])
@@ -57,6 +67,8 @@ fn start(dir: &Path, server: &ApiServer, cert: &Path, key: &Path) -> Webhook {
         .arg(cert)
         .arg("--tls-key")
         .arg(key)
+        .arg("--policy")
+        .arg(dir.join("policy.yaml"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -190,6 +202,28 @@ async fn the_seed_patch_is_judged_on_the_watched_cluster() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // The policy file changes: audit everywhere. The miner is now allowed (and logged).
+    std::fs::write(dir.path().join("policy.yaml"), "mode: audit\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let again = review(&config, "miner-deployment-cpu");
+        if again["response"]["allowed"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the policy was never reloaded: {again}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // A broken policy keeps the one in force.
+    std::fs::write(dir.path().join("policy.yaml"), "mode: maybe\n").unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        review(&config, "miner-deployment-cpu")["response"]["allowed"],
+        true
+    );
 
     let metrics = get(&w.metrics);
     assert!(
