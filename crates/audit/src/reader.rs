@@ -7,16 +7,20 @@
 //!   buffer, without a copy unless a line spans two reads, and a line longer than
 //!   `max_event_bytes` is skipped and reported, not held. Only a document that is not JSON
 //!   lines (a pretty-printed EventList) is read whole, up to `max_document_bytes`.
-//! - Most events of a busy cluster are reads by controllers (get, list, watch) that no rule
-//!   looks at. A line that says so in its first `"verb"`, carries no request or response
-//!   object (so that first `"verb"` key is the event's own), names no anonymous user and no
-//!   subresource (exec over websockets is a `get`), and is shaped like one JSON object, is
-//!   counted without being decoded. Every other line is decoded, borrowing its strings.
+//! - Most events of a busy cluster are ones no rule looks at: reads by controllers (get, list,
+//!   watch), lease renewals, status updates, and the RequestReceived stage of every write.
+//!   Their lines are not decoded: the line's [`EventHead`] (its stage, verb, resource and
+//!   subresource, read from its own top-level keys without decoding it, and whether it names
+//!   an anonymous user anywhere) is enough for the reader to drop the stages it never hands
+//!   on, and for the sink to say which events it wants ([`EventSink::wants`]). The rest are
+//!   counted, except one whose time would close something the sink holds open (a burst,
+//!   [`EventSink::open_until`]): skipping changes nothing that is found. Every other line is
+//!   decoded, borrowing its strings.
 //! - A bad line (not JSON, cut short, not an audit event, a version jackstop does not read)
 //!   is counted and reported with its file and line, and reading goes on; a gzip stream that
 //!   ends early is reported once, and what came before it is kept.
 
-use crate::event::Event;
+use crate::event::{Event, EventHead};
 use jackstop_core::InputError;
 use memchr::memmem::Finder;
 use serde::{Deserialize, Serialize};
@@ -61,8 +65,12 @@ pub struct AuditStats {
     pub events: u64,
     /// Events handed to the rules.
     pub analysed: u64,
-    /// Reads counted without decoding (see the module's doc).
+    /// Reads (get, list, watch) the sink did not want, counted without decoding (see the
+    /// module's doc).
     pub reads_skipped: u64,
+    /// Other events the sink did not want (lease renewals, status updates), counted without
+    /// decoding.
+    pub writes_skipped: u64,
     /// RequestReceived and ResponseStarted events (their ResponseComplete is analysed).
     pub other_stages: u64,
     /// Events outside --since/--until.
@@ -80,6 +88,23 @@ pub struct Position<'p> {
 
 /// What receives the events.
 pub trait EventSink {
+    /// Whether the event that `head` tells of is to be decoded and handed to
+    /// [`EventSink::event`]; one that is not is counted without being decoded. An event whose
+    /// line has no head (see [`EventHead`]) is handed on whatever this says. Every event,
+    /// unless a sink says otherwise.
+    fn wants(&self, head: &EventHead<'_>) -> bool {
+        let _ = head;
+        true
+    }
+
+    /// The time past which any event, wanted or not, may change what the sink finds (a clock
+    /// that closes what it holds open); `None` while nothing is open. An event the sink does
+    /// not want whose time is not before this, or cannot be told from its line, is decoded and
+    /// handed on after all, so that skipping never changes what is found.
+    fn open_until(&self) -> Option<jiff::Timestamp> {
+        None
+    }
+
     fn event(&mut self, event: &Event<'_>, at: Position<'_>);
 }
 
@@ -105,12 +130,9 @@ pub struct AuditReader {
 const MAX_LONG_RUNNING: usize = 100_000;
 
 struct Finders {
-    verb: Finder<'static>,
-    request_object: Finder<'static>,
-    response_object: Finder<'static>,
     anonymous: Finder<'static>,
     unauthenticated: Finder<'static>,
-    subresource: Finder<'static>,
+    escape: Finder<'static>,
 }
 
 #[derive(Deserialize)]
@@ -126,12 +148,9 @@ impl AuditReader {
             stats: AuditStats::default(),
             errors: Vec::new(),
             finders: Finders {
-                verb: Finder::new(b"\"verb\":\"").into_owned(),
-                request_object: Finder::new(b"\"requestObject\"").into_owned(),
-                response_object: Finder::new(b"\"responseObject\"").into_owned(),
                 anonymous: Finder::new(b"system:anonymous").into_owned(),
                 unauthenticated: Finder::new(b"system:unauthenticated").into_owned(),
-                subresource: Finder::new(b"\"subresource\":\"").into_owned(),
+                escape: Finder::new(b"\\u00").into_owned(),
             },
             file_errors: 0,
             long_running: std::collections::HashSet::new(),
@@ -374,31 +393,33 @@ impl AuditReader {
     /// One line of JSON lines.
     fn line(&mut self, line: &[u8], name: &str, line_no: u64, sink: &mut dyn EventSink) {
         self.stats.lines += 1;
-        if self.quick_skip(line) {
-            self.stats.events += 1;
-            self.stats.reads_skipped += 1;
-            return;
+        if let Some(mut head) = EventHead::read(line) {
+            // The stages `event` hands on to no sink.
+            let unanalysed = match head.stage {
+                "RequestReceived" => true,
+                "ResponseStarted" => !is_long_running(head.subresource),
+                _ => false,
+            };
+            if unanalysed {
+                self.stats.events += 1;
+                self.stats.other_stages += 1;
+                return;
+            }
+            let f = &self.finders;
+            head.unauthenticated = f.anonymous.find(line).is_some()
+                || f.unauthenticated.find(line).is_some()
+                || escapes_a_name(line, &f.escape);
+            if !sink.wants(&head) && !moves_clock(&head, sink.open_until()) {
+                self.stats.events += 1;
+                if head.is_read() {
+                    self.stats.reads_skipped += 1;
+                } else {
+                    self.stats.writes_skipped += 1;
+                }
+                return;
+            }
         }
         self.value(line, name, line_no, false, sink);
-    }
-
-    fn quick_skip(&self, line: &[u8]) -> bool {
-        if line.first() != Some(&b'{') || line.last() != Some(&b'}') {
-            return false;
-        }
-        let f = &self.finders;
-        let Some(at) = f.verb.find(line) else {
-            return false;
-        };
-        let rest = &line[at + 8..];
-        let read = [&b"get\""[..], b"list\"", b"watch\""]
-            .iter()
-            .any(|v| rest.starts_with(v));
-        read && f.request_object.find(line).is_none()
-            && f.response_object.find(line).is_none()
-            && f.anonymous.find(line).is_none()
-            && f.unauthenticated.find(line).is_none()
-            && f.subresource.find(line).is_none()
     }
 
     /// One JSON value: an Event, or an EventList whose items are events.
@@ -410,7 +431,7 @@ impl AuditReader {
         in_document: bool,
         sink: &mut dyn EventSink,
     ) {
-        let event: Event = match serde_json::from_slice(text) {
+        let event: Event = match decode(text) {
             Ok(e) => e,
             Err(e) => {
                 if in_document {
@@ -422,7 +443,7 @@ impl AuditReader {
             }
         };
         if event.kind.as_deref() == Some("EventList") {
-            match serde_json::from_slice::<EventList>(text) {
+            match decode::<EventList>(text) {
                 Ok(list) => {
                     for item in list.items {
                         match serde_json::from_str::<Event>(item.get()) {
@@ -457,7 +478,7 @@ impl AuditReader {
         // A long-running request (exec, attach, port-forward) is analysed at its first stage
         // with a response, ResponseStarted or ResponseComplete (a policy may omit either),
         // once; any other request at ResponseComplete.
-        let long_running = matches!(e.subresource(), "exec" | "attach" | "portforward");
+        let long_running = is_long_running(e.subresource());
         match e.stage.as_deref() {
             Some("RequestReceived") => {
                 self.stats.other_stages += 1;
@@ -500,6 +521,37 @@ impl AuditReader {
     }
 }
 
+/// Whether an event the sink does not want would still move its clock past `open_until`
+/// (see [`EventSink::open_until`]).
+fn moves_clock(head: &EventHead<'_>, open_until: Option<jiff::Timestamp>) -> bool {
+    let Some(until) = open_until else {
+        return false;
+    };
+    match head.time() {
+        None => true,
+        Some(None) => false,
+        Some(Some(t)) => t.parse::<jiff::Timestamp>().is_ok_and(|t| t >= until),
+    }
+}
+
+/// Whether the line has a `\u` escape of a letter or a colon, which could spell a name the
+/// finders look for (`system:anonymous`) where they do not see it. Go escapes only `&`, `<`,
+/// `>` and control characters so; any other writer's such lines are decoded.
+fn escapes_a_name(line: &[u8], escape: &Finder<'_>) -> bool {
+    escape.find_iter(line).any(|at| {
+        let hex = line
+            .get(at + 4..at + 6)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        hex.and_then(|h| u8::from_str_radix(h, 16).ok())
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == b':')
+    })
+}
+
+/// A subresource whose requests are long-running (exec, attach, port-forward).
+fn is_long_running(subresource: &str) -> bool {
+    matches!(subresource, "exec" | "attach" | "portforward")
+}
+
 /// Why a decoded value is not an audit event jackstop reads, if it is not.
 fn not_audit(e: &Event<'_>) -> Option<String> {
     let api = e.api_version.as_deref();
@@ -519,6 +571,16 @@ fn not_audit(e: &Event<'_>) -> Option<String> {
             "a {k}{}, not an audit event (audit.k8s.io/v1 Event); skipped",
             api.map(|a| format!(" ({a})")).unwrap_or_default()
         )),
+    }
+}
+
+/// JSON text decoded, borrowing its strings. UTF-8 is checked once for the whole text, not
+/// string by string and again for each raw object; text that is not UTF-8 is left to the
+/// decoder to place the error.
+fn decode<'a, T: Deserialize<'a>>(text: &'a [u8]) -> Result<T, serde_json::Error> {
+    match std::str::from_utf8(text) {
+        Ok(t) => serde_json::from_str(t),
+        Err(_) => serde_json::from_slice(text),
     }
 }
 

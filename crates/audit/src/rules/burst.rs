@@ -47,6 +47,17 @@ impl BurstState {
         jiff::SignedDuration::from_secs(self.settings.burst_window_secs)
     }
 
+    /// The time past which an event closes some open group (`tick`); `None` while none is
+    /// open.
+    pub fn open_until(&self) -> Option<jiff::Timestamp> {
+        let window = self.window();
+        self.open
+            .values()
+            .filter_map(|g| g.members.last())
+            .filter_map(|m| m.time.checked_add(window).ok())
+            .min()
+    }
+
     /// Closes the groups whose last creation is older than the window, in the log's time.
     pub fn tick(&mut self, e: &crate::Event<'_>, ctx: &mut Ctx<'_, '_, '_>) {
         let Some(now) = e.timestamp() else { return };

@@ -10,11 +10,12 @@ use jackstop_core::{Category, FieldLines, InputError, Object, Source};
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Analyses the request's object; whether a miner was found.
+/// Analyses the request's object (lent to the analysis, not copied: it is back in `after`
+/// when this returns); whether a miner was found.
 pub fn event(
     miners: &MinerAnalyser,
     ctx: &mut Ctx<'_, '_, '_>,
-    after: Option<&Value>,
+    after: &mut Option<Value>,
     notes: &mut Vec<InputError>,
 ) -> bool {
     let e = ctx.e;
@@ -24,7 +25,9 @@ pub fn event(
     if !matches!(e.subresource(), "" | "ephemeralcontainers") {
         return false;
     }
-    let Some(obj) = after else { return false };
+    let Some(obj) = after.as_ref() else {
+        return false;
+    };
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     if !miners.kinds().contains(&kind)
         || controlled(obj)
@@ -40,10 +43,13 @@ pub fn event(
         line: ctx.at.line as u32,
         template: None,
     };
-    let Some(object) = Object::from_value(obj.clone(), source, FieldLines::default()) else {
+    // Its kind is one the miner analysis reads: a string, which is all `from_value` asks.
+    let body = after.take().expect("checked above");
+    let Some(object) = Object::from_value(body, source, FieldLines::default()) else {
         return false;
     };
     let (found, n) = miners.analyse_noted(std::slice::from_ref(&object), ctx.cat);
+    *after = Some(object.body);
     notes.extend(n);
     let prefix = object_field(e);
     let mut miner = false;
