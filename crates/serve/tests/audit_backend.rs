@@ -437,7 +437,8 @@ async fn bad_items_inside_a_good_batch_are_reported_and_the_rest_analysed() {
     let pki = Pki::new();
     let run = start(&pki, Setup::default()).await;
     let items = vec![
-        json!({"kind":"Event","apiVersion":"audit.k8s.io/v1beta1","auditID":"old"}),
+        // A Kubernetes Event (core/v1), not an audit event.
+        json!({"kind":"Event","apiVersion":"v1","metadata":{"name":"x"},"reason":"Pulled"}),
         json!(42),
         deployment("m1", "u", "ns", "miner-b", true, 0),
     ];
