@@ -22,8 +22,9 @@ openssl req $ec -subj /CN=localhost -keyout "$work/tls.key" -out "$work/tls.csr"
 printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$work/ext"
 openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
   -extfile "$work/ext" -out "$work/tls.crt" 2>/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$target/jackstop" webhook --listen "127.0.0.1:$port" --metrics-listen none \
+free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free); mport=$(free)
+"$target/jackstop" webhook --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" \
   --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
   --objects ../shared/corpus/kubeflow-platform -f jsonl -o "$work/decisions.jsonl" 2>"$work/stderr" &
 pid=$!
@@ -37,11 +38,21 @@ idle_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
 "$target/examples/load" --url "https://localhost:$port/validate" --ca "$work/ca.crt" \
   --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/load.json"
 peak_kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+end_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+curl -s "http://127.0.0.1:$mport/metrics" > "$work/metrics.txt"
 cpu=$(awk '{print ($14+$15)/100}' "/proc/$pid/stat")
-python3 - "$work/load.json" "$idle_kb" "$peak_kb" "$cpu" "$rate" "$seconds" "$work/decisions.jsonl" <<'PY'
-import json, sys
+python3 - "$work/load.json" "$idle_kb" "$peak_kb" "$cpu" "$rate" "$seconds" "$work/decisions.jsonl" "$end_kb" "$work/metrics.txt" <<'PY'
+import json, sys, re
 load = json.load(open(sys.argv[1])); idle, peak, cpu = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-rate, secs = sys.argv[5], sys.argv[6]
+rate, secs, end = sys.argv[5], sys.argv[6], int(sys.argv[8])
+# Server-side time (first byte of the request to the answer), from the histogram's buckets.
+buckets = [(float(m.group(1)), int(m.group(2))) for m in re.finditer(r'jackstop_admission_request_seconds_bucket\{le="([0-9.e+-]+)"\} (\d+)', open(sys.argv[9]).read())]
+total = buckets[-1][1] if buckets else 0
+def q(p):
+    for le, n in buckets:
+        if n >= p * total:
+            return le * 1000
+    return float("nan")
 l = load["latencyMs"]
 ok = load["answered"].get("200", 0)
 denied = sum(v["denied"] for v in load["deniedByBody"].values())
@@ -49,7 +60,8 @@ decisions = sum(1 for _ in open(sys.argv[7]))
 print(f"load                : {load['sent']} reviews at {rate}/s for {secs} s over TLS (achieved {load['ratePerSecond']:.0f}/s)")
 print(f"answers             : {load['answered']} , transport errors {load['transportErrors']}")
 print(f"latency ms          : p50 {l['p50']:.3f}  p90 {l['p90']:.3f}  p99 {l['p99']:.3f}  p99.9 {l['p999']:.3f}  max {l['max']:.3f} (target p99 < 2 ms)")
-print(f"server memory       : {idle/1024:.0f} MB idle with the Kubeflow view, peak {peak/1024:.0f} MB (target < 50 MB)")
+print(f"server-side time ms : p50 <= {q(0.5):.3f}  p99 <= {q(0.99):.3f}  p99.9 <= {q(0.999):.3f} (histogram bucket bounds)")
+print(f"server memory       : {idle/1024:.0f} MB before the load, {end/1024:.0f} MB after it, high-water {peak/1024:.0f} MB (reading the 12 MB install at start) (target < 50 MB)")
 print(f"server CPU          : {cpu:.1f} s over the run")
 print(f"denied              : {denied} (the miner Deployments and Pods), {decisions} decisions logged")
 for body, v in sorted(load["deniedByBody"].items()):
