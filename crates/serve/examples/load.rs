@@ -1,7 +1,8 @@
 //! A load generator for jackstop's HTTPS servers (the admission webhook, the audit backend):
 //! POSTs request bodies at a fixed rate over keep-alive TLS connections, as the API server
 //! does, for a fixed time, and reports latency percentiles measured from when each request
-//! was due (so a stalled server shows as latency, not as a lower rate).
+//! was due (so a stalled server shows as latency, not as a lower rate) and from when it was
+//! written to its connection.
 //!
 //! ```sh
 //! cargo run --release -p jackstop-serve --example load -- \
@@ -82,6 +83,9 @@ fn args() -> Result<Args, String> {
 struct Done {
     body: usize,
     due: Instant,
+    /// When it was written to its connection (after the one before it on that connection
+    /// was answered).
+    sent: Instant,
     at: Instant,
     status: Option<u16>,
     denied: bool,
@@ -148,6 +152,7 @@ async fn main() {
                     req = req.header(k, v);
                 }
                 let req = req.body(Full::new(bodies[i].clone())).unwrap();
+                let sent = Instant::now();
                 let (status, denied) = match sender.send_request(req).await {
                     Ok(r) => {
                         let s = r.status().as_u16();
@@ -162,6 +167,7 @@ async fn main() {
                 let _ = done.send(Done {
                     body: i,
                     due,
+                    sent,
                     at: Instant::now(),
                     status,
                     denied,
@@ -188,6 +194,7 @@ async fn main() {
     });
 
     let mut latencies: Vec<f64> = Vec::with_capacity(total as usize);
+    let mut service: Vec<f64> = Vec::with_capacity(total as usize);
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
     let mut denied_by_body: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut errors = 0u64;
@@ -195,6 +202,7 @@ async fn main() {
     while let Some(d) = done_rx.recv().await {
         last = last.max(d.at);
         latencies.push(d.at.duration_since(d.due).as_secs_f64() * 1000.0);
+        service.push(d.at.duration_since(d.sent).as_secs_f64() * 1000.0);
         match d.status {
             Some(s) => *by_status.entry(s.to_string()).or_default() += 1,
             None => errors += 1,
@@ -208,13 +216,15 @@ async fn main() {
     }
     sender.abort();
     latencies.sort_by(|x, y| x.total_cmp(y));
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
+    service.sort_by(|x, y| x.total_cmp(y));
+    let pct_of = |v: &[f64], p: f64| -> f64 {
+        if v.is_empty() {
             return f64::NAN;
         }
-        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies[i]
+        v[((v.len() as f64 - 1.0) * p).round() as usize]
     };
+    let pct = |p: f64| pct_of(&latencies, p);
+    let spct = |p: f64| pct_of(&service, p);
     let elapsed = last.duration_since(start).as_secs_f64();
     let report = serde_json::json!({
         "sent": total,
@@ -222,9 +232,17 @@ async fn main() {
         "transportErrors": errors,
         "seconds": elapsed,
         "ratePerSecond": latencies.len() as f64 / elapsed.max(1e-9),
+        // From when each request was due (its queueing behind the one before it on its
+        // connection, and the generator's own delays, included).
         "latencyMs": {
             "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "p999": pct(0.999),
             "max": latencies.last().copied().unwrap_or(f64::NAN),
+        },
+        // From when it was written to the connection to its answer: what the API server
+        // waits for each call.
+        "serviceMs": {
+            "p50": spct(0.50), "p90": spct(0.90), "p99": spct(0.99), "p999": spct(0.999),
+            "max": service.last().copied().unwrap_or(f64::NAN),
         },
         "deniedByBody": denied_by_body.iter().map(|(k, (n, d))| (k.clone(), serde_json::json!({"sent": n, "denied": d}))).collect::<serde_json::Map<_, _>>(),
     });
