@@ -37,7 +37,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(args.threads.max(1))
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
