@@ -32,7 +32,6 @@ pub enum ReviewError {
 
 /// Reads a request body.
 pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ReviewError> {
-    // The envelope first, so that a wrong version is named as such, not as a missing field.
     #[derive(serde::Deserialize)]
     struct Envelope {
         #[serde(default, rename = "apiVersion")]
@@ -40,15 +39,30 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, Revi
         #[serde(default)]
         kind: String,
     }
-    let env: Envelope = serde_json::from_slice(body)?;
-    if env.api_version != "admission.k8s.io/v1" {
-        return Err(ReviewError::Version(env.api_version));
+    let check = |api_version: &str, kind: &str| {
+        if api_version != "admission.k8s.io/v1" {
+            return Err(ReviewError::Version(api_version.to_string()));
+        }
+        if kind != "AdmissionReview" {
+            return Err(ReviewError::Kind(kind.to_string()));
+        }
+        Ok(())
+    };
+    match serde_json::from_slice::<AdmissionReview<DynamicObject>>(body) {
+        Ok(review) => {
+            check(&review.types.api_version, &review.types.kind)?;
+            review.try_into().map_err(|_| ReviewError::NoRequest)
+        }
+        // Read once on the way that counts; on failure, the envelope again so that a wrong
+        // version is named as such, not as a field the other version lacks.
+        Err(e) => match serde_json::from_slice::<Envelope>(body) {
+            Ok(env) => {
+                check(&env.api_version, &env.kind)?;
+                Err(ReviewError::Json(e))
+            }
+            Err(_) => Err(ReviewError::Json(e)),
+        },
     }
-    if env.kind != "AdmissionReview" {
-        return Err(ReviewError::Kind(env.kind));
-    }
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
-    review.try_into().map_err(|_| ReviewError::NoRequest)
 }
 
 /// What was decided, and why.

@@ -23,7 +23,7 @@ use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the certificate, key, CA and policy files are looked at.
@@ -44,9 +44,12 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
     rt.block_on(serve(args))
 }
 
-/// The decision log: one line per decision worth telling.
+/// The decision log: one line per decision worth telling, written by a thread of its own so
+/// that a slow disk or pipe never holds a review (lines wait in a bounded queue; past it they
+/// are counted and dropped, never the review).
 struct Log {
-    out: Mutex<Box<dyn Write + Send>>,
+    out: std::sync::mpsc::SyncSender<String>,
+    dropped: std::sync::atomic::AtomicU64,
     format: StreamFormat,
     color: bool,
     all: bool,
@@ -148,11 +151,30 @@ impl DecisionLog for Log {
                 line
             }
         };
-        if let Ok(mut out) = self.out.lock() {
-            let _ = out.write_all(line.as_bytes());
-            let _ = out.flush();
+        if self.out.try_send(line).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                eprintln!("jackstop: the decision log is behind; {n} lines dropped so far");
+            }
         }
     }
+}
+
+/// Where the decision log's lines are written; ends when the log is dropped.
+fn log_writer(mut sink: Box<dyn Write + Send>) -> std::sync::mpsc::SyncSender<String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<String>(4096);
+    std::thread::spawn(move || {
+        while let Ok(line) = rx.recv() {
+            let _ = sink.write_all(line.as_bytes());
+            // What else is waiting goes in the same flush: a line is out as soon as the log
+            // is idle.
+            while let Ok(more) = rx.try_recv() {
+                let _ = sink.write_all(more.as_bytes());
+            }
+            let _ = sink.flush();
+        }
+    });
+    tx
 }
 
 fn known_rule(rule: &str) -> bool {
@@ -213,7 +235,8 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
         None => Box::new(std::io::stdout()),
     };
     let log = Arc::new(Log {
-        out: Mutex::new(sink),
+        out: log_writer(sink),
+        dropped: Default::default(),
         format,
         color,
         all: args.log_all,
