@@ -185,8 +185,13 @@ fn timeline(
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "\n{} events read ({} analysed, {} reads counted without decoding, {} out of range, {} bad lines)",
-        stats.events, stats.analysed, stats.reads_skipped, stats.out_of_range, stats.bad_lines
+        "\n{} events read ({} analysed, {} reads and {} writes no rule looks at counted without decoding, {} out of range, {} bad lines)",
+        stats.events,
+        stats.analysed,
+        stats.reads_skipped,
+        stats.writes_skipped,
+        stats.out_of_range,
+        stats.bad_lines
     )?;
     if findings.is_empty() {
         return Ok(());
