@@ -14,7 +14,7 @@
 //! The cluster view and the policy are swapped whole by their reloaders; each request reads
 //! the current ones without waiting for a rebuild.
 
-use crate::audit::refuse;
+use crate::status::refuse;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};

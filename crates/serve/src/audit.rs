@@ -11,6 +11,7 @@
 //! byte (a retry after a timeout) is recognised and not analysed twice.
 
 use crate::auth::TokenFile;
+use crate::status::refuse;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -260,37 +261,6 @@ pub fn router(backend: Backend) -> Router {
         .route("/", post(ingest))
         .route("/{*path}", post(ingest))
         .with_state(backend)
-}
-
-/// A refusal, as the `Status` object Kubernetes clients read (client-go, the API server's
-/// webhook client and kubectl show its `message`).
-pub fn refuse(code: StatusCode, why: impl Into<String>) -> Response {
-    let reason = match code {
-        StatusCode::BAD_REQUEST => "BadRequest",
-        StatusCode::UNAUTHORIZED => "Unauthorized",
-        StatusCode::NOT_FOUND => "NotFound",
-        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
-        StatusCode::REQUEST_TIMEOUT => "Timeout",
-        StatusCode::PAYLOAD_TOO_LARGE => "RequestEntityTooLarge",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
-        StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
-        _ => "InternalError",
-    };
-    let status = serde_json::json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": why.into(),
-        "reason": reason,
-        "code": code.as_u16(),
-    });
-    let mut r = (code, axum::Json(status)).into_response();
-    if code == StatusCode::UNAUTHORIZED {
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
-    }
-    r
 }
 
 async fn ingest(

@@ -4,6 +4,7 @@
 //! - [`tls`]: rustls configuration from PEM files, client certificates, reload on change;
 //! - [`auth`]: bearer tokens from a file, compared in constant time;
 //! - [`health`]: the plain side port with `/metrics`, `/healthz` and `/readyz`;
+//! - [`status`]: refusals as Kubernetes `Status` objects;
 //! - [`audit`]: the audit webhook backend of `jackstop audit serve`;
 //! - [`admission`]: the validating admission webhook of `jackstop webhook`.
 
@@ -11,6 +12,7 @@ pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod status;
 pub mod tls;
 
 use axum::Router;
