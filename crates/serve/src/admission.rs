@@ -14,14 +14,14 @@
 //! The cluster view and the policy are swapped whole by their reloaders; each request reads
 //! the current ones without waiting for a rebuild.
 
+use crate::request;
 use crate::status::refuse;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use jackstop_admission::{parse_review, response, ClusterState, Engine, Policy, Verdict};
 use kube::core::admission::{AdmissionRequest, Operation};
 use kube::core::DynamicObject;
@@ -230,29 +230,13 @@ async fn validate(State(w): State<Webhook>, headers: HeaderMap, body: Body) -> R
 }
 
 async fn judge(w: &Webhook, headers: &HeaderMap, body: Body, started: Instant) -> Response {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("");
-        let essence = ct.split(';').next().unwrap_or("").trim();
-        if !essence.eq_ignore_ascii_case("application/json") {
-            return refuse(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("content type {ct:?}: an AdmissionReview is application/json"),
-            );
-        }
+    const WHAT: &str = "an AdmissionReview";
+    if let Some(r) = request::not_json(headers, WHAT) {
+        return r;
     }
     let max = w.settings.max_body_bytes;
-    let too_large = || {
-        refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("an AdmissionReview larger than {max} bytes (--max-body-size)"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return too_large();
+    if let Some(r) = request::declared_too_large(headers, max, WHAT) {
+        return r;
     }
     let deadline = tokio::time::Instant::from_std(started + w.settings.request_timeout);
     let _permit = match tokio::time::timeout_at(deadline, w.in_flight.acquire()).await {
@@ -264,22 +248,9 @@ async fn judge(w: &Webhook, headers: &HeaderMap, body: Body, started: Instant) -
             )
         }
     };
-    let Ok(read) = tokio::time::timeout_at(deadline, Limited::new(body, max).collect()).await
-    else {
-        return refuse(
-            StatusCode::REQUEST_TIMEOUT,
-            "the body did not arrive within the request timeout",
-        );
-    };
-    let bytes = match read {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {e}"),
-            )
-        }
+    let bytes = match request::read_body(body, max, deadline, WHAT).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     let req = match parse_review(&bytes) {
         Ok(r) => r,

@@ -11,6 +11,7 @@
 //! byte (a retry after a timeout) is recognised and not analysed twice.
 
 use crate::auth::TokenFile;
+use crate::request;
 use crate::status::refuse;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -18,7 +19,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use jackstop_audit::rules::AuditAnalyser;
 use jackstop_audit::AuditReader;
 use jackstop_core::{Finding, InputError};
@@ -305,26 +305,12 @@ async fn accept(
             return refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
         }
     }
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("");
-        let essence = ct.split(';').next().unwrap_or("").trim();
-        if !essence.eq_ignore_ascii_case("application/json") {
-            return refuse(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("content type {ct:?}: an audit.k8s.io/v1 EventList is application/json"),
-            );
-        }
+    if let Some(r) = request::not_json(headers, "an audit.k8s.io/v1 EventList") {
+        return r;
     }
     let max = b.settings.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("a batch larger than {max} bytes (--max-body-size)"),
-        );
+    if let Some(r) = request::declared_too_large(headers, max, "a batch") {
+        return r;
     }
     // Every step below shares one deadline: the request timeout from the first byte.
     let deadline = tokio::time::Instant::from_std(started + b.settings.request_timeout);
@@ -339,27 +325,9 @@ async fn accept(
         Ok(Err(_)) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
         Err(_) => return busy(),
     };
-    let read = tokio::time::timeout_at(deadline, Limited::new(body, max).collect()).await;
-    let Ok(read) = read else {
-        return refuse(
-            StatusCode::REQUEST_TIMEOUT,
-            "the body did not arrive within the request timeout",
-        );
-    };
-    let body = match read {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("a batch larger than {max} bytes (--max-body-size)"),
-            )
-        }
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {e}"),
-            )
-        }
+    let body = match request::read_body(body, max, deadline, "a batch").await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     if let Err(why) = check_envelope(&body) {
         return refuse(StatusCode::BAD_REQUEST, why);

@@ -4,7 +4,8 @@
 //! - [`tls`]: rustls configuration from PEM files, client certificates, reload on change;
 //! - [`auth`]: bearer tokens from a file, compared in constant time;
 //! - [`health`]: the plain side port with `/metrics`, `/healthz` and `/readyz`;
-//! - [`status`]: refusals as Kubernetes `Status` objects;
+//! - [`status`]: refusals as Kubernetes `Status` objects; [`request`]: the checks of a
+//!   request's content type, length and body that both servers make;
 //! - [`audit`]: the audit webhook backend of `jackstop audit serve`;
 //! - [`admission`]: the validating admission webhook of `jackstop webhook`.
 
@@ -12,6 +13,7 @@ pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod request;
 pub mod status;
 pub mod tls;
 
