@@ -21,7 +21,8 @@ use axum::Router;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 /// Connection-level bounds, against clients that open connections and say nothing.
 #[derive(Debug, Clone)]
@@ -65,4 +66,33 @@ pub async fn serve_tls(
     server
         .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await
+}
+
+/// What the files look like now (modification time and length of each), to tell a change.
+fn stamp(paths: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        })
+        .collect()
+}
+
+/// Calls `changed` each time one of `paths` changes (its modification time or length), looked
+/// at every `every`: how certificates, tokens and policies mounted from Secrets and
+/// ConfigMaps (rewritten in place by the kubelet) are taken up without a restart.
+pub async fn on_change(paths: Vec<PathBuf>, every: Duration, mut changed: impl FnMut()) {
+    let mut last = stamp(&paths);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = stamp(&paths);
+        if now != last {
+            last = now;
+            changed();
+        }
+    }
 }

@@ -11,10 +11,11 @@ use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::RootCertStore;
+pub use rustls::ServerConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Where the server's TLS material is.
 #[derive(Debug, Clone)]
@@ -112,18 +113,6 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
-/// What the files look like now (modification time and length of each), to tell a change.
-pub fn stamp(paths: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
-    paths
-        .iter()
-        .map(|p| {
-            std::fs::metadata(p)
-                .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())))
-        })
-        .collect()
-}
-
 /// Polls the files every `every` and reloads the configuration when one changed; `report` is
 /// told each reload's outcome (a failed one keeps the previous configuration).
 pub async fn reload_on_change(
@@ -137,24 +126,14 @@ pub async fn reload_on_change(
         .chain(std::iter::once(files.client_ca.clone()))
         .flatten()
         .collect();
-    let mut last = stamp(&paths);
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let now = stamp(&paths);
-        if now == last {
-            continue;
+    crate::on_change(paths, every, || match server_config(&files) {
+        Ok(c) => {
+            config.reload_from_config(c);
+            report(Ok(()));
         }
-        last = now;
-        match server_config(&files) {
-            Ok(c) => {
-                config.reload_from_config(c);
-                report(Ok(()));
-            }
-            Err(e) => report(Err(e)),
-        }
-    }
+        Err(e) => report(Err(e)),
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! What `scan` and `watch` share: the analysers chosen by the flags, the exceptions, the
-//! severity floor, and how a live cluster is reached.
+//! What `scan`, `watch`, `fix` and `webhook` share: the manifests read from the command
+//! line, the analysers chosen by the flags, the exceptions, the severity floor, and how a live
+//! cluster is reached.
 
 use crate::cli::{AnalysisArgs, ClusterArgs};
 use anyhow::Context;
@@ -125,4 +126,35 @@ pub fn cluster_options(args: &ClusterArgs, kinds: HashSet<String>) -> ClusterOpt
         timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
         ..ClusterOptions::default()
     }
+}
+
+/// The manifests named on the command line, read as `scan` reads them: files that cannot be
+/// read are listed with the other input errors; none readable at all is an error.
+pub fn read_manifests(
+    paths: &[String],
+    exclude: &[String],
+    max_file_bytes: u64,
+    kinds: jackstop_manifests::KindFilter,
+) -> anyhow::Result<(jackstop_manifests::ManifestSet, Vec<InputError>)> {
+    let (inputs, mut errors) = jackstop_manifests::collect_inputs(paths, exclude);
+    if inputs.is_empty() {
+        for e in &errors {
+            eprintln!("jackstop: {}: {}", e.path, e.message);
+        }
+        anyhow::bail!("no readable input among {}", paths.join(", "));
+    }
+    let opts = jackstop_manifests::ReadOptions {
+        max_file_bytes,
+        kinds,
+        ..jackstop_manifests::ReadOptions::default()
+    };
+    let mut set = jackstop_manifests::read_inputs(&inputs, &opts);
+    errors.append(&mut set.errors);
+    if set.stats.files == 0 {
+        for e in &errors {
+            eprintln!("jackstop: {}: {}", e.path, e.message);
+        }
+        anyhow::bail!("no readable input: every input failed to read");
+    }
+    Ok((set, errors))
 }

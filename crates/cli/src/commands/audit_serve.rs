@@ -4,11 +4,11 @@
 //! It will not start without authentication (a client CA, a token file, or both): an audit
 //! backend that takes events from anyone could be fed a made-up story, or be flooded.
 
-use crate::cli::{AuditServeArgs, StreamFormat};
+use crate::cli::AuditServeArgs;
 use crate::commands::analysis::load_ignore_file;
 use crate::commands::audit::settings;
+use crate::commands::serving::{line_sink, serve_until_signal, RELOAD_EVERY};
 use crate::commands::watch::lines::Lines;
-use crate::commands::watch::shutdown_signal;
 use crate::EXIT_CLEAN;
 use anyhow::{bail, Context};
 use jackstop_audit::rules::AuditAnalyser;
@@ -19,18 +19,11 @@ use jackstop_core::exceptions::{self, IgnoreFile};
 use jackstop_core::{Finding, InputError, Severity};
 use jackstop_serve::audit::{self as backend, AuditMetrics, BackendSettings, Output};
 use jackstop_serve::auth::TokenFile;
+use jackstop_serve::health;
 use jackstop_serve::tls::{self, TlsFiles};
-use jackstop_serve::{health, ConnectionLimits};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How often the certificate, key, CA and token files are looked at.
-const RELOAD_EVERY: Duration = Duration::from_secs(5);
-
-/// In-flight requests get this long to finish after SIGTERM.
-const DRAIN: Duration = Duration::from_secs(10);
 
 pub fn run(args: AuditServeArgs) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -93,24 +86,7 @@ async fn serve(args: AuditServeArgs) -> anyhow::Result<u8> {
         args.min_severity.as_deref().map(str::parse).transpose()?;
     let (ignore, ignore_name) = load_ignore_file(args.ignore_file.as_ref())?;
 
-    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let format = args.format.unwrap_or(if to_terminal {
-        StreamFormat::Table
-    } else {
-        StreamFormat::Jsonl
-    });
-    let color =
-        to_terminal && !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let sink: Box<dyn Write + Send> = match &args.output {
-        Some(p) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open {} (--output)", p.display()))?,
-        ),
-        None => Box::new(std::io::stdout()),
-    };
+    let (sink, format, color) = line_sink(args.output.as_ref(), args.format, args.no_color)?;
 
     let listener = std::net::TcpListener::bind(&args.listen)
         .with_context(|| format!("cannot listen on {} (--listen)", args.listen))?;
@@ -160,37 +136,11 @@ async fn serve(args: AuditServeArgs) -> anyhow::Result<u8> {
         },
     )?;
 
-    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(config);
-    tokio::spawn(tls::reload_on_change(
-        rustls.clone(),
-        files,
-        RELOAD_EVERY,
-        |r| match r {
-            Ok(()) => eprintln!("jackstop: TLS certificate reloaded"),
-            Err(e) => {
-                eprintln!("jackstop: TLS files changed but not reloaded (the old ones stay): {e}")
-            }
-        },
-    ));
     if let Some(tokens) = tokens {
         tokio::spawn(reload_tokens(tokens));
     }
 
-    let handle = axum_server::Handle::new();
     let router = backend::router(backend);
-    let mut server = {
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            jackstop_serve::serve_tls(
-                listener,
-                rustls,
-                router,
-                handle,
-                &ConnectionLimits::default(),
-            )
-            .await
-        })
-    };
     let auth = match (&args.client_ca, &args.token_file) {
         (Some(_), Some(_)) => "client certificate and bearer token",
         (Some(_), None) => "client certificate",
@@ -204,19 +154,14 @@ async fn serve(args: AuditServeArgs) -> anyhow::Result<u8> {
     }
     ready.store(true, Ordering::Release);
 
-    let server = tokio::select! {
-        sig = shutdown_signal() => {
-            eprintln!("jackstop: {sig}: finishing the batches in flight");
-            handle.graceful_shutdown(Some(DRAIN));
-            server.await
-        }
-        r = &mut server => r,
-    };
-    let stopped = match server {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(anyhow::Error::new(e).context("the HTTPS server stopped")),
-        Err(e) => Err(anyhow::Error::new(e).context("the HTTPS server failed")),
-    };
+    let stopped = serve_until_signal(
+        listener,
+        config,
+        files,
+        router,
+        "finishing the batches in flight",
+    )
+    .await;
     // The router and every Backend in it are gone: the worker drains and closes what is open.
     let stats = tokio::task::spawn_blocking(move || worker.join())
         .await
@@ -231,19 +176,10 @@ async fn serve(args: AuditServeArgs) -> anyhow::Result<u8> {
 
 /// Reads the token file again when it changes; a bad new file keeps the old tokens.
 async fn reload_tokens(tokens: TokenFile) {
-    let paths = [tokens.path.clone()];
-    let mut last = tls::stamp(&paths);
-    let mut tick = tokio::time::interval(RELOAD_EVERY);
-    loop {
-        tick.tick().await;
-        let now = tls::stamp(&paths);
-        if now == last {
-            continue;
-        }
-        last = now;
-        match tokens.reload() {
-            Ok(()) => eprintln!("jackstop: tokens reloaded from {}", tokens.path.display()),
-            Err(e) => eprintln!("jackstop: tokens not reloaded (the old ones stay): {e}"),
-        }
-    }
+    let path = tokens.path.clone();
+    jackstop_serve::on_change(vec![path.clone()], RELOAD_EVERY, || match tokens.reload() {
+        Ok(()) => eprintln!("jackstop: tokens reloaded from {}", path.display()),
+        Err(e) => eprintln!("jackstop: tokens not reloaded (the old ones stay): {e}"),
+    })
+    .await
 }

@@ -4,14 +4,14 @@
 //! server-side dry run, and only when all of them pass are they applied for real.
 
 use crate::cli::{FixArgs, FixFormat};
-use crate::commands::analysis::{cluster_options, Analysis};
+use crate::commands::analysis::{cluster_options, read_manifests, Analysis};
 use crate::progress::ListProgress;
 use crate::{EXIT_CLEAN, EXIT_FAILED, EXIT_FINDINGS};
 use anyhow::{bail, Context};
 use jackstop_cluster::apply::{Change, Sent};
 use jackstop_core::{InputError, Object, Severity};
 use jackstop_fixes::{Fix, FixOptions, Method, Oidc, Plan};
-use jackstop_manifests::{collect_inputs, read_inputs, KindFilter, ReadOptions};
+use jackstop_manifests::KindFilter;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -70,7 +70,15 @@ pub fn run(args: FixArgs) -> anyhow::Result<u8> {
     let (objects, mut errors) = if args.cluster {
         read_cluster(&args, kinds)?
     } else {
-        read_files(&args, kinds)?
+        {
+            let (set, errors) = read_manifests(
+                &args.paths,
+                &args.exclude,
+                args.max_file_size,
+                KindFilter::Kinds(kinds),
+            )?;
+            (set.objects, errors)
+        }
     };
     let analysed = analysis.run(&objects);
     errors.extend(analysed.notes);
@@ -110,34 +118,6 @@ pub fn run(args: FixArgs) -> anyhow::Result<u8> {
     }
     let failed = fail_on.is_some_and(|t| findings.iter().any(|f| f.severity >= t));
     Ok(if failed { EXIT_FINDINGS } else { EXIT_CLEAN })
-}
-
-/// The manifests named on the command line, as `scan` reads them.
-fn read_files(
-    args: &FixArgs,
-    kinds: HashSet<String>,
-) -> anyhow::Result<(Vec<Object>, Vec<InputError>)> {
-    let (inputs, mut errors) = collect_inputs(&args.paths, &args.exclude);
-    if inputs.is_empty() {
-        for e in &errors {
-            eprintln!("jackstop: {}: {}", e.path, e.message);
-        }
-        bail!("no readable input among {}", args.paths.join(", "));
-    }
-    let opts = ReadOptions {
-        max_file_bytes: args.max_file_size,
-        kinds: KindFilter::Kinds(kinds),
-        ..ReadOptions::default()
-    };
-    let mut set = read_inputs(&inputs, &opts);
-    errors.append(&mut set.errors);
-    if set.stats.files == 0 {
-        for e in &errors {
-            eprintln!("jackstop: {}: {}", e.path, e.message);
-        }
-        bail!("no readable input: every input failed to read");
-    }
-    Ok((set.objects, errors))
 }
 
 /// The live cluster, read-only, as `scan --cluster` reads it.

@@ -8,5 +8,6 @@ pub mod fix;
 pub mod policy;
 pub mod rules;
 pub mod scan;
+pub mod serving;
 pub mod watch;
 pub mod webhook;

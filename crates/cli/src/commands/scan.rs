@@ -1,46 +1,18 @@
 //! `jackstop scan PATH...`: read manifests, run the analysers, apply exceptions, report.
 
 use crate::cli::{Format, ScanArgs};
-use crate::commands::analysis::{cluster_options, Analysis};
+use crate::commands::analysis::{cluster_options, read_manifests, Analysis};
 use crate::output;
 use crate::progress::ListProgress;
 use crate::{EXIT_CLEAN, EXIT_FAILED, EXIT_FINDINGS};
 use anyhow::{bail, Context};
 use jackstop_core::InputError;
 use jackstop_core::{ScanOutcome, Severity};
-use jackstop_manifests::{collect_inputs, read_inputs, KindFilter, ManifestSet, ReadOptions};
+use jackstop_manifests::{KindFilter, ManifestSet};
 use jackstop_report::json::JsonWriter;
 use jackstop_report::sarif::SarifWriter;
 use jackstop_report::table::TableWriter;
 use jackstop_report::{ReportContext, ReportWriter};
-
-/// The manifests named on the command line.
-fn read_files(
-    args: &ScanArgs,
-    kinds: std::collections::HashSet<String>,
-) -> anyhow::Result<(ManifestSet, Vec<InputError>)> {
-    let (inputs, mut errors) = collect_inputs(&args.paths, &args.exclude);
-    if inputs.is_empty() {
-        for e in &errors {
-            eprintln!("jackstop: {}: {}", e.path, e.message);
-        }
-        bail!("no readable input among {}", args.paths.join(", "));
-    }
-    let opts = ReadOptions {
-        max_file_bytes: args.max_file_size,
-        kinds: KindFilter::Kinds(kinds),
-        ..ReadOptions::default()
-    };
-    let mut set = read_inputs(&inputs, &opts);
-    errors.append(&mut set.errors);
-    if set.stats.files == 0 {
-        for e in &errors {
-            eprintln!("jackstop: {}: {}", e.path, e.message);
-        }
-        bail!("no readable input: every input failed to read");
-    }
-    Ok((set, errors))
-}
 
 /// The live cluster (`--cluster`): the analysers' kinds, listed read-only.
 fn read_cluster(
@@ -85,7 +57,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
     let (set, mut errors) = if args.cluster {
         read_cluster(&args, kinds)?
     } else {
-        read_files(&args, kinds)?
+        read_manifests(
+            &args.paths,
+            &args.exclude,
+            args.max_file_size,
+            KindFilter::Kinds(kinds),
+        )?
     };
     let analysed = analysis.run(&set.objects);
     errors.extend(analysed.notes);

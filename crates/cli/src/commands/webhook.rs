@@ -3,37 +3,31 @@
 //! jackstop-serve's and the decisions jackstop-admission's.
 
 use crate::cli::{StreamFormat, WebhookArgs};
-use crate::commands::analysis::cluster_options;
-use crate::commands::watch::shutdown_signal;
+use crate::commands::analysis::{cluster_options, read_manifests};
+use crate::commands::serving::{line_sink, serve_until_signal, RELOAD_EVERY};
 use crate::EXIT_CLEAN;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use jackstop_admission::{ClusterState, Engine, Policy, Verdict};
 use jackstop_catalogue::Catalogue;
 use jackstop_cluster::watch::{ClusterWatch, Update};
-use jackstop_core::Object;
+use jackstop_manifests::{KindFilter, ReadOptions};
 use jackstop_report::table::paint;
 use jackstop_serve::admission::{
     self as hook, DecisionLog, Webhook, WebhookMetrics, WebhookSettings,
 };
+use jackstop_serve::health;
 use jackstop_serve::tls::{self, TlsFiles};
-use jackstop_serve::{health, ConnectionLimits};
 use kube::core::admission::{AdmissionRequest, Operation};
 use kube::core::DynamicObject;
 use serde_json::json;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often the certificate, key, CA and policy files are looked at.
-const RELOAD_EVERY: Duration = Duration::from_secs(5);
-
 /// After a change in the cluster, wait this long for more before rebuilding the view.
 const SETTLE: Duration = Duration::from_millis(250);
-
-/// In-flight reviews get this long to finish after SIGTERM.
-const DRAIN: Duration = Duration::from_secs(10);
 
 pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -188,23 +182,6 @@ fn load_policy(path: Option<&PathBuf>) -> anyhow::Result<Policy> {
     }
 }
 
-/// A fixed view from manifests.
-fn objects_from(paths: &[String]) -> anyhow::Result<Vec<Object>> {
-    let (inputs, errors) = jackstop_manifests::collect_inputs(paths, &[]);
-    for e in &errors {
-        eprintln!("jackstop: {}: {}", e.path, e.message);
-    }
-    if inputs.is_empty() {
-        bail!("no readable input among {} (--objects)", paths.join(", "));
-    }
-    let set = jackstop_manifests::read_inputs(&inputs, &jackstop_manifests::ReadOptions::default());
-    for e in &set.errors {
-        let pos = e.line.map(|l| format!(":{l}")).unwrap_or_default();
-        eprintln!("jackstop: {}{pos}: {}", e.path, e.message);
-    }
-    Ok(set.objects)
-}
-
 async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
     let catalogue = Catalogue::builtin();
     let files = TlsFiles {
@@ -216,24 +193,7 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
     let policy = load_policy(args.policy.as_ref())?;
     let engine = Engine::new(catalogue);
 
-    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let format = args.format.unwrap_or(if to_terminal {
-        StreamFormat::Table
-    } else {
-        StreamFormat::Jsonl
-    });
-    let color =
-        to_terminal && !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let sink: Box<dyn Write + Send> = match &args.output {
-        Some(p) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open {} (--output)", p.display()))?,
-        ),
-        None => Box::new(std::io::stdout()),
-    };
+    let (sink, format, color) = line_sink(args.output.as_ref(), args.format, args.no_color)?;
     let log = Arc::new(Log {
         out: log_writer(sink),
         dropped: Default::default(),
@@ -258,7 +218,17 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
         }
         (ClusterState::empty(), Some(watch))
     } else if !args.objects.is_empty() {
-        let objects = objects_from(&args.objects)?;
+        let (set, errors) = read_manifests(
+            &args.objects,
+            &[],
+            ReadOptions::default().max_file_bytes,
+            KindFilter::All,
+        )?;
+        for e in &errors {
+            let pos = e.line.map(|l| format!(":{l}")).unwrap_or_default();
+            eprintln!("jackstop: {}{pos}: {}", e.path, e.message);
+        }
+        let objects = set.objects;
         let state = ClusterState::new(objects, catalogue);
         eprintln!(
             "jackstop: cluster view from --objects: {} objects, {} exposures now",
@@ -310,56 +280,26 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
     if let Some(watch) = watch {
         tokio::spawn(keep_view(watch, webhook.clone(), ready.clone()));
     }
-    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(config);
-    tokio::spawn(tls::reload_on_change(
-        rustls.clone(),
-        files,
-        RELOAD_EVERY,
-        |r| match r {
-            Ok(()) => eprintln!("jackstop: TLS certificate reloaded"),
-            Err(e) => {
-                eprintln!("jackstop: TLS files changed but not reloaded (the old ones stay): {e}")
-            }
-        },
-    ));
     if let Some(p) = args.policy.clone() {
         tokio::spawn(reload_policy(p, webhook.clone()));
     }
 
-    let handle = axum_server::Handle::new();
     let router = hook::router(webhook);
-    let mut server = {
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            jackstop_serve::serve_tls(
-                listener,
-                rustls,
-                router,
-                handle,
-                &ConnectionLimits::default(),
-            )
-            .await
-        })
-    };
     eprintln!("jackstop: admission webhook on https://{addr}/");
     if let Some((side_addr, _)) = &side {
         eprintln!(
             "jackstop: metrics on http://{side_addr}/metrics, health on /healthz and /readyz"
         );
     }
-    let result = tokio::select! {
-        sig = shutdown_signal() => {
-            eprintln!("jackstop: {sig}: finishing the reviews in flight");
-            handle.graceful_shutdown(Some(DRAIN));
-            server.await
-        }
-        r = &mut server => r,
-    };
-    match result {
-        Ok(Ok(())) => Ok(EXIT_CLEAN),
-        Ok(Err(e)) => Err(anyhow::Error::new(e).context("the HTTPS server stopped")),
-        Err(e) => Err(anyhow::Error::new(e).context("the HTTPS server failed")),
-    }
+    serve_until_signal(
+        listener,
+        config,
+        files,
+        router,
+        "finishing the reviews in flight",
+    )
+    .await?;
+    Ok(EXIT_CLEAN)
 }
 
 /// Keeps the webhook's cluster view current: rebuilt once listed, then shortly after changes.
@@ -415,16 +355,7 @@ fn release_freed_memory() {
 
 /// Reads the policy again when its file changes; a bad new file keeps the old policy.
 async fn reload_policy(path: PathBuf, webhook: Webhook) {
-    let paths = [path.clone()];
-    let mut last = tls::stamp(&paths);
-    let mut tick = tokio::time::interval(RELOAD_EVERY);
-    loop {
-        tick.tick().await;
-        let now = tls::stamp(&paths);
-        if now == last {
-            continue;
-        }
-        last = now;
+    jackstop_serve::on_change(vec![path.clone()], RELOAD_EVERY, || {
         match load_policy(Some(&path)) {
             Ok(p) => {
                 let mode = p.mode;
@@ -437,5 +368,6 @@ async fn reload_policy(path: PathBuf, webhook: Webhook) {
             }
             Err(e) => eprintln!("jackstop: policy not reloaded (the old one stays): {e:#}"),
         }
-    }
+    })
+    .await
 }
