@@ -5,6 +5,9 @@
 //! an old API version and missing flags are refused with a clear message; metrics count what
 //! came; SIGTERM ends it with exit 0 after the last findings.
 
+mod common;
+use common::{certificate, http_get, webhook_kubeconfig};
+
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -18,27 +21,6 @@ fn repo() -> PathBuf {
 
 fn fixture() -> PathBuf {
     repo().join("tests/fixtures/audit/kubeflow-campaign.jsonl")
-}
-
-/// A self-signed server certificate for 127.0.0.1 and its key, as files.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let c =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
-    std::fs::write(&cert, c.cert.pem()).unwrap();
-    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
-    (cert, key)
-}
-
-/// The webhook configuration the API server would be given, pointing at `url`.
-fn webhook_kubeconfig(dir: &Path, name: &str, url: &str, ca: &Path, token: &str) -> PathBuf {
-    let p = dir.join(name);
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: jackstop\n  cluster:\n    server: {url}\n    certificate-authority: {}\nusers:\n- name: kube-apiserver\n  user:\n    token: {token}\ncontexts:\n- name: webhook\n  context:\n    cluster: jackstop\n    user: kube-apiserver\ncurrent-context: webhook\n",
-        ca.display()
-    );
-    std::fs::write(&p, text).unwrap();
-    p
 }
 
 struct Serve {
@@ -145,22 +127,6 @@ fn tally(findings: &[Value]) -> BTreeMap<String, usize> {
     m
 }
 
-/// Plain HTTP GET on the metrics port.
-fn get(url: &str) -> String {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    use std::io::Write;
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 #[test]
 fn kubectl_posts_the_campaign_and_the_findings_match_the_file_reading() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,7 +186,7 @@ fn kubectl_posts_the_campaign_and_the_findings_match_the_file_reading() {
         "{err}"
     );
 
-    let metrics = get(&s.metrics);
+    let metrics = http_get(&s.metrics);
     assert!(
         metrics.contains("jackstop_audit_events_total 750"),
         "{metrics}"
@@ -233,7 +199,7 @@ fn kubectl_posts_the_campaign_and_the_findings_match_the_file_reading() {
         metrics.contains(r#"jackstop_audit_requests_total{code="400"} 1"#),
         "{metrics}"
     );
-    let ready = get(&s.metrics.replace("/metrics", "/readyz"));
+    let ready = http_get(&s.metrics.replace("/metrics", "/readyz"));
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
 
     // SIGTERM: the open rules close, the last findings come, exit 0.

@@ -6,11 +6,14 @@
 //! the campaign's miner is denied; the policy file is re-read when it changes (a broken one
 //! keeps the one in force); SIGTERM exits 0.
 
+mod common;
+use common::{certificate, http_get, webhook_kubeconfig};
+
 #[path = "../../cluster/tests/support/mod.rs"]
 mod support;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,15 +33,6 @@ fn is_auth(o: &Value) -> bool {
     o["metadata"]["namespace"] == "istio-system"
         && AUTH.contains(&o["metadata"]["name"].as_str().unwrap_or(""))
         && o["kind"] != "Service"
-}
-
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let c =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
-    std::fs::write(&cert, c.cert.pem()).unwrap();
-    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
-    (cert, key)
 }
 
 struct Webhook {
@@ -101,20 +95,6 @@ fn start(dir: &Path, server: &ApiServer, cert: &Path, key: &Path) -> Webhook {
     }
 }
 
-fn get(url: &str) -> String {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 /// Sends a review with the real kubectl; the AdmissionReview answered.
 fn review(config: &Path, name: &str) -> Value {
     let body = repo().join(format!("tests/fixtures/admission/reviews/{name}.json"));
@@ -163,21 +143,13 @@ async fn the_seed_patch_is_judged_on_the_watched_cluster() {
     // Ready once the view is built.
     let deadline = Instant::now() + Duration::from_secs(60);
     let ready_url = w.metrics.replace("/metrics", "/readyz");
-    while !get(&ready_url).starts_with("HTTP/1.1 200") {
+    while !http_get(&ready_url).starts_with("HTTP/1.1 200") {
         assert!(Instant::now() < deadline, "the view never became ready");
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let config = dir.path().join("webhook.kubeconfig");
-    std::fs::write(
-        &config,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: w\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: apiserver\n  user:\n    token: the-webhook-ignores-it\ncontexts:\n- name: w\n  context: {{cluster: w, user: apiserver}}\ncurrent-context: w\n",
-            w.url,
-            cert.display()
-        ),
-    )
-    .unwrap();
+    // No token is checked by the webhook; kubectl only needs one so as not to prompt.
+    let config = webhook_kubeconfig(dir.path(), "webhook.kubeconfig", &w.url, &cert, "unused");
 
     let denied = review(&config, "seed-gateway-loadbalancer");
     assert_eq!(denied["response"]["allowed"], false, "{denied}");
@@ -225,7 +197,7 @@ async fn the_seed_patch_is_judged_on_the_watched_cluster() {
         true
     );
 
-    let metrics = get(&w.metrics);
+    let metrics = http_get(&w.metrics);
     assert!(
         metrics.contains("jackstop_admission_cluster_rebuilds_total"),
         "{metrics}"

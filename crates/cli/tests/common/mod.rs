@@ -106,3 +106,41 @@ pub fn is_doc(doc: &str, kind: &str, ns: &str, name: &str) -> bool {
     doc.contains(&format!("\nkind: {kind}\n"))
         && doc.contains(&format!("  name: {name}\n  namespace: {ns}\n"))
 }
+
+/// A self-signed server certificate for 127.0.0.1 and localhost and its key, as files in `dir`.
+pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let c =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+/// A kubeconfig of the shape the API server's webhook configurations are (server URL, CA,
+/// bearer token), for the real kubectl to call a jackstop server with.
+pub fn webhook_kubeconfig(dir: &Path, name: &str, url: &str, ca: &Path, token: &str) -> PathBuf {
+    let p = dir.join(name);
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: jackstop\n  cluster:\n    server: {url}\n    certificate-authority: {}\nusers:\n- name: kube-apiserver\n  user:\n    token: {token}\ncontexts:\n- name: webhook\n  context:\n    cluster: jackstop\n    user: kube-apiserver\ncurrent-context: webhook\n",
+        ca.display()
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A plain HTTP GET (a metrics or health endpoint): the whole answer, status line first.
+pub fn http_get(url: &str) -> String {
+    use std::io::Read;
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
