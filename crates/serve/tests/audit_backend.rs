@@ -12,8 +12,7 @@ use jackstop_catalogue::Catalogue;
 use jackstop_core::{Finding, InputError};
 use jackstop_serve::audit::{self, AuditMetrics, BackendSettings, Output};
 use jackstop_serve::auth::TokenFile;
-use jackstop_serve::tls::{self, TlsFiles};
-use jackstop_serve::ConnectionLimits;
+use jackstop_serve::tls;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -80,12 +79,8 @@ impl Default for Setup {
 }
 
 async fn start(pki: &Pki, setup: Setup) -> Running {
-    let files = TlsFiles {
-        cert: pki.server_cert.clone(),
-        key: pki.server_key.clone(),
-        client_ca: setup.client_ca.then(|| pki.ca.clone()),
-    };
-    let rustls = RustlsConfig::from_config(tls::server_config(&files).unwrap());
+    let rustls =
+        RustlsConfig::from_config(tls::server_config(&pki.tls_files(setup.client_ca)).unwrap());
     let tokens = setup.tokens.then(|| {
         let p = pki.dir.path().join("tokens");
         std::fs::write(&p, format!("{TOKEN}\n")).unwrap();
@@ -106,21 +101,7 @@ async fn start(pki: &Pki, setup: Setup) -> Running {
         setup.settings,
     )
     .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = axum_server::Handle::new();
-    let server = {
-        let (handle, rustls) = (handle.clone(), rustls.clone());
-        tokio::spawn(async move {
-            let limits = ConnectionLimits {
-                handshake: Duration::from_secs(2),
-                first_request: Duration::from_secs(2),
-                headers: Duration::from_secs(2),
-            };
-            jackstop_serve::serve_tls(listener, rustls, audit::router(backend), handle, &limits)
-                .await
-        })
-    };
+    let (addr, handle, server) = support::serve(audit::router(backend), rustls.clone());
     Running {
         addr,
         handle,
@@ -510,11 +491,7 @@ async fn no_sni_and_certificate_reload() {
         .unwrap();
     assert_eq!(before.status, 200);
 
-    let files = TlsFiles {
-        cert: pki.server_cert.clone(),
-        key: pki.server_key.clone(),
-        client_ca: None,
-    };
+    let files = pki.tls_files(false);
     let reloads = Arc::new(Mutex::new(Vec::new()));
     let seen = reloads.clone();
     let poller = tokio::spawn(tls::reload_on_change(

@@ -10,8 +10,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use jackstop_admission::{ClusterState, Engine, Policy, Verdict};
 use jackstop_catalogue::Catalogue;
 use jackstop_serve::admission::{self, DecisionLog, Webhook, WebhookMetrics, WebhookSettings};
-use jackstop_serve::tls::{self, TlsFiles};
-use jackstop_serve::ConnectionLimits;
+use jackstop_serve::tls;
 use kube::core::admission::AdmissionRequest;
 use kube::core::DynamicObject;
 use serde_json::{json, Value};
@@ -70,12 +69,7 @@ fn kubeflow_without_auth() -> ClusterState {
 }
 
 async fn start(pki: &Pki, state: ClusterState, settings: WebhookSettings) -> Running {
-    let files = TlsFiles {
-        cert: pki.server_cert.clone(),
-        key: pki.server_key.clone(),
-        client_ca: None,
-    };
-    let rustls = RustlsConfig::from_config(tls::server_config(&files).unwrap());
+    let rustls = RustlsConfig::from_config(tls::server_config(&pki.tls_files(false)).unwrap());
     let log = Arc::new(Decisions::default());
     let webhook = Webhook::new(
         Engine::new(Catalogue::builtin()),
@@ -85,20 +79,7 @@ async fn start(pki: &Pki, state: ClusterState, settings: WebhookSettings) -> Run
         log.clone(),
         settings,
     );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = axum_server::Handle::new();
-    {
-        let (handle, router) = (handle.clone(), admission::router(webhook.clone()));
-        tokio::spawn(async move {
-            let limits = ConnectionLimits {
-                handshake: Duration::from_secs(2),
-                first_request: Duration::from_secs(2),
-                headers: Duration::from_secs(2),
-            };
-            jackstop_serve::serve_tls(listener, rustls, router, handle, &limits).await
-        });
-    }
+    let (addr, handle, _) = support::serve(admission::router(webhook.clone()), rustls);
     Running {
         addr,
         handle,

@@ -93,6 +93,15 @@ impl Pki {
         }
     }
 
+    /// The server's files; with `client_ca`, client certificates from the CA are required.
+    pub fn tls_files(&self, client_ca: bool) -> jackstop_serve::tls::TlsFiles {
+        jackstop_serve::tls::TlsFiles {
+            cert: self.server_cert.clone(),
+            key: self.server_key.clone(),
+            client_ca: client_ca.then(|| self.ca.clone()),
+        }
+    }
+
     /// A new server certificate from the same CA, written over the served one; its DER.
     pub fn rotate_server_cert(&self) -> Vec<u8> {
         let (cert, key) = leaf(
@@ -250,4 +259,31 @@ pub async fn read_reply(
         body: body.to_string(),
         server_cert,
     })
+}
+
+/// Serves `router` over TLS on a free loopback port, with connection limits short enough for
+/// tests: its address, its handle (to stop it) and its task.
+pub fn serve(
+    router: axum::Router,
+    rustls: axum_server::tls_rustls::RustlsConfig,
+) -> (
+    std::net::SocketAddr,
+    axum_server::Handle<std::net::SocketAddr>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = axum_server::Handle::new();
+    let limits = jackstop_serve::ConnectionLimits {
+        handshake: Duration::from_secs(2),
+        first_request: Duration::from_secs(2),
+        headers: Duration::from_secs(2),
+    };
+    let task = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            jackstop_serve::serve_tls(listener, rustls, router, handle, &limits).await
+        })
+    };
+    (addr, handle, task)
 }
