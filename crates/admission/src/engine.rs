@@ -126,6 +126,27 @@ fn object_of(o: &Option<DynamicObject>) -> Option<Object> {
     )
 }
 
+/// Whether two versions of an object say the same to the analysers: every top-level field but
+/// `status`, and of `metadata` only the labels and annotations.
+fn same_content(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let content = |k: &String| k != "status" && k != "metadata";
+    fn meta<'v>(
+        m: &'v serde_json::Map<String, serde_json::Value>,
+        key: &str,
+    ) -> Option<&'v serde_json::Value> {
+        m.get("metadata").and_then(|x| x.get(key))
+    }
+    a.keys().filter(|k| content(k)).count() == b.keys().filter(|k| content(k)).count()
+        && a.iter()
+            .filter(|(k, _)| content(k))
+            .all(|(k, v)| b.get(k) == Some(v))
+        && meta(a, "labels") == meta(b, "labels")
+        && meta(a, "annotations") == meta(b, "annotations")
+}
+
 /// The findings in `after` that `before` does not have.
 fn added(after: Vec<Finding>, before: &HashSet<String>) -> Vec<Finding> {
     after
@@ -198,6 +219,13 @@ impl Engine {
         }) {
             return Verdict::allow();
         }
+        // An update that changes only status or bookkeeping (resourceVersion, managed fields,
+        // finalizers, owner references) adds nothing any analyser reads.
+        if let (Operation::Update, Some(o), Some(p)) = (&req.operation, &object, &old) {
+            if same_content(&o.body, &p.body) {
+                return Verdict::allow();
+            }
+        }
 
         let mut found: Vec<Finding> = Vec::new();
         if let Some(o) = &object {
@@ -213,19 +241,7 @@ impl Engine {
             }
         }
         if ROUTING_KINDS.contains(&kind) {
-            // An update that changes neither the spec nor the annotations (labels, status,
-            // managed fields, a controller's bookkeeping) cannot change what is reachable.
-            let unchanged = matches!(req.operation, Operation::Update)
-                && match (&object, &old) {
-                    (Some(o), Some(p)) => {
-                        o.at("spec") == p.at("spec")
-                            && o.at("metadata.annotations") == p.at("metadata.annotations")
-                    }
-                    _ => false,
-                };
-            if !unchanged {
-                found.extend(self.exposure_change(req, kind, ns, object.as_ref(), state));
-            }
+            found.extend(self.exposure_change(req, kind, ns, object.as_ref(), state));
         } else if self.exposure.kinds().contains(&kind) {
             // A workload alone can be a way in (hostPort, hostNetwork).
             if let Some(o) = &object {
@@ -402,6 +418,25 @@ fn denial(req: &AdmissionRequest<DynamicObject>, denied: &[&Finding]) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_status_and_bookkeeping_are_not_content() {
+        let a = serde_json::json!({"kind": "Pod", "metadata": {"name": "p", "resourceVersion": "1", "labels": {"a": "1"}}, "spec": {"x": 1}, "status": {"phase": "Pending"}});
+        let mut b = a.clone();
+        b["metadata"]["resourceVersion"] = "2".into();
+        b["metadata"]["finalizers"] = serde_json::json!(["f"]);
+        b["status"]["phase"] = "Running".into();
+        assert!(same_content(&a, &b));
+        let mut c = b.clone();
+        c["metadata"]["labels"]["a"] = "2".into();
+        assert!(!same_content(&a, &c), "labels select pods");
+        let mut d = b.clone();
+        d["spec"]["x"] = 2.into();
+        assert!(!same_content(&a, &d));
+        let mut e = b.clone();
+        e["data"] = serde_json::json!({"config.json": "{}"});
+        assert!(!same_content(&a, &e), "a field added beside spec");
+    }
 
     #[test]
     fn warnings_are_cut_on_a_char_boundary() {
