@@ -6,7 +6,9 @@
 # (4 in 11), Deployments benign and mining (3), a miner Pod (1), and Service changes (2): one to
 # the spec, judged on the whole cluster view, one to the labels only. Reports latency
 # percentiles, errors and the server's memory and CPU.
-# Usage: scripts/bench-webhook.sh [RATE=1000] [SECONDS=60] [CONNECTIONS=8]
+# Usage: [THREADS=N] [PIN=1] scripts/bench-webhook.sh [RATE=1000] [SECONDS=60] [CONNECTIONS=8]
+# BODIES="a.json b.json": another mix of reviews. THREADS: the webhook's --threads (its default when unset). PIN=1: the webhook on CPU 0 and
+# the generator on CPU 1 (taskset), so that neither preempts the other.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rate="${1:-1000}"; seconds="${2:-60}"; conns="${3:-8}"
@@ -24,7 +26,10 @@ openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -
   -extfile "$work/ext" -out "$work/tls.crt" 2>/dev/null
 free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free); mport=$(free)
-"$target/jackstop" webhook --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" \
+server_cpu=(); gen_cpu=()
+if [[ "${PIN:-0}" == 1 ]]; then server_cpu=(taskset -c 0); gen_cpu=(taskset -c 1); fi
+threads=(); [[ -n "${THREADS:-}" ]] && threads=(--threads "$THREADS")
+"${server_cpu[@]}" "$target/jackstop" webhook "${threads[@]}" --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" \
   --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
   --objects ../shared/corpus/kubeflow-platform -f jsonl -o "$work/decisions.jsonl" 2>"$work/stderr" &
 pid=$!
@@ -34,9 +39,10 @@ r=tests/fixtures/admission/reviews
 bodies=("$r/benign-pod.json" "$r/benign-deployment.json" "$r/benign-pod.json" "$r/miner-deployment-cpu.json"
         "$r/benign-pod.json" "$r/service-port-added.json" "$r/service-label-update.json" "$r/benign-pod.json"
         "$r/benign-deployment.json" "$r/miner-pod.json" "$r/benign-pod.json")
+[[ -n "${BODIES:-}" ]] && read -r -a bodies <<< "$BODIES"
 idle_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
-"$target/examples/load" --url "https://localhost:$port/validate" --ca "$work/ca.crt" \
-  --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/load.json"
+"${gen_cpu[@]}" "$target/examples/load" --url "https://localhost:$port/validate" --ca "$work/ca.crt" \
+  --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/load.json"; cp "$work/load.json" /tmp/last-load.json
 peak_kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
 end_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
 curl -s "http://127.0.0.1:$mport/metrics" > "$work/metrics.txt"
@@ -66,5 +72,6 @@ print(f"server memory       : {idle/1024:.0f} MB before the load, {end/1024:.0f}
 print(f"server CPU          : {cpu:.1f} s over the run")
 print(f"denied              : {denied} (the miner Deployments and Pods), {decisions} decisions logged")
 for body, v in sorted(load["deniedByBody"].items()):
-    print(f"  {body.split('/')[-1]:<28} sent {v['sent']:>6} denied {v['denied']:>6}")
+    c = load["serviceMsByBody"].get(body, {})
+    print(f"  {body.split('/')[-1]:<28} sent {v['sent']:>6} denied {v['denied']:>6}  call p50 {c.get('p50', 0):.3f} p99 {c.get('p99', 0):.3f} ms")
 PY

@@ -2,7 +2,7 @@
 
 use crate::policy::{Mode, Policy};
 use crate::state::{key, ClusterState};
-use jackstop_analysers::exposure::{ExposureAnalyser, ROUTING_KINDS};
+use jackstop_analysers::exposure::{ExposureAnalyser, Prepared, ROUTING_KINDS};
 use jackstop_analysers::miners::MinerAnalyser;
 use jackstop_analysers::Analyser;
 use jackstop_catalogue::Catalogue;
@@ -275,18 +275,19 @@ impl Engine {
         state: &ClusterState,
     ) -> Vec<Finding> {
         let name = object.map(|o| o.name.as_str()).unwrap_or(req.name.as_str());
-        let mut after: Vec<&Object> = state
+        let mut after: Vec<(&Object, Option<&Prepared>)> = state
             .objects
             .iter()
-            .filter(|o| !same(o, kind, ns, name))
+            .zip(state.prepared.iter().map(Some))
+            .filter(|(o, _)| !same(o, kind, ns, name))
             .collect();
         if !matches!(req.operation, Operation::Delete) {
             if let Some(o) = object {
-                after.push(o);
+                after.push((o, None));
             }
         }
         added(
-            self.exposure.analyse_refs(after, self.catalogue),
+            self.exposure.analyse_prepared(after, self.catalogue),
             &state.baseline,
         )
     }

@@ -3,7 +3,7 @@
 //! exposure findings they make now. Rebuilt from a watch when the cluster changes; shared,
 //! read-only, by every request.
 
-use jackstop_analysers::exposure::ExposureAnalyser;
+use jackstop_analysers::exposure::{ExposureAnalyser, Prepared};
 use jackstop_analysers::Analyser;
 use jackstop_catalogue::Catalogue;
 use jackstop_core::{Finding, Object};
@@ -12,6 +12,9 @@ use std::collections::{HashMap, HashSet};
 
 pub struct ClusterState {
     pub(crate) objects: Vec<Object>,
+    /// What the exposure analysis read from each object (same order as `objects`): a review
+    /// of a Service walks the whole view, and must not reread every workload to do it.
+    pub(crate) prepared: Vec<Prepared>,
     namespaces: HashMap<String, Map<String, Value>>,
     /// The exposure findings now, by [`key`].
     pub(crate) baseline: HashSet<String>,
@@ -27,6 +30,7 @@ impl ClusterState {
     pub fn empty() -> ClusterState {
         ClusterState {
             objects: Vec::new(),
+            prepared: Vec::new(),
             namespaces: HashMap::new(),
             baseline: HashSet::new(),
         }
@@ -49,9 +53,15 @@ impl ClusterState {
                 kept.push(o);
             }
         }
-        let baseline = exposure.analyse(&kept, catalogue).iter().map(key).collect();
+        let prepared: Vec<Prepared> = kept.iter().map(Prepared::of).collect();
+        let baseline = exposure
+            .analyse_prepared(kept.iter().zip(prepared.iter().map(Some)), catalogue)
+            .iter()
+            .map(key)
+            .collect();
         ClusterState {
             objects: kept,
+            prepared,
             namespaces,
             baseline,
         }

@@ -6,6 +6,7 @@ use jackstop_core::labels::{labels_from, Labels};
 use jackstop_core::object::{port_number, scalar_text, value_at};
 use jackstop_core::Object;
 use serde_json::Value;
+use std::sync::{Arc, OnceLock};
 
 /// Where each kind keeps the pod template(s) that may serve traffic: (kind, path to the
 /// template, extra labels its controller adds). `{name}` in a label value is the object's name.
@@ -74,12 +75,16 @@ pub struct Container {
     pub ports: Vec<ContainerPort>,
     /// Field path of the container inside its resource.
     pub field: String,
+    /// The catalogue interface this container runs, once looked up: (the address of the
+    /// interface set it was looked up in, its position there). A view that keeps its
+    /// templates across analyses (the admission webhook's) looks each container up once.
+    pub interface: OnceLock<(usize, Option<usize>)>,
 }
 
-/// One pod template with the resource that owns it.
-#[derive(Debug, Clone)]
-pub struct PodTemplate<'a> {
-    pub owner: &'a Object,
+/// What one pod template says, apart from the resource that owns it: read once from the
+/// resource, and shareable by every analysis of a view that outlives one.
+#[derive(Debug)]
+pub struct TemplateFacts {
     pub namespace: String,
     pub labels: Labels,
     pub host_network: bool,
@@ -88,8 +93,30 @@ pub struct PodTemplate<'a> {
     pub spec_field: String,
 }
 
+/// One pod template with the resource that owns it.
+#[derive(Debug, Clone)]
+pub struct PodTemplate<'a> {
+    pub owner: &'a Object,
+    pub facts: Arc<TemplateFacts>,
+}
+
+impl std::ops::Deref for PodTemplate<'_> {
+    type Target = TemplateFacts;
+    fn deref(&self) -> &TemplateFacts {
+        &self.facts
+    }
+}
+
 /// The pod templates of one object (none for kinds without one).
 pub fn templates_of(o: &Object) -> Vec<PodTemplate<'_>> {
+    template_facts(o)
+        .into_iter()
+        .map(|facts| PodTemplate { owner: o, facts })
+        .collect()
+}
+
+/// What the pod templates of one object say (none for kinds without one).
+pub fn template_facts(o: &Object) -> Vec<Arc<TemplateFacts>> {
     if o.kind == "Pod" {
         return template_at(o, &o.body, "", "spec", &[])
             .into_iter()
@@ -105,13 +132,13 @@ pub fn templates_of(o: &Object) -> Vec<PodTemplate<'_>> {
         .collect()
 }
 
-fn template_at<'a>(
-    o: &'a Object,
+fn template_at(
+    o: &Object,
     template: &Value,
     template_field: &str,
     spec_field: &str,
     extra: &[(&str, &str)],
-) -> Option<PodTemplate<'a>> {
+) -> Option<Arc<TemplateFacts>> {
     let spec = template.get("spec")?;
     let mut labels = labels_from(
         template
@@ -133,8 +160,7 @@ fn template_at<'a>(
             }
         }
     }
-    Some(PodTemplate {
-        owner: o,
+    Some(Arc::new(TemplateFacts {
         namespace: o.effective_namespace().to_string(),
         labels,
         host_network: spec
@@ -143,7 +169,7 @@ fn template_at<'a>(
             .unwrap_or(false),
         containers,
         spec_field: spec_field.to_string(),
-    })
+    }))
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -189,6 +215,7 @@ fn container(c: &Value, field: String) -> Container {
         command_line,
         ports,
         field,
+        interface: OnceLock::new(),
     }
 }
 

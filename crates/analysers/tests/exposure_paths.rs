@@ -509,3 +509,59 @@ spec:
         "{other:?}"
     );
 }
+
+/// A view that keeps what it read across analyses (the admission webhook's cluster view) finds
+/// exactly what a fresh analysis finds, the second time too, when each container's interface
+/// comes from memory; and a container remembered under one catalogue is looked up again under
+/// another.
+#[test]
+fn a_prepared_view_finds_what_a_fresh_analysis_finds() {
+    use jackstop_analysers::exposure::{ExposureAnalyser, Prepared};
+    use jackstop_analysers::Analyser;
+    let mut argo = ManifestSet::default();
+    parse_text(
+        GATEWAY_TO_ARGO,
+        "argo.yaml",
+        &ReadOptions::default(),
+        &mut argo,
+    );
+    // The real Kubeflow install with its gateway opened (its auth layers in front).
+    let corpus = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus/kubeflow-platform"
+    );
+    let (inputs, _) = jackstop_manifests::collect_inputs(&[corpus.to_string()], &[]);
+    let mut kubeflow = jackstop_manifests::read_inputs(&inputs, &ReadOptions::default()).objects;
+    let gateway = kubeflow
+        .iter_mut()
+        .find(|o| o.kind == "Service" && o.name == "istio-ingressgateway")
+        .expect("the install has the gateway Service");
+    gateway.body["spec"]["type"] = "LoadBalancer".into();
+    let cat = Catalogue::builtin();
+    let as_json = |f: &[Finding]| serde_json::to_string(f).unwrap();
+    for objects in [argo.objects, kubeflow] {
+        let fresh = ExposureAnalyser.analyse(&objects, cat);
+        assert!(!fresh.is_empty());
+        let prepared: Vec<Prepared> = objects.iter().map(Prepared::of).collect();
+        let view = || objects.iter().zip(prepared.iter().map(Some));
+        for _ in 0..2 {
+            assert_eq!(
+                as_json(&ExposureAnalyser.analyse_prepared(view(), cat)),
+                as_json(&fresh)
+            );
+        }
+        // The same catalogue less its first interface: every position is one off, and what
+        // the view remembers under the built-in catalogue must not be read under this one.
+        let text = include_str!("../../catalogue/data/interfaces.yaml");
+        let (head, rest) = text.split_once("\n  - id: ").unwrap();
+        let (_, rest) = rest.split_once("\n  - id: ").unwrap();
+        let mut shifted = Catalogue::load().unwrap();
+        shifted.interfaces =
+            jackstop_catalogue::interfaces::InterfaceSet::parse(&format!("{head}\n  - id: {rest}"))
+                .unwrap();
+        assert_eq!(
+            as_json(&ExposureAnalyser.analyse_prepared(view(), &shifted)),
+            as_json(&ExposureAnalyser.analyse(&objects, &shifted))
+        );
+    }
+}

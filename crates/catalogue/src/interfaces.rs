@@ -261,6 +261,17 @@ impl InterfaceSet {
     pub fn for_container(&self, c: &ContainerFacts<'_>) -> Option<&Interface> {
         self.interfaces.iter().find(|i| i.matches_container(c))
     }
+
+    /// Where [`InterfaceSet::for_container`]'s answer sits in the set, for callers that
+    /// remember it.
+    pub fn position_for_container(&self, c: &ContainerFacts<'_>) -> Option<usize> {
+        self.interfaces.iter().position(|i| i.matches_container(c))
+    }
+
+    /// The interface at a position [`InterfaceSet::position_for_container`] gave.
+    pub fn nth(&self, i: usize) -> Option<&Interface> {
+        self.interfaces.get(i)
+    }
 }
 
 #[cfg(test)]

@@ -197,12 +197,23 @@ async fn main() {
     let mut service: Vec<f64> = Vec::with_capacity(total as usize);
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
     let mut denied_by_body: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut service_by_body: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    // When the slowest calls were written (ms from the start): a stall shows as a cluster.
+    let mut slow: Vec<(f64, f64)> = Vec::new();
     let mut errors = 0u64;
     let mut last = start;
     while let Some(d) = done_rx.recv().await {
         last = last.max(d.at);
         latencies.push(d.at.duration_since(d.due).as_secs_f64() * 1000.0);
         service.push(d.at.duration_since(d.sent).as_secs_f64() * 1000.0);
+        let call = d.at.duration_since(d.sent).as_secs_f64() * 1000.0;
+        if call > 4.0 && slow.len() < 400 {
+            slow.push((d.sent.duration_since(start).as_secs_f64() * 1000.0, call));
+        }
+        service_by_body
+            .entry(a.bodies[d.body].clone())
+            .or_default()
+            .push(d.at.duration_since(d.sent).as_secs_f64() * 1000.0);
         match d.status {
             Some(s) => *by_status.entry(s.to_string()).or_default() += 1,
             None => errors += 1,
@@ -245,6 +256,12 @@ async fn main() {
             "max": service.last().copied().unwrap_or(f64::NAN),
         },
         "deniedByBody": denied_by_body.iter().map(|(k, (n, d))| (k.clone(), serde_json::json!({"sent": n, "denied": d}))).collect::<serde_json::Map<_, _>>(),
+        "slowCalls": slow,
+        // The call latency of each body: which requests make the tail.
+        "serviceMsByBody": service_by_body.iter_mut().map(|(k, v)| {
+            v.sort_by(|x, y| x.total_cmp(y));
+            (k.clone(), serde_json::json!({"p50": pct_of(v, 0.5), "p99": pct_of(v, 0.99)}))
+        }).collect::<serde_json::Map<_, _>>(),
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }

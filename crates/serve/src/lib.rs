@@ -18,6 +18,7 @@ pub mod status;
 pub mod tls;
 
 use axum::Router;
+use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 use std::net::SocketAddr;
@@ -54,7 +55,12 @@ pub async fn serve_tls(
     handle: Handle<SocketAddr>,
     limits: &ConnectionLimits,
 ) -> std::io::Result<()> {
-    let acceptor = RustlsAcceptor::new(tls).handshake_timeout(limits.handshake);
+    // TCP_NODELAY: an answer leaves as more than one TLS record, and without it Nagle holds
+    // the last one back until the client acknowledges the first (a delayed ACK: milliseconds
+    // of tail latency on every few answers).
+    let acceptor = RustlsAcceptor::new(tls)
+        .handshake_timeout(limits.handshake)
+        .acceptor(NoDelayAcceptor::new());
     let mut server = axum_server::from_tcp(listener)?
         .acceptor(acceptor)
         .handle(handle)

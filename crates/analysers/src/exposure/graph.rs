@@ -1,8 +1,9 @@
 //! The object index the exposure analysis walks, and how a Service resolves to what serves it.
 
 use super::path::{Target, Trail};
-use crate::pods::{templates_of, Container, PodTemplate, PortRef};
-use jackstop_catalogue::interfaces::ContainerFacts;
+use super::Prepared;
+use crate::pods::{template_facts, Container, PodTemplate, PortRef};
+use jackstop_catalogue::interfaces::{ContainerFacts, Interface};
 use jackstop_catalogue::Catalogue;
 use jackstop_core::labels::{labels_from, selects, Labels};
 use jackstop_core::object::port_number;
@@ -43,8 +44,9 @@ fn is_gateway_api(o: &Object) -> bool {
 }
 
 impl<'a> Index<'a> {
+    /// The index of `objects`, each with what was read from it before when there is that.
     pub fn build(
-        objects: impl IntoIterator<Item = &'a Object>,
+        objects: impl IntoIterator<Item = (&'a Object, Option<&'a Prepared>)>,
         catalogue: &'a Catalogue,
     ) -> Index<'a> {
         let mut ix = Index {
@@ -63,7 +65,7 @@ impl<'a> Index<'a> {
             openshift_routes: Vec::new(),
             ray_clusters: Vec::new(),
         };
-        for o in objects {
+        for (o, prepared) in objects {
             match o.kind.as_str() {
                 "Service" if o.group().is_empty() => {
                     ix.services
@@ -86,9 +88,37 @@ impl<'a> Index<'a> {
                 "RayCluster" | "RayService" | "RayJob" => ix.ray_clusters.push(o),
                 _ => {}
             }
-            ix.pods.extend(templates_of(o));
+            let templates = match prepared {
+                Some(p) => p.templates.clone(),
+                None => template_facts(o),
+            };
+            ix.pods.extend(
+                templates
+                    .into_iter()
+                    .map(|facts| PodTemplate { owner: o, facts }),
+            );
         }
         ix
+    }
+
+    /// The catalogue interface a container runs. The answer is kept on the container, for
+    /// views whose templates outlive one analysis.
+    pub fn interface_of(&self, c: &Container) -> Option<&'a Interface> {
+        let set = &self.catalogue.interfaces;
+        let facts = ContainerFacts {
+            image: &c.image,
+            command_line: &c.command_line,
+        };
+        let key = set as *const _ as usize;
+        let &(k, at) = c
+            .interface
+            .get_or_init(|| (key, set.position_for_container(&facts)));
+        if k == key {
+            at.and_then(|i| set.nth(i))
+        } else {
+            // Looked up in another catalogue's set: not this one's answer.
+            set.for_container(&facts)
+        }
     }
 
     /// Istio Gateways whose selector picks workloads with `labels`.
@@ -284,10 +314,6 @@ impl<'a> Index<'a> {
         depth: usize,
         out: &mut Resolved<'a>,
     ) {
-        let facts = ContainerFacts {
-            image: &c.image,
-            command_line: &c.command_line,
-        };
         let workload_hop = format!("{} container {}", pod.owner.display(), c.name);
         if matches!(
             pod.owner.kind.as_str(),
@@ -326,7 +352,7 @@ impl<'a> Index<'a> {
             }
             return;
         }
-        let interface = self.catalogue.interfaces.for_container(&facts).or_else(|| {
+        let interface = self.interface_of(c).or_else(|| {
             self.catalogue
                 .interfaces
                 .iter()

@@ -16,12 +16,14 @@ mod ways_in;
 
 pub use path::{Exposure, Reach};
 
+use crate::pods::{template_facts, TemplateFacts};
 use crate::Analyser;
 use graph::Index;
 use jackstop_catalogue::Catalogue;
 use jackstop_core::{Finding, Location, Object};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The exposure rule for authenticated exposures.
 pub const AUTHENTICATED_RULE: &str = "JS-EXP-009";
@@ -67,16 +69,34 @@ impl Analyser for ExposureAnalyser {
     }
 
     fn analyse(&self, objects: &[Object], catalogue: &Catalogue) -> Vec<Finding> {
-        self.analyse_refs(objects, catalogue)
+        self.analyse_prepared(objects.iter().map(|o| (o, None)), catalogue)
+    }
+}
+
+/// What the analysis reads from an object before any walk (its pod templates, and then which
+/// interface each container runs), kept by a view that is analysed again and again: the
+/// admission webhook judges each change on the whole cluster view, and rereading every
+/// workload's templates was most of a review's time.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    templates: Vec<Arc<TemplateFacts>>,
+}
+
+impl Prepared {
+    pub fn of(o: &Object) -> Prepared {
+        Prepared {
+            templates: template_facts(o),
+        }
     }
 }
 
 impl ExposureAnalyser {
-    /// The analysis over objects held elsewhere: the admission webhook judges the cluster as
-    /// it would be after a change without copying every object it holds.
-    pub fn analyse_refs<'a>(
+    /// The analysis over objects held elsewhere, each with what was read from it before when
+    /// there is that ([`Prepared`]): the admission webhook judges the cluster as it would be
+    /// after a change without copying or rereading every object it holds.
+    pub fn analyse_prepared<'a>(
         &self,
-        objects: impl IntoIterator<Item = &'a Object>,
+        objects: impl IntoIterator<Item = (&'a Object, Option<&'a Prepared>)>,
         catalogue: &'a Catalogue,
     ) -> Vec<Finding> {
         let index = Index::build(objects, catalogue);

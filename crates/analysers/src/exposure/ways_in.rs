@@ -462,11 +462,7 @@ impl<'a> Index<'a> {
     fn host_port_ways_in(&self, out: &mut Vec<Exposure<'a>>) {
         for pod in &self.pods {
             for c in &pod.containers {
-                let facts = jackstop_catalogue::interfaces::ContainerFacts {
-                    image: &c.image,
-                    command_line: &c.command_line,
-                };
-                let Some(i) = self.catalogue.interfaces.for_container(&facts) else {
+                let Some(i) = self.interface_of(c) else {
                     continue;
                 };
                 let host_ports: Vec<u16> = c.ports.iter().filter_map(|p| p.host_port).collect();

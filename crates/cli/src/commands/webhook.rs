@@ -30,8 +30,16 @@ use std::time::Duration;
 const SETTLE: Duration = Duration::from_millis(250);
 
 pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads.max(1))
+    // One thread: the runtime on the calling thread, with no hand-offs between workers (a
+    // review is a fraction of a millisecond of CPU; replicas, not threads, add capacity).
+    let mut rt = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(args.threads);
+        b
+    };
+    let rt = rt
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -311,7 +319,7 @@ async fn keep_view(mut watch: ClusterWatch, webhook: Webhook, ready: Arc<AtomicB
         tokio::select! {
             _ = tokio::time::sleep(SETTLE), if dirty && synced => {
                 dirty = false;
-                rebuild(&watch, &webhook, catalogue);
+                rebuild(watch.objects().to_vec(), &webhook, catalogue).await;
             }
             u = watch.next() => match u {
                 None => {
@@ -320,7 +328,7 @@ async fn keep_view(mut watch: ClusterWatch, webhook: Webhook, ready: Arc<AtomicB
                 }
                 Some(Update::Objects { changed, .. }) => dirty |= changed,
                 Some(Update::Synced) => {
-                    rebuild(&watch, &webhook, catalogue);
+                    rebuild(watch.objects().to_vec(), &webhook, catalogue).await;
                     dirty = false;
                     if !ready.swap(true, Ordering::AcqRel) {
                         eprintln!("jackstop: cluster view ready ({} objects)", watch.objects().len());
@@ -335,10 +343,23 @@ async fn keep_view(mut watch: ClusterWatch, webhook: Webhook, ready: Arc<AtomicB
     }
 }
 
-fn rebuild(watch: &ClusterWatch, webhook: &Webhook, catalogue: &'static Catalogue) {
-    let state = ClusterState::new(watch.objects().iter().cloned(), catalogue);
-    webhook.set_state(state);
-    release_freed_memory();
+/// Builds the new view off the serving thread (its exposure analysis takes milliseconds on a
+/// large cluster, and reviews go on against the old view meanwhile), then swaps it in.
+async fn rebuild(
+    objects: Vec<jackstop_core::Object>,
+    webhook: &Webhook,
+    catalogue: &'static Catalogue,
+) {
+    let built = tokio::task::spawn_blocking(move || {
+        let state = ClusterState::new(objects, catalogue);
+        release_freed_memory();
+        state
+    })
+    .await;
+    match built {
+        Ok(state) => webhook.set_state(state),
+        Err(e) => eprintln!("jackstop: the cluster view was not rebuilt (the old one stays): {e}"),
+    }
 }
 
 /// Gives the memory freed after reading manifests or rebuilding the view back to the system:
