@@ -5,7 +5,9 @@
 # them), with a mix of AdmissionReviews from tests/fixtures/admission: Pods a ReplicaSet makes
 # (4 in 11), Deployments benign and mining (3), a miner Pod (1), and Service changes (2): one to
 # the spec, judged on the whole cluster view, one to the labels only. Reports latency
-# percentiles, errors and the server's memory and CPU.
+# percentiles (overall and per second), errors and the server's memory and CPU, with how
+# steady the machine's CPU was just before and after (scripts/cpu-steadiness.py): on a shared
+# 2-core machine, episodes in which the CPU runs at half speed or less make the tail.
 # Usage: [THREADS=N] [PIN=1] scripts/bench-webhook.sh [RATE=1000] [SECONDS=60] [CONNECTIONS=8]
 # BODIES="a.json b.json": another mix of reviews. THREADS: the webhook's --threads (its default when unset). PIN=1: the webhook on CPU 0 and
 # the generator on CPU 1 (taskset), so that neither preempts the other.
@@ -40,15 +42,17 @@ bodies=("$r/benign-pod.json" "$r/benign-deployment.json" "$r/benign-pod.json" "$
         "$r/benign-pod.json" "$r/service-port-added.json" "$r/service-label-update.json" "$r/benign-pod.json"
         "$r/benign-deployment.json" "$r/miner-pod.json" "$r/benign-pod.json")
 [[ -n "${BODIES:-}" ]] && read -r -a bodies <<< "$BODIES"
+steady_before=$(python3 scripts/cpu-steadiness.py 5)
 idle_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
 "${gen_cpu[@]}" "$target/examples/load" --url "https://localhost:$port/validate" --ca "$work/ca.crt" \
-  --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/load.json"; cp "$work/load.json" /tmp/last-load.json
+  --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/load.json"
+steady_after=$(python3 scripts/cpu-steadiness.py 5)
 peak_kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
 end_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
 curl -s "http://127.0.0.1:$mport/metrics" > "$work/metrics.txt"
 cpu=$(awk '{print ($14+$15)/100}' "/proc/$pid/stat")
-python3 - "$work/load.json" "$idle_kb" "$peak_kb" "$cpu" "$rate" "$seconds" "$work/decisions.jsonl" "$end_kb" "$work/metrics.txt" <<'PY'
-import json, sys, re
+STEADY_BEFORE="$steady_before" STEADY_AFTER="$steady_after" python3 - "$work/load.json" "$idle_kb" "$peak_kb" "$cpu" "$rate" "$seconds" "$work/decisions.jsonl" "$end_kb" "$work/metrics.txt" <<'PY'
+import json, os, sys, re
 load = json.load(open(sys.argv[1])); idle, peak, cpu = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 rate, secs, end = sys.argv[5], sys.argv[6], int(sys.argv[8])
 # Server-side time (first byte of the request to the answer), from the histogram's buckets.
@@ -67,10 +71,13 @@ print(f"load                : {load['sent']} reviews at {rate}/s for {secs} s ov
 print(f"answers             : {load['answered']} , transport errors {load['transportErrors']}")
 print(f"latency ms (call)   : p50 {sv['p50']:.3f}  p90 {sv['p90']:.3f}  p99 {sv['p99']:.3f}  p99.9 {sv['p999']:.3f}  max {sv['max']:.3f} (written to the connection -> answer; target p99 < 2 ms)")
 print(f"latency ms (due)    : p50 {l['p50']:.3f}  p90 {l['p90']:.3f}  p99 {l['p99']:.3f}  p99.9 {l['p999']:.3f}  max {l['max']:.3f} (from when it was due: queueing and the generator's delays included)")
+secs = load["p99BySecondMs"]
+print(f"seconds at p99 < 2ms: {sum(1 for x in secs if x < 2.0)} of {len(secs)} (the call p99 of each second; worst {max(secs):.2f} ms)")
 print(f"server-side time ms : p50 <= {q(0.5):.3f}  p99 <= {q(0.99):.3f}  p99.9 <= {q(0.999):.3f} (histogram bucket bounds)")
 print(f"server memory       : {idle/1024:.0f} MB before the load, {end/1024:.0f} MB after it, high-water {peak/1024:.0f} MB (reading the 12 MB install at start) (target < 50 MB)")
 print(f"server CPU          : {cpu:.1f} s over the run")
 print(f"denied              : {denied} (the miner Deployments and Pods), {decisions} decisions logged")
+print(os.environ["STEADY_BEFORE"]); print(os.environ["STEADY_AFTER"].replace("cpu steadiness     ", "  after the load    "))
 for body, v in sorted(load["deniedByBody"].items()):
     c = load["serviceMsByBody"].get(body, {})
     print(f"  {body.split('/')[-1]:<28} sent {v['sent']:>6} denied {v['denied']:>6}  call p50 {c.get('p50', 0):.3f} p99 {c.get('p99', 0):.3f} ms")

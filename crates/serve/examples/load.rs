@@ -200,6 +200,8 @@ async fn main() {
     let mut service_by_body: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     // When the slowest calls were written (ms from the start): a stall shows as a cluster.
     let mut slow: Vec<(f64, f64)> = Vec::new();
+    // Call latencies by the second they were written in.
+    let mut by_second: Vec<Vec<f64>> = vec![Vec::new(); a.seconds as usize + 1];
     let mut errors = 0u64;
     let mut last = start;
     while let Some(d) = done_rx.recv().await {
@@ -207,6 +209,10 @@ async fn main() {
         latencies.push(d.at.duration_since(d.due).as_secs_f64() * 1000.0);
         service.push(d.at.duration_since(d.sent).as_secs_f64() * 1000.0);
         let call = d.at.duration_since(d.sent).as_secs_f64() * 1000.0;
+        let second = d.sent.duration_since(start).as_secs() as usize;
+        if let Some(v) = by_second.get_mut(second) {
+            v.push(call);
+        }
         if call > 4.0 && slow.len() < 400 {
             slow.push((d.sent.duration_since(start).as_secs_f64() * 1000.0, call));
         }
@@ -257,6 +263,11 @@ async fn main() {
         },
         "deniedByBody": denied_by_body.iter().map(|(k, (n, d))| (k.clone(), serde_json::json!({"sent": n, "denied": d}))).collect::<serde_json::Map<_, _>>(),
         "slowCalls": slow,
+        // The call p99 of each second of the run.
+        "p99BySecondMs": by_second.iter_mut().filter(|v| !v.is_empty()).map(|v| {
+            v.sort_by(|x, y| x.total_cmp(y));
+            pct_of(v, 0.99)
+        }).collect::<Vec<f64>>(),
         // The call latency of each body: which requests make the tail.
         "serviceMsByBody": service_by_body.iter_mut().map(|(k, v)| {
             v.sort_by(|x, y| x.total_cmp(y));
