@@ -1,6 +1,7 @@
 //! Exposure fixes: close the way in (a Service back to ClusterIP, a Ray head without a public
-//! Service), narrow it (load balancer source ranges), or authenticate it (an Istio ingress
-//! gateway that requires a token from an OIDC provider).
+//! Service, a workload off the node's network), narrow it
+//! (load balancer source ranges), or authenticate it (an Istio ingress gateway that requires a
+//! token from an OIDC provider, Envoy Gateway SecurityPolicies on Gateway API routes).
 
 use crate::{Effect, FindingRef, Fix, FixOptions, Method, MANAGED_BY};
 use jackstop_core::{Finding, Object};
@@ -8,6 +9,15 @@ use serde_json::{json, Map, Value};
 
 /// The rule of exposures that are behind authentication already.
 const AUTHENTICATED_RULE: &str = "JS-EXP-009";
+
+/// The Gateway API group.
+const GATEWAY_API: &str = "gateway.networking.k8s.io";
+
+/// The controller of Envoy Gateway's GatewayClasses: only it reads SecurityPolicies.
+const ENVOY_GATEWAY_CONTROLLER: &str = "gateway.envoyproxy.io/gatewayclass-controller";
+
+/// The Secret the Envoy Gateway OIDC fix names for the client secret (key `client-secret`).
+pub const OIDC_CLIENT_SECRET: &str = "jackstop-oidc-client";
 
 /// The name of the policies of the gateway fix.
 pub const GATEWAY_AUTHN_NAME: &str = "jackstop-require-jwt";
@@ -37,10 +47,21 @@ pub fn fixes(
     let Some(o) = object else {
         return Err(format!("{} is not among the objects read", f.resource));
     };
+    // hostNetwork and hostPort (NodePort Services reach nodes too, through the Service).
+    let field = f.location.field.as_deref().unwrap_or("");
+    if detail_str(f, "reach") == Some("nodes")
+        && o.kind != "Service"
+        && (field.ends_with(".hostNetwork") || field.ends_with(".ports"))
+    {
+        return node_fix(f, o);
+    }
     match (o.group(), o.kind.as_str()) {
         ("", "Service") => service_fixes(f, o, objects, opts),
         ("ray.io", "RayCluster") => ray_fix(f, o),
         ("networking.k8s.io" | "extensions", "Ingress") => ingress_fix(f, o, opts),
+        (GATEWAY_API, "Gateway" | "HTTPRoute" | "GRPCRoute") => {
+            gateway_api_fix(f, o, objects, opts).map(|fix| vec![fix])
+        }
         (_, "Route" | "HTTPRoute" | "Gateway" | "GRPCRoute") => Err(format!(
             "a {} has no safe one-field change: put an authenticating proxy in front of the interface or remove the route (see its remediation)",
             o.kind
@@ -365,4 +386,540 @@ fn ingress_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Vec<Fix>,
         notes,
         needs_input,
     }])
+}
+
+fn detail_str<'a>(f: &'a Finding, key: &str) -> Option<&'a str> {
+    f.detail.as_ref()?.get(key)?.as_str()
+}
+
+/// `Kind ns/name` at the start of a path hop, as (kind, namespace, name).
+fn hop_object(hop: &str) -> Option<(&str, &str, &str)> {
+    let mut words = hop.split_whitespace();
+    let kind = words.next()?;
+    let (ns, name) = words.next()?.split_once('/')?;
+    Some((kind, ns, name))
+}
+
+/// Whether `route` is attached to `gw` (as the exposure analysis reads parentRefs).
+fn attached(route: &Object, gw: &Object) -> bool {
+    let rns = route.effective_namespace();
+    route
+        .at("spec.parentRefs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|p| {
+            p.get("kind").and_then(Value::as_str).unwrap_or("Gateway") == "Gateway"
+                && p.get("namespace").and_then(Value::as_str).unwrap_or(rns)
+                    == gw.effective_namespace()
+                && p.get("name").and_then(Value::as_str) == Some(gw.name.as_str())
+        })
+}
+
+/// The Services a route sends to, as (namespace, name).
+fn backend_services(route: &Object) -> Vec<(String, String)> {
+    let rns = route.effective_namespace();
+    route
+        .at("spec.rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("backendRefs").and_then(Value::as_array))
+        .flatten()
+        .filter(|b| b.get("kind").and_then(Value::as_str).unwrap_or("Service") == "Service")
+        .filter_map(|b| {
+            Some((
+                b.get("namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(rns)
+                    .to_string(),
+                b.get("name")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Whether the Service `(ns, name)` selects the pods of the finding's workload.
+fn selects_workload(f: &Finding, svc: (&str, &str), objects: &[Object]) -> bool {
+    let Some(w) = f
+        .detail
+        .as_ref()
+        .and_then(|d| d.get("workload"))
+        .and_then(|w| serde_json::from_value::<jackstop_core::ResourceRef>(w.clone()).ok())
+    else {
+        return false;
+    };
+    let Some(workload) = objects.iter().find(|o| o.resource() == w) else {
+        return false;
+    };
+    let labels = if workload.kind == "Pod" {
+        workload.labels()
+    } else {
+        workload
+            .at("spec.template.metadata.labels")
+            .and_then(Value::as_object)
+    };
+    let selector = objects
+        .iter()
+        .find(|o| {
+            o.kind == "Service"
+                && o.group().is_empty()
+                && o.effective_namespace() == svc.0
+                && o.name == svc.1
+        })
+        .and_then(|s| s.at("spec.selector"))
+        .and_then(Value::as_object);
+    match (selector, labels) {
+        (Some(sel), Some(labels)) if !sel.is_empty() && workload.effective_namespace() == svc.0 => {
+            sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+        }
+        _ => false,
+    }
+}
+
+/// Whether the Gateway is Envoy Gateway's: by its GatewayClass when it was read, else by the
+/// class name (with a note that says to check). Refuses other implementations, which ignore
+/// SecurityPolicies: a policy there would close nothing.
+fn envoy_gateway_class(gw: &Object, objects: &[Object]) -> Result<Option<String>, String> {
+    let class = gw.str_at("spec.gatewayClassName").unwrap_or("");
+    let read = objects
+        .iter()
+        .find(|o| o.kind == "GatewayClass" && o.group() == GATEWAY_API && o.name == class);
+    match read.map(|c| c.str_at("spec.controllerName").unwrap_or("")) {
+        Some(ENVOY_GATEWAY_CONTROLLER) => Ok(None),
+        Some(controller) => Err(format!(
+            "gateway class {class} is run by {controller}, not Envoy Gateway ({ENVOY_GATEWAY_CONTROLLER}): jackstop writes gateway authentication as Envoy Gateway SecurityPolicies only; attach your implementation's authentication to the route, or detach the route (see its remediation)"
+        )),
+        None if class == "eg" || class.to_ascii_lowercase().contains("envoy") => Ok(Some(format!(
+            "GatewayClass {class} was not among the objects read; its name says Envoy Gateway. Check: `kubectl get gatewayclass {class} -o jsonpath='{{.spec.controllerName}}'` must print {ENVOY_GATEWAY_CONTROLLER}; any other gateway ignores this policy."
+        ))),
+        None => Err(format!(
+            "gateway class {class}: its GatewayClass is not among the objects read and its name does not say Envoy Gateway, the only implementation jackstop writes authentication for; scan it too (`kubectl get gatewayclass {class} -o yaml`), or attach your implementation's authentication to the route (see its remediation)"
+        )),
+    }
+}
+
+/// Envoy Gateway SecurityPolicies on every route of the Gateway that leads to the finding's
+/// interface (one finding per Gateway and interface: one route left open keeps it): `oidc`
+/// (a login flow, for browsers) on HTTPRoutes, `jwt` (bearer tokens) on GRPCRoutes, which
+/// cannot follow a login redirect and which Envoy Gateway's OIDC does not support.
+fn gateway_api_fix(
+    f: &Finding,
+    o: &Object,
+    objects: &[Object],
+    opts: &FixOptions,
+) -> Result<Fix, String> {
+    let hops: Vec<&str> = f
+        .detail
+        .as_ref()
+        .and_then(|d| d.get("path"))
+        .and_then(Value::as_array)
+        .map(|p| p.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let is_route = |k: &str| matches!(k, "HTTPRoute" | "GRPCRoute" | "TLSRoute" | "TCPRoute");
+    let find = |kind: &str, ns: &str, name: &str| {
+        objects.iter().find(|r| {
+            r.kind == kind
+                && r.group() == GATEWAY_API
+                && r.effective_namespace() == ns
+                && r.name == name
+        })
+    };
+    // The route and Service of the finding's path.
+    let at = hops
+        .iter()
+        .position(|h| hop_object(h).is_some_and(|(k, _, _)| is_route(k)));
+    let (route, svc) = match at {
+        Some(i) => {
+            let (k, ns, name) = hop_object(hops[i]).expect("a route hop");
+            let svc = hops[i + 1..]
+                .iter()
+                .find_map(|h| hop_object(h).filter(|(k, _, _)| *k == "Service"))
+                .map(|(_, ns, name)| (ns.to_string(), name.to_string()));
+            (find(k, ns, name), svc)
+        }
+        None if o.kind != "Gateway" => (Some(o), None),
+        None => (None, None),
+    };
+    let Some(route) = route else {
+        return Err(format!(
+            "the route from {} to the interface is not among the objects read: attach authentication to it (see its remediation)",
+            o.display()
+        ));
+    };
+    let gw = if o.kind == "Gateway" {
+        Some(o)
+    } else {
+        hops.iter()
+            .filter_map(|h| hop_object(h))
+            .find(|(k, _, _)| *k == "Gateway")
+            .and_then(|(_, ns, name)| find("Gateway", ns, name))
+    };
+    let Some(gw) = gw else {
+        return Err(format!(
+            "the Gateway of {} is not among the objects read: jackstop cannot tell whether it is Envoy Gateway's",
+            route.display()
+        ));
+    };
+    let class_note = envoy_gateway_class(gw, objects)?;
+    // Every route of this Gateway to the same Service, or to a Service of the same pods.
+    let mut routes: Vec<&Object> = vec![route];
+    for r in objects
+        .iter()
+        .filter(|r| r.group() == GATEWAY_API && is_route(&r.kind) && attached(r, gw))
+    {
+        let same = backend_services(r).iter().any(|(ns, name)| {
+            svc.as_ref()
+                .is_some_and(|(sns, sname)| sns == ns && sname == name)
+                || selects_workload(f, (ns, name), objects)
+        });
+        if same && !routes.iter().any(|x| x.resource() == r.resource()) {
+            routes.push(r);
+        }
+    }
+    if let Some(r) = routes
+        .iter()
+        .find(|r| matches!(r.kind.as_str(), "TLSRoute" | "TCPRoute"))
+    {
+        return Err(format!(
+            "{} leads to the interface too: a TLS or TCP route passes bytes the gateway cannot authenticate (SecurityPolicies act on HTTP); remove that route, or put an authenticating proxy in front of the interface",
+            r.display()
+        ));
+    }
+    for r in &routes {
+        let existing = objects.iter().find(|p| {
+            p.kind == "SecurityPolicy"
+                && p.group() == "gateway.envoyproxy.io"
+                && p.effective_namespace() == r.effective_namespace()
+                && policy_targets(p)
+                    .iter()
+                    .any(|(k, n)| *k == r.kind && *n == r.name)
+        });
+        if let Some(p) = existing {
+            return Err(format!(
+                "{} already targets {}: a second policy on the same route conflicts with it (Envoy Gateway keeps the older one); add an oidc (or jwt) section to {}",
+                p.display(),
+                r.display(),
+                p.display()
+            ));
+        }
+    }
+
+    let (issuer, jwks, audiences, have_provider) = match &opts.oidc {
+        Some(p) => (
+            p.issuer.clone(),
+            p.jwks_uri.clone(),
+            p.audiences.clone(),
+            true,
+        ),
+        None => (
+            "https://oidc.example.invalid/TODO-your-issuer".to_string(),
+            None,
+            Vec::new(),
+            false,
+        ),
+    };
+    let labels = json!({MANAGED_BY.0: MANAGED_BY.1});
+    let mut documents = Vec::new();
+    let mut needs_input = !have_provider;
+    let mut todo = Vec::new();
+    let mut http_routes = Vec::new();
+    for r in &routes {
+        let ns = r.effective_namespace();
+        let target = json!([{"group": GATEWAY_API, "kind": r.kind, "name": r.name}]);
+        let (name, section) = if r.kind == "GRPCRoute" {
+            let uri = jwks.clone().unwrap_or_else(|| {
+                needs_input = true;
+                "https://oidc.example.invalid/TODO-your-issuer/keys".to_string()
+            });
+            let mut provider =
+                json!({"name": "jackstop", "issuer": issuer, "remoteJWKS": {"uri": uri}});
+            if !audiences.is_empty() {
+                provider["audiences"] = json!(audiences);
+            }
+            (
+                format!("jackstop-jwt-{}", r.name),
+                json!({"jwt": {"providers": [provider]}}),
+            )
+        } else {
+            // The client is registered with the provider by the user: always a placeholder.
+            needs_input = true;
+            http_routes.push(r.display());
+            let mut oidc = json!({
+                "provider": {"issuer": issuer},
+                "clientID": "TODO-your-client-id",
+                "clientSecret": {"name": OIDC_CLIENT_SECRET},
+            });
+            // A route under a path prefix: the login callback must be under it too, or it
+            // does not reach the route that has the OIDC filter.
+            if let Some(prefix) = route_prefix(r) {
+                let host = r
+                    .at("spec.hostnames")
+                    .and_then(Value::as_array)
+                    .and_then(|h| h.first())
+                    .and_then(Value::as_str)
+                    .unwrap_or("TODO-your-host");
+                oidc["redirectURL"] = json!(format!("https://{host}{prefix}/oauth2/callback"));
+                oidc["logoutPath"] = json!(format!("{prefix}/logout"));
+            }
+            (format!("jackstop-oidc-{}", r.name), json!({"oidc": oidc}))
+        };
+        let mut spec = json!({"targetRefs": target});
+        if let (Some(spec), Some(section)) = (spec.as_object_mut(), section.as_object()) {
+            spec.extend(section.clone());
+        }
+        documents.push(json!({
+            "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+            "kind": "SecurityPolicy",
+            "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": spec,
+        }));
+    }
+    if !have_provider {
+        todo.push(
+            "replace the issuer placeholder with your provider's (or rerun with --oidc-issuer URL)"
+                .to_string(),
+        );
+    }
+    if routes.iter().any(|r| r.kind == "GRPCRoute") && jwks.is_none() {
+        todo.push("give the jwt provider's remoteJWKS uri (--oidc-jwks-uri URL): Envoy Gateway does not find the keys from the issuer".to_string());
+    }
+    if !http_routes.is_empty() {
+        todo.push(format!(
+            "register an OIDC client with your provider (redirect URL: https://HOST/oauth2/callback, or the redirectURL written here), put its ID in clientID, and create its secret: `kubectl -n NAMESPACE create secret generic {OIDC_CLIENT_SECRET} --from-literal=client-secret=...` in the namespace of each policy"
+        ));
+    }
+    let mut notes = Vec::new();
+    if needs_input {
+        notes.push(format!(
+            "TODO: {}. Until you do, the login fails and the route answers with an error: it fails closed. `jackstop fix --apply` does not apply this file while it has placeholders.",
+            todo.join("; ")
+        ));
+    }
+    notes.extend(class_note);
+    if !http_routes.is_empty() {
+        notes.push("Envoy Gateway's OIDC needs an HTTPS listener on the Gateway (its cookies are Secure and providers want an https redirect URL). Clients without a browser (scripts, API clients) get the login redirect instead of an answer: give them a token and a jwt section, or a route of their own with one.".into());
+    }
+    notes.push("A route-level SecurityPolicy takes precedence over one on the whole Gateway; other routes of the Gateway are not changed.".into());
+    Ok(Fix {
+        action: if http_routes.is_empty() {
+            "require-jwt"
+        } else {
+            "require-oidc"
+        },
+        method: Method::Apply,
+        target: jackstop_core::ResourceRef {
+            api_version: "gateway.envoyproxy.io/v1alpha1".into(),
+            kind: "SecurityPolicy".into(),
+            namespace: Some(route.effective_namespace().to_string()),
+            name: documents[0]["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        },
+        findings: vec![FindingRef::from(f)],
+        effect: Effect::Closes,
+        changes: format!(
+            "creates Envoy Gateway SecurityPolicies for {}: requests through {} must log in with {issuer} (HTTPRoutes: OIDC login; GRPCRoutes: a bearer token) before they reach the interface",
+            routes.iter().map(|r| r.display()).collect::<Vec<_>>().join(", "),
+            gw.display()
+        ),
+        breaks: "every client of these routes that cannot log in or send a token (scripts, health checks through the gateway, machine clients); delete the SecurityPolicies to undo".into(),
+        documents,
+        notes,
+        needs_input,
+    })
+}
+
+/// The (kind, name) targets of a policy.
+fn policy_targets(p: &Object) -> Vec<(String, String)> {
+    let mut refs: Vec<&Value> = p
+        .at("spec.targetRefs")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    refs.extend(p.at("spec.targetRef"));
+    refs.iter()
+        .filter_map(|r| {
+            Some((
+                r.get("kind")?.as_str()?.to_string(),
+                r.get("name")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The path prefix every rule of a route matches under, when it is not `/`.
+fn route_prefix(r: &Object) -> Option<String> {
+    let prefixes: Vec<String> = r
+        .at("spec.rules")?
+        .as_array()?
+        .iter()
+        .map(|rule| {
+            rule.get("matches")
+                .and_then(Value::as_array)
+                .and_then(|m| m.first())
+                .and_then(|m| m.get("path"))
+                .and_then(|p| p.get("value"))
+                .and_then(Value::as_str)
+                .unwrap_or("/")
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect();
+    let first = prefixes.first()?;
+    (!first.is_empty() && prefixes.iter().all(|p| p == first)).then(|| first.clone())
+}
+
+/// `spec.template.spec.containers[0].ports` as a JSON pointer.
+fn pointer(field: &str) -> String {
+    let mut out = String::new();
+    for seg in field.split('.') {
+        let (key, index) = match seg.split_once('[') {
+            Some((k, i)) => (k, Some(i.trim_end_matches(']'))),
+            None => (seg, None),
+        };
+        out.push('/');
+        out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+        if let Some(i) = index {
+            out.push('/');
+            out.push_str(i);
+        }
+    }
+    out
+}
+
+/// Kinds whose controller replaces running pods when their pod template changes.
+fn rolls_out(o: &Object) -> bool {
+    matches!(
+        (o.group(), o.kind.as_str()),
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet")
+            | ("batch", "CronJob")
+            | ("kubeflow.org", "Notebook")
+    )
+}
+
+/// An interface on node addresses. hostNetwork is one field: a merge patch turns it off.
+/// A hostPort sits in a list entry, which a merge patch can only replace whole (every
+/// container as scanned): refused, with the JSON patch that removes just it.
+fn node_fix(f: &Finding, o: &Object) -> Result<Vec<Fix>, String> {
+    let field = f.location.field.as_deref().unwrap_or("");
+    let ns = o.effective_namespace();
+    let res = crate::kubectl_resource(&o.resource());
+    let json_patch = |ops: &[Value]| {
+        format!(
+            "kubectl -n {ns} patch {res} {} --type json -p '{}'",
+            o.name,
+            Value::Array(ops.to_vec())
+        )
+    };
+    // The hostPort removals of a container's ports at `ports_field`, each after a test of
+    // the value scanned, so that the patch fails rather than removes something else.
+    let host_ports = |ports_field: &str| -> Vec<(usize, Value)> {
+        o.body
+            .pointer(&pointer(ports_field))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(j, p)| Some((j, p.get("hostPort")?.clone())))
+            .collect()
+    };
+    let host_port_ops = |ports_field: &str| -> Vec<Value> {
+        host_ports(ports_field)
+            .into_iter()
+            .flat_map(|(j, hp)| {
+                let path = format!("{}/{j}/hostPort", pointer(ports_field));
+                [
+                    json!({"op": "test", "path": path, "value": hp}),
+                    json!({"op": "remove", "path": path}),
+                ]
+            })
+            .collect()
+    };
+    let immutable = matches!((o.group(), o.kind.as_str()), ("", "Pod") | ("batch", "Job"));
+    if let Some(spec) = field.strip_suffix(".hostNetwork") {
+        let container_ports = detail_str(f, "workloadField").map(|c| format!("{c}.ports"));
+        let port_ops = container_ports
+            .as_deref()
+            .map(host_port_ops)
+            .unwrap_or_default();
+        if immutable {
+            return Err(format!(
+                "{field} of a {} cannot be changed: collect what the investigation needs, delete it (`kubectl -n {ns} delete {res} {}`) and create it again without {field}",
+                o.kind, o.name
+            ));
+        }
+        if !port_ops.is_empty() || !rolls_out(o) {
+            let mut ops = vec![json!({"op": "replace", "path": pointer(field), "value": false})];
+            ops.extend(port_ops.iter().cloned());
+            let why = if port_ops.is_empty() {
+                format!("the {} controller does not replace running pods when {spec} changes: patch it, then delete its pods", o.kind)
+            } else {
+                format!("its container also publishes {}.hostPort, which sits in a list entry a merge patch can only replace whole", container_ports.unwrap_or_default())
+            };
+            return Err(format!(
+                "{why}. Turn {field} off and remove the host ports with a JSON patch: `{}`",
+                json_patch(&ops)
+            ));
+        }
+        let mut patch = json!({"hostNetwork": false});
+        for seg in spec.rsplit('.') {
+            patch = json!({ seg: patch });
+        }
+        return Ok(vec![Fix {
+            action: "no-host-network",
+            method: Method::MergePatch,
+            target: o.resource(),
+            documents: vec![patch],
+            findings: vec![f.into()],
+            effect: Effect::Closes,
+            changes: format!(
+                "{field} -> false: its pods get addresses of their own, and the interface is no longer on every node's address; the controller replaces the running pods"
+            ),
+            breaks: format!(
+                "whatever reaches {} on a node's address; reach it with `kubectl port-forward` or through a ClusterIP Service. A dnsPolicy of ClusterFirstWithHostNet acts as ClusterFirst; ports the pods bind no longer clash between them.",
+                o.display()
+            ),
+            notes: vec![
+                MANAGED_ELSEWHERE.into(),
+                "A StatefulSet with the OnDelete update strategy keeps its pods until you delete them.".into(),
+            ],
+            needs_input: false,
+        }]);
+    }
+    if let Some(container) = field.strip_suffix(".ports") {
+        let ops = host_port_ops(field);
+        if ops.is_empty() {
+            return Err(format!(
+                "{field} has no hostPort as read: see its remediation"
+            ));
+        }
+        if immutable {
+            return Err(format!(
+                "the ports of a {} cannot be changed: collect what the investigation needs, delete it (`kubectl -n {ns} delete {res} {}`) and create it again without hostPort in {field}",
+                o.kind, o.name
+            ));
+        }
+        let then = if rolls_out(o) {
+            String::new()
+        } else {
+            format!(
+                " (the {} controller does not replace running pods: delete them after)",
+                o.kind
+            )
+        };
+        return Err(format!(
+            "{} publishes the interface on every node's address; it sits in a list entry, which a merge patch can only replace whole (every container of {container} as scanned, stale if it changed since). Remove just the host port with a JSON patch{then}: `{}`",
+            host_ports(field)
+                .iter()
+                .map(|(j, _)| format!("{field}[{j}].hostPort"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            json_patch(&ops)
+        ));
+    }
+    Err(format!(
+        "an interface on node addresses through {field}: see its remediation"
+    ))
 }

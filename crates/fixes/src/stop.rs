@@ -6,6 +6,9 @@ use crate::{Effect, Fix, FixOptions, Method};
 use jackstop_core::{Finding, Object};
 use serde_json::{json, Value};
 
+/// The annotation that stops an InferenceService (its Deployments go, the object stays).
+const KSERVE_STOP: &str = "serving.kserve.io/stop";
+
 /// How a kind is stopped: the merge patch, what it changes, and what to know.
 struct Stop {
     action: &'static str,
@@ -83,6 +86,56 @@ fn stop_for(o: &Object, opts: &FixOptions) -> Result<Stop, String> {
             "spec.suspend",
             Some("Needs KubeRay 1.1 or later (spec.suspend); with an older operator, delete it."),
         ),
+        ("jobset.x-k8s.io", "JobSet") => suspend("spec.suspend", None),
+        ("sparkoperator.k8s.io", "ScheduledSparkApplication") => suspend(
+            "spec.suspend",
+            Some("SparkApplications it already started keep running: list them with `kubectl get sparkapplications -n NAMESPACE` and delete them (a SparkApplication cannot be suspended)."),
+        ),
+        ("serving.kserve.io", "InferenceService") => Stop {
+            action: "stop-inferenceservice",
+            patch: json!({"metadata": {"annotations": {KSERVE_STOP: "true"}}}),
+            changes: format!("annotation {KSERVE_STOP}: \"true\": the KServe controller deletes the Deployments (or Knative Services) and Services that serve it; undo by removing the annotation"),
+            note: Some("Needs KServe 0.14 or later, which knows the stop annotation; an older controller ignores it. Check that the InferenceService's Stopped condition turns True (`kubectl get inferenceservice -n NAMESPACE NAME -o jsonpath='{.status.conditions}'`), or delete it."),
+        },
+        ("tekton.dev", "PipelineRun") => Stop {
+            action: "cancel",
+            patch: json!({"spec": {"status": "Cancelled"}}),
+            changes: "spec.status -> Cancelled (what `tkn pipelinerun cancel` does): Tekton cancels its running TaskRuns and deletes their pods, pending finally tasks not run".into(),
+            note: Some("A cancelled run cannot be resumed: to undo, start a new run. A Tekton old enough to know only the deprecated value wants PipelineRunCancelled instead."),
+        },
+        ("tekton.dev", "TaskRun") => Stop {
+            action: "cancel",
+            patch: json!({"spec": {"status": "TaskRunCancelled"}}),
+            changes: "spec.status -> TaskRunCancelled (what `tkn taskrun cancel` does): Tekton deletes its pod".into(),
+            note: Some("A cancelled run cannot be resumed: to undo, start a new run."),
+        },
+        ("tekton.dev", "Task" | "Pipeline" | "ClusterTask") => {
+            return Err(format!(
+                "a {} runs nothing until a run refers to it: delete it (`kubectl delete {} {} -n {}`), and cancel the PipelineRuns and TaskRuns made from it (their own jackstop fixes)",
+                o.kind,
+                crate::kubectl_resource(&o.resource()),
+                o.name,
+                o.effective_namespace()
+            ))
+        }
+        ("sparkoperator.k8s.io", "SparkApplication") => {
+            let ns = o.effective_namespace();
+            return Err(format!(
+                "the Spark operator has no way to suspend a SparkApplication, only to delete it (which deletes its driver and executors). First collect what the investigation needs: `kubectl get sparkapplication.sparkoperator.k8s.io {name} -n {ns} -o yaml` and the driver's logs (`kubectl logs -n {ns} {driver}`); then `kubectl delete sparkapplication.sparkoperator.k8s.io {name} -n {ns}`",
+                name = o.name,
+                driver = o
+                    .str_at("status.driverInfo.podName")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{}-driver", o.name)),
+            ));
+        }
+        ("ray.io", "RayService") => {
+            let ns = o.effective_namespace();
+            return Err(format!(
+                "KubeRay has no way to suspend a RayService (spec.suspend is RayCluster's and RayJob's), only to delete it (which deletes its Ray clusters). First collect what the investigation needs: `kubectl get rayservice.ray.io {name} -n {ns} -o yaml` and the logs of the Ray heads in the namespace (`kubectl logs -n {ns} -l ray.io/node-type=head --all-containers`); then `kubectl delete rayservice.ray.io {name} -n {ns}`",
+                name = o.name
+            ));
+        }
         ("", "Pod") => {
             return Err(format!(
                 "a bare Pod cannot be scaled or suspended, only deleted: `kubectl delete pod {} -n {}` (after collecting what the investigation needs: `kubectl get pod -o yaml`, its logs)",

