@@ -36,6 +36,14 @@ impl ClusterState {
         }
     }
 
+    /// The kinds a view keeps: those the exposure analysis reads, and Namespaces (their labels
+    /// decide exemptions). What a watch or a reader of manifests needs to fetch, no more.
+    pub fn kinds() -> Vec<&'static str> {
+        let mut k: Vec<&'static str> = ExposureAnalyser.kinds().to_vec();
+        k.push("Namespace");
+        k
+    }
+
     /// From objects of any kinds; those the exposure analysis does not read are dropped.
     pub fn new(objects: impl IntoIterator<Item = Object>, catalogue: &Catalogue) -> ClusterState {
         let exposure = ExposureAnalyser;

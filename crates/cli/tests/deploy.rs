@@ -122,11 +122,7 @@ fn the_webhook_configuration_sends_every_kind_the_webhook_judges() {
         .flat_map(|r| r["resources"].as_array().unwrap().clone())
         .map(|r| r.as_str().unwrap().to_string())
         .collect();
-    for kind in jackstop_analysers::exposure::ROUTING_KINDS
-        .iter()
-        .chain(jackstop_analysers::pods::KINDS)
-        .chain(&["Namespace"])
-    {
+    for kind in jackstop_admission::ClusterState::kinds() {
         let p = plural(kind);
         assert!(
             readable.contains(&p),

@@ -213,10 +213,9 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
     // The cluster view: fixed, watched, or none.
     let ready = Arc::new(AtomicBool::new(false));
     let (initial, watch) = if args.cluster {
-        let kinds = engine
-            .kinds()
+        // Only what the view keeps: miner kinds are judged from the request alone.
+        let kinds = ClusterState::kinds()
             .into_iter()
-            .chain(["Namespace"])
             .map(str::to_string)
             .collect();
         let opts = cluster_options(&args.live, kinds);
@@ -230,7 +229,13 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
             &args.objects,
             &[],
             ReadOptions::default().max_file_bytes,
-            KindFilter::All,
+            // Other kinds (CRDs, ConfigMaps: most of an install's bytes) are skimmed, not kept.
+            KindFilter::Kinds(
+                ClusterState::kinds()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            ),
         )?;
         for e in &errors {
             let pos = e.line.map(|l| format!(":{l}")).unwrap_or_default();
