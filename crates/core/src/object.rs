@@ -138,6 +138,26 @@ impl Object {
         self.at(path).and_then(Value::as_str)
     }
 
+    /// What a policy attaches to (Gateway API policy attachment: Envoy Gateway's
+    /// SecurityPolicy, Istio's AuthorizationPolicy), as (kind, name): `spec.targetRefs` and the
+    /// older single `spec.targetRef`.
+    pub fn target_refs(&self) -> Vec<(String, String)> {
+        let mut refs: Vec<&Value> = self
+            .at("spec.targetRefs")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        refs.extend(self.at("spec.targetRef"));
+        refs.iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("kind")?.as_str()?.to_string(),
+                    r.get("name")?.as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.body
             .get("metadata")?

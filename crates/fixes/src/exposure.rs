@@ -591,7 +591,7 @@ fn gateway_api_fix(
             p.kind == "SecurityPolicy"
                 && p.group() == "gateway.envoyproxy.io"
                 && p.effective_namespace() == r.effective_namespace()
-                && policy_targets(p)
+                && p.target_refs()
                     .iter()
                     .any(|(k, n)| *k == r.kind && *n == r.name)
         });
@@ -729,24 +729,6 @@ fn gateway_api_fix(
         notes,
         needs_input,
     })
-}
-
-/// The (kind, name) targets of a policy.
-fn policy_targets(p: &Object) -> Vec<(String, String)> {
-    let mut refs: Vec<&Value> = p
-        .at("spec.targetRefs")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    refs.extend(p.at("spec.targetRef"));
-    refs.iter()
-        .filter_map(|r| {
-            Some((
-                r.get("kind")?.as_str()?.to_string(),
-                r.get("name")?.as_str()?.to_string(),
-            ))
-        })
-        .collect()
 }
 
 /// The path prefix every rule of a route matches under, when it is not `/`.

@@ -375,26 +375,8 @@ impl<'a> Index<'a> {
     /// Auth attached to a Gateway API gateway or route: Envoy Gateway SecurityPolicies and
     /// Istio AuthorizationPolicies that target them.
     fn gateway_api_auth(&self, gw: &Object, route: &Object) -> Vec<String> {
-        let targets = |p: &Object| -> Vec<(String, String)> {
-            let mut refs: Vec<&Value> = p
-                .at("spec.targetRefs")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().collect())
-                .unwrap_or_default();
-            if let Some(r) = p.at("spec.targetRef") {
-                refs.push(r);
-            }
-            refs.iter()
-                .filter_map(|r| {
-                    Some((
-                        r.get("kind")?.as_str()?.to_string(),
-                        r.get("name")?.as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        };
         let hits = |p: &Object| {
-            targets(p).iter().any(|(k, n)| {
+            p.target_refs().iter().any(|(k, n)| {
                 (k == "Gateway"
                     && *n == gw.name
                     && p.effective_namespace() == gw.effective_namespace())
