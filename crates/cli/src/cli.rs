@@ -378,6 +378,15 @@ pub struct FixArgs {
     /// With --oidc-issuer: an audience the token must have (repeatable).
     #[arg(long, value_name = "AUDIENCE", requires = "oidc_issuer")]
     pub oidc_audience: Vec<String>,
+    /// With --oidc-issuer: the client registered with the provider, for fixes that log
+    /// browsers in (Envoy Gateway OIDC on Gateway API routes); without it those files have a
+    /// placeholder and a TODO.
+    #[arg(long, value_name = "ID", requires_all = ["oidc_issuer", "oidc_client_secret"])]
+    pub oidc_client_id: Option<String>,
+    /// With --oidc-client-id: the Secret (key client-secret) holding the client's secret, in
+    /// the namespace of each route.
+    #[arg(long, value_name = "SECRET", requires = "oidc_client_id")]
+    pub oidc_client_secret: Option<String>,
     /// The external authentication URL written on ingress-nginx Ingresses (e.g.
     /// http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth) [default: oauth2-proxy at
     /// https://$host/oauth2/auth, with a TODO].

@@ -619,6 +619,7 @@ fn gateway_api_fix(
             false,
         ),
     };
+    let client = opts.oidc.as_ref().and_then(|o| o.client.as_ref());
     let labels = json!({MANAGED_BY.0: MANAGED_BY.1});
     let mut documents = Vec::new();
     let mut needs_input = !have_provider;
@@ -642,13 +643,14 @@ fn gateway_api_fix(
                 json!({"jwt": {"providers": [provider]}}),
             )
         } else {
-            // The client is registered with the provider by the user: always a placeholder.
-            needs_input = true;
+            // The client is registered with the provider by the user: a placeholder unless
+            // given (--oidc-client-id and --oidc-client-secret).
+            needs_input |= client.is_none();
             http_routes.push(r.display());
             let mut oidc = json!({
                 "provider": {"issuer": issuer},
-                "clientID": "TODO-your-client-id",
-                "clientSecret": {"name": OIDC_CLIENT_SECRET},
+                "clientID": client.map_or("TODO-your-client-id", |c| c.id.as_str()),
+                "clientSecret": {"name": client.map_or(OIDC_CLIENT_SECRET, |c| c.secret.as_str())},
             });
             // A route under a path prefix: the login callback must be under it too, or it
             // does not reach the route that has the OIDC filter.
@@ -658,7 +660,14 @@ fn gateway_api_fix(
                     .and_then(Value::as_array)
                     .and_then(|h| h.first())
                     .and_then(Value::as_str)
-                    .unwrap_or("TODO-your-host");
+                    .unwrap_or_else(|| {
+                        needs_input = true;
+                        todo.push(format!(
+                            "put the host {} is reached by in its redirectURL (the route names none)",
+                            r.display()
+                        ));
+                        "TODO-your-host"
+                    });
                 oidc["redirectURL"] = json!(format!("https://{host}{prefix}/oauth2/callback"));
                 oidc["logoutPath"] = json!(format!("{prefix}/logout"));
             }
@@ -684,7 +693,7 @@ fn gateway_api_fix(
     if routes.iter().any(|r| r.kind == "GRPCRoute") && jwks.is_none() {
         todo.push("give the jwt provider's remoteJWKS uri (--oidc-jwks-uri URL): Envoy Gateway does not find the keys from the issuer".to_string());
     }
-    if !http_routes.is_empty() {
+    if !http_routes.is_empty() && client.is_none() {
         todo.push(format!(
             "register an OIDC client with your provider (redirect URL: https://HOST/oauth2/callback, or the redirectURL written here), put its ID in clientID, and create its secret: `kubectl -n NAMESPACE create secret generic {OIDC_CLIENT_SECRET} --from-literal=client-secret=...` in the namespace of each policy"
         ));

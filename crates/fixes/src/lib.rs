@@ -132,6 +132,17 @@ pub struct Oidc {
     /// Where its signing keys are; default: from the issuer's discovery document.
     pub jwks_uri: Option<String>,
     pub audiences: Vec<String>,
+    /// The client registered with the provider, for fixes that log browsers in (Envoy
+    /// Gateway's OIDC); without it those files have placeholders.
+    pub client: Option<OidcClient>,
+}
+
+/// A client registered with an OpenID Connect provider.
+#[derive(Debug, Clone, Default)]
+pub struct OidcClient {
+    pub id: String,
+    /// The Secret (key `client-secret`) holding its secret, in the namespace of each policy.
+    pub secret: String,
 }
 
 /// What the user chose.
@@ -179,6 +190,28 @@ impl FixOptions {
             if net.prefix_len() == 0 {
                 return Err(OptionError(format!(
                     "--allow-cidr {c}: allows every address; that is the exposure itself"
+                )));
+            }
+        }
+        if let Some(c) = self.oidc.as_ref().and_then(|o| o.client.as_ref()) {
+            if c.id.trim().is_empty() {
+                return Err(OptionError("--oidc-client-id: empty".into()));
+            }
+            let dns = |n: &str| {
+                !n.is_empty()
+                    && n.len() <= 253
+                    && n.split('.').all(|l| {
+                        !l.is_empty()
+                            && l.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                            && !l.starts_with('-')
+                            && !l.ends_with('-')
+                    })
+            };
+            if !dns(&c.secret) {
+                return Err(OptionError(format!(
+                    "--oidc-client-secret {}: not a Secret name (lowercase letters, digits, '-' and '.')",
+                    c.secret
                 )));
             }
         }

@@ -8,7 +8,7 @@
 //! - `contains`: the policy lets no pool port of the catalogue out of the cluster.
 
 use jackstop_core::{FieldLines, Finding, Object, ResourceRef, Source};
-use jackstop_fixes::{merge_patch, plan, Effect, Fix, FixOptions, Method, Oidc, Plan};
+use jackstop_fixes::{merge_patch, plan, Effect, Fix, FixOptions, Method, Oidc, OidcClient, Plan};
 use jackstop_manifests::{collect_inputs, read_inputs, ReadOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -266,6 +266,7 @@ fn gateway_with_a_provider_and_source_ranges() {
             issuer: "https://login.example.com".into(),
             jwks_uri: None,
             audiences: vec!["kubeflow".into()],
+            client: None,
         }),
         network_policy_all_ml: true,
         ..opts()
@@ -315,6 +316,25 @@ fn options_refused() {
         ..opts()
     };
     assert!(oidc.validate().is_err());
+    let client = |id: &str, secret: &str| {
+        FixOptions {
+            oidc: Some(Oidc {
+                issuer: "https://login.example.com".into(),
+                client: Some(OidcClient {
+                    id: id.into(),
+                    secret: secret.into(),
+                }),
+                ..Oidc::default()
+            }),
+            ..opts()
+        }
+        .validate()
+    };
+    assert!(client("kubeflow", "kubeflow-oidc").is_ok());
+    assert!(client(" ", "kubeflow-oidc").is_err());
+    assert!(client("kubeflow", "Kubeflow_OIDC").is_err());
+    assert!(client("kubeflow", "-oidc").is_err());
+    assert!(client("kubeflow", "").is_err());
     let signin_alone = FixOptions {
         ingress_auth_signin: Some("https://login.example.com".into()),
         ..opts()
@@ -594,6 +614,7 @@ fn envoy_gateway_routes_get_an_oidc_security_policy() {
             issuer: "https://login.example.com".into(),
             jwks_uri: None,
             audiences: vec![],
+            client: None,
         }),
         ..opts()
     };
@@ -608,6 +629,56 @@ fn envoy_gateway_routes_get_an_oidc_security_policy() {
         "https://login.example.com"
     );
     assert!(fix.needs_input);
+
+    // With the client too, nothing is left to fill in: the file can be applied as it is.
+    let complete = FixOptions {
+        oidc: Some(Oidc {
+            issuer: "https://login.example.com".into(),
+            jwks_uri: None,
+            audiences: vec![],
+            client: Some(OidcClient {
+                id: "kubeflow".into(),
+                secret: "kubeflow-oidc".into(),
+            }),
+        }),
+        ..opts()
+    };
+    let plan = check_every_fix(&objects, &complete);
+    let fix = plan
+        .fixes
+        .iter()
+        .find(|f| f.action == "require-oidc")
+        .unwrap();
+    for d in &fix.documents {
+        assert_eq!(d["spec"]["oidc"]["clientID"], "kubeflow");
+        assert_eq!(d["spec"]["oidc"]["clientSecret"]["name"], "kubeflow-oidc");
+    }
+    // A route under a path prefix with no host name still needs its host in the redirect
+    // URL: a placeholder, and said so.
+    let placeholders = |f: &Fix| f.documents.iter().any(|d| d.to_string().contains("TODO"));
+    assert!(placeholders(fix) && fix.needs_input, "{:?}", fix.documents);
+    assert!(fix.notes.iter().any(|n| n.contains("redirectURL")));
+    // Given a host, nothing is left to fill in: the file can be applied as it is.
+    let hosted = ENVOY_GATEWAY.replace(
+        "kind: HTTPRoute\nmetadata: {name: mlflow-api, namespace: mlops}\nspec:\n",
+        "kind: HTTPRoute\nmetadata: {name: mlflow-api, namespace: mlops}\nspec:\n  hostnames: [mlflow.example.com]\n",
+    );
+    assert_ne!(
+        hosted, ENVOY_GATEWAY,
+        "the fixture's route changed: update this test"
+    );
+    let objects = parse(&hosted);
+    let plan = check_every_fix(&objects, &complete);
+    let fix = plan
+        .fixes
+        .iter()
+        .find(|f| f.action == "require-oidc")
+        .unwrap();
+    assert!(
+        !placeholders(fix) && !fix.needs_input,
+        "{:?}",
+        fix.documents
+    );
 }
 
 #[test]
@@ -627,6 +698,7 @@ fn envoy_gateway_grpc_routes_get_jwt() {
             issuer: "https://login.example.com".into(),
             jwks_uri: Some("https://login.example.com/keys".into()),
             audiences: vec!["mlflow".into()],
+            client: None,
         }),
         ..opts()
     };

@@ -10,7 +10,7 @@ use crate::{EXIT_CLEAN, EXIT_FAILED, EXIT_FINDINGS};
 use anyhow::{bail, Context};
 use jackstop_cluster::apply::{Change, Sent};
 use jackstop_core::{InputError, Object, Severity};
-use jackstop_fixes::{Fix, FixOptions, Method, Oidc, Plan};
+use jackstop_fixes::{Fix, FixOptions, Method, Oidc, OidcClient, Plan};
 use jackstop_manifests::KindFilter;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -51,6 +51,11 @@ pub fn run(args: FixArgs) -> anyhow::Result<u8> {
             issuer: issuer.clone(),
             jwks_uri: args.oidc_jwks_uri.clone(),
             audiences: args.oidc_audience.clone(),
+            client: args
+                .oidc_client_id
+                .clone()
+                .zip(args.oidc_client_secret.clone())
+                .map(|(id, secret)| OidcClient { id, secret }),
         }),
         ingress_auth_url: args.ingress_auth_url.clone(),
         ingress_auth_signin: args.ingress_auth_signin.clone(),
