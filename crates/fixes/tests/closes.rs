@@ -129,6 +129,14 @@ fn lets_out(policy: &Value, port: u16) -> bool {
 }
 
 /// Applies each fix alone and checks its claim; returns the plan.
+/// The plan's fix of one action; the plan's unfixed findings when it has none.
+fn the_fix<'a>(plan: &'a Plan, action: &str) -> &'a Fix {
+    plan.fixes
+        .iter()
+        .find(|f| f.action == action)
+        .unwrap_or_else(|| panic!("no {action} fix: {:#?}", plan.unfixed))
+}
+
 fn check_every_fix(objects: &[Object], opts: &FixOptions) -> Plan {
     let before = analyse(objects);
     let plan = plan(&before, objects, opts);
@@ -280,11 +288,7 @@ fn gateway_with_a_provider_and_source_ranges() {
         .expect("narrowed");
     assert_eq!(narrow.effect, Effect::Narrows);
     assert!(plan.fixes.iter().all(|f| f.action != "clusterip"));
-    let oidc = plan
-        .fixes
-        .iter()
-        .find(|f| f.action == "require-oidc")
-        .unwrap();
+    let oidc = the_fix(&plan, "require-oidc");
     assert!(!oidc.needs_input);
     let rule = &oidc.documents[0]["spec"]["jwtRules"][0];
     assert_eq!(rule["issuer"], "https://login.example.com");
@@ -383,11 +387,7 @@ fn kuberay_corpus() {
     };
     with_url.validate().unwrap();
     let plan = check_every_fix(&objects, &with_url);
-    let ing = plan
-        .fixes
-        .iter()
-        .find(|f| f.action == "ingress-auth")
-        .unwrap();
+    let ing = the_fix(&plan, "ingress-auth");
     assert!(!ing.needs_input);
 }
 
@@ -567,11 +567,7 @@ fn envoy_gateway_routes_get_an_oidc_security_policy() {
     assert_eq!(before.len(), 1, "{before:?}");
     assert_ne!(before[0].0, "JS-EXP-009", "unauthenticated before");
     let plan = check_every_fix(&objects, &opts());
-    let fix = plan
-        .fixes
-        .iter()
-        .find(|f| f.action == "require-oidc")
-        .unwrap_or_else(|| panic!("no Envoy Gateway fix: {:#?}", plan.unfixed));
+    let fix = the_fix(&plan, "require-oidc");
     assert_eq!(fix.method, Method::Apply);
     assert_eq!(fix.effect, Effect::Closes);
     assert!(fix.needs_input, "the OIDC client is the user's to register");
@@ -619,11 +615,7 @@ fn envoy_gateway_routes_get_an_oidc_security_policy() {
         ..opts()
     };
     let plan = check_every_fix(&objects, &with);
-    let fix = plan
-        .fixes
-        .iter()
-        .find(|f| f.action == "require-oidc")
-        .unwrap();
+    let fix = the_fix(&plan, "require-oidc");
     assert_eq!(
         fix.documents[0]["spec"]["oidc"]["provider"]["issuer"],
         "https://login.example.com"
@@ -644,11 +636,7 @@ fn envoy_gateway_routes_get_an_oidc_security_policy() {
         ..opts()
     };
     let plan = check_every_fix(&objects, &complete);
-    let fix = plan
-        .fixes
-        .iter()
-        .find(|f| f.action == "require-oidc")
-        .unwrap();
+    let fix = the_fix(&plan, "require-oidc");
     for d in &fix.documents {
         assert_eq!(d["spec"]["oidc"]["clientID"], "kubeflow");
         assert_eq!(d["spec"]["oidc"]["clientSecret"]["name"], "kubeflow-oidc");
@@ -669,11 +657,7 @@ fn envoy_gateway_routes_get_an_oidc_security_policy() {
     );
     let objects = parse(&hosted);
     let plan = check_every_fix(&objects, &complete);
-    let fix = plan
-        .fixes
-        .iter()
-        .find(|f| f.action == "require-oidc")
-        .unwrap();
+    let fix = the_fix(&plan, "require-oidc");
     assert!(
         !placeholders(fix) && !fix.needs_input,
         "{:?}",
@@ -703,11 +687,7 @@ fn envoy_gateway_grpc_routes_get_jwt() {
         ..opts()
     };
     let plan = check_every_fix(&objects, &provider);
-    let fix = plan
-        .fixes
-        .iter()
-        .find(|f| f.action == "require-oidc")
-        .unwrap_or_else(|| panic!("{:#?}", plan.unfixed));
+    let fix = the_fix(&plan, "require-oidc");
     let grpc = fix
         .documents
         .iter()
@@ -728,11 +708,7 @@ fn envoy_gateway_grpc_routes_get_jwt() {
     let grpc_only = grpc_only.join("\n---\n");
     let objects = parse(&grpc_only);
     let plan = check_every_fix(&objects, &provider);
-    let fix = plan
-        .fixes
-        .iter()
-        .find(|f| f.action == "require-jwt")
-        .unwrap_or_else(|| panic!("{:#?}", plan.fixes));
+    let fix = the_fix(&plan, "require-jwt");
     assert!(!fix.needs_input, "{:#?}", fix.notes);
     // Without the keys' address, a placeholder.
     let no_keys = FixOptions {
@@ -743,11 +719,7 @@ fn envoy_gateway_grpc_routes_get_jwt() {
         ..opts()
     };
     let plan = check_every_fix(&objects, &no_keys);
-    let fix = plan
-        .fixes
-        .iter()
-        .find(|f| f.action == "require-jwt")
-        .unwrap();
+    let fix = the_fix(&plan, "require-jwt");
     assert!(fix.needs_input);
     assert!(fix.notes[0].contains("--oidc-jwks-uri"));
 }
