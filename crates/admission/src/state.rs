@@ -55,9 +55,17 @@ impl ClusterState {
                 let labels = o.labels().cloned().unwrap_or_default();
                 namespaces.insert(o.name.clone(), labels);
             } else if kinds.contains(&o.kind.as_str()) {
-                // Lines of fields are for reports on files; a review never needs them.
+                // Lines of fields are for reports on files, and the exposure analysis reads
+                // neither status nor managed fields (on a live cluster, often half of an
+                // object's size): the view holds without them.
                 let mut o = o;
                 o.fields = Default::default();
+                if let Some(body) = o.body.as_object_mut() {
+                    body.remove("status");
+                    if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+                        meta.remove("managedFields");
+                    }
+                }
                 kept.push(o);
             }
         }
@@ -92,5 +100,56 @@ impl ClusterState {
     /// Exposure findings now.
     pub fn exposures(&self) -> usize {
         self.baseline.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jackstop_core::{FieldLines, Source};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn object(body: Value) -> Object {
+        let source = Source {
+            path: Arc::from("cluster"),
+            line: 0,
+            template: None,
+        };
+        Object::from_value(body, source, FieldLines::default()).unwrap()
+    }
+
+    /// What a live cluster's objects carry beyond their spec is not held, and judges the same.
+    #[test]
+    fn the_view_holds_no_status_or_managed_fields() {
+        let gateway = |extra: bool| {
+            let mut svc = json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "ray", "namespace": "ml"},
+                "spec": {"type": "LoadBalancer", "selector": {"app": "ray"}, "ports": [{"port": 8265}]},
+            });
+            let ray = json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "ray", "namespace": "ml"},
+                "spec": {"template": {"metadata": {"labels": {"app": "ray"}}, "spec": {"containers": [
+                    {"name": "head", "image": "rayproject/ray:2.9.0", "command": ["ray", "start", "--head", "--dashboard-host=0.0.0.0"], "ports": [{"containerPort": 8265}]}
+                ]}}},
+            });
+            let mut objects = vec![svc.clone(), ray];
+            if extra {
+                svc["status"] = json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}});
+                svc["metadata"]["managedFields"] =
+                    json!([{"manager": "kubectl", "operation": "Update"}]);
+                objects[0] = svc;
+            }
+            ClusterState::new(objects.into_iter().map(object), Catalogue::builtin())
+        };
+        let (plain, live) = (gateway(false), gateway(true));
+        assert!(live.exposures() > 0, "the fixture must expose something");
+        assert_eq!(live.baseline, plain.baseline);
+        for o in &live.objects {
+            assert!(o.at("status").is_none(), "{}", o.display());
+            assert!(o.at("metadata.managedFields").is_none(), "{}", o.display());
+        }
     }
 }
