@@ -157,11 +157,46 @@ impl AuditReader {
         }
     }
 
-    /// A file, or stdin for `-`.
+    /// A file, stdin for `-`, or a directory's files in name order: the API server's log
+    /// directory, where rotated logs (`audit-2021-06-08T03-14-09.123.log.gz`) sort before the
+    /// current `audit.log`, in the order they were written. Hidden files and subdirectories
+    /// are left out.
     pub fn read_path(&mut self, path: &str, sink: &mut dyn EventSink) {
         if path == "-" {
             let stdin = std::io::stdin();
             self.read_stream(stdin.lock(), "-", sink);
+            return;
+        }
+        if std::path::Path::new(path).is_dir() {
+            let mut files: Vec<std::path::PathBuf> = match std::fs::read_dir(path) {
+                Ok(entries) => entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .map(|e| e.path())
+                    .collect(),
+                Err(e) => {
+                    self.errors.push(InputError {
+                        path: path.to_string(),
+                        line: None,
+                        column: None,
+                        message: format!("cannot list: {e}"),
+                    });
+                    return;
+                }
+            };
+            if files.is_empty() {
+                self.errors.push(InputError {
+                    path: path.to_string(),
+                    line: None,
+                    column: None,
+                    message: "a directory with no files in it".into(),
+                });
+            }
+            files.sort();
+            for f in files {
+                self.read_path(&f.to_string_lossy(), sink);
+            }
             return;
         }
         match std::fs::File::open(path) {

@@ -298,3 +298,44 @@ fn the_real_audit_corpus_reads_without_an_error() {
     let (_, errors, stats) = audit(&[corpus.join("malformed/fal_01_003.json")]);
     assert_eq!((stats.bad_lines, errors.len()), (1, 1));
 }
+
+/// The API server's log directory: rotated logs (gzip) before the current one, by name; hidden
+/// files and subdirectories left out. The same story as the one file it was cut from.
+#[test]
+fn a_log_directory_is_read_in_the_order_it_was_written() {
+    use std::io::Write;
+    let whole = fixtures().join("kubeflow-campaign.jsonl");
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let dir = tempfile::tempdir().unwrap();
+    // Rotated by the API server's lumberjack: `audit-<time>.log.gz`, then the live `audit.log`.
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dir.path().join("audit-2021-06-08T03-14-09.000.log.gz")).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all((first.join("\n") + "\n").as_bytes()).unwrap();
+    gz.finish().unwrap();
+    std::fs::write(dir.path().join("audit.log"), second.join("\n") + "\n").unwrap();
+    std::fs::write(dir.path().join(".audit.log.swp"), "not an audit event\n").unwrap();
+    std::fs::create_dir(dir.path().join("archive")).unwrap();
+    std::fs::write(dir.path().join("archive/other.log"), "not an audit event\n").unwrap();
+
+    let (one, _, a) = audit(&[whole]);
+    let (split, errors, b) = audit(&[dir.path().to_path_buf()]);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(b.files, 2);
+    assert_eq!(a.events, b.events);
+    let key = |f: &Finding| (f.rule.clone(), f.title.clone());
+    assert_eq!(
+        one.iter().map(key).collect::<Vec<_>>(),
+        split.iter().map(key).collect::<Vec<_>>()
+    );
+
+    // A directory with nothing to read says so.
+    let empty = tempfile::tempdir().unwrap();
+    let (_, errors, stats) = audit(&[empty.path().to_path_buf()]);
+    assert_eq!(stats.files, 0);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].message.contains("no files"), "{errors:?}");
+}

@@ -181,8 +181,9 @@ pub struct WatchArgs {
 pub struct AuditArgs {
     #[command(subcommand)]
     pub command: Option<AuditCommand>,
-    /// Audit log files (JSON lines or EventList, plain or gzip) or `-` for stdin (a file
-    /// named `serve` is `./serve`).
+    /// Audit log files (JSON lines or EventList, plain or gzip), directories of them (read in
+    /// name order: rotated logs before the live one), or `-` for stdin (a file named `serve`
+    /// is `./serve`).
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<String>,
     /// Output format [default: table on a terminal, json otherwise]; `jsonl` writes each
