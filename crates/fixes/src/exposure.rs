@@ -342,9 +342,12 @@ fn ingress_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Vec<Fix>,
         .str_at("spec.ingressClassName")
         .or_else(|| ing.annotation("kubernetes.io/ingress.class"))
         .unwrap_or("");
+    if class.eq_ignore_ascii_case("alb") {
+        return Ok(vec![alb_fix(f, ing, opts)]);
+    }
     if !class.is_empty() && !class.to_ascii_lowercase().contains("nginx") {
         return Err(format!(
-            "ingress class {class}: jackstop writes authentication for ingress-nginx only; put an authenticating proxy in front of the interface (see its remediation)"
+            "ingress class {class}: jackstop writes authentication for ingress-nginx and the AWS ALB only; put an authenticating proxy in front of the interface (see its remediation)"
         ));
     }
     let (url, signin, needs_input) = match &opts.ingress_auth_url {
@@ -386,6 +389,63 @@ fn ingress_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Vec<Fix>,
         notes,
         needs_input,
     }])
+}
+
+/// An AWS Load Balancer Controller Ingress: the ALB's own OIDC authentication
+/// (`auth-type: oidc`), which logs every request in before it reaches a backend. The provider's
+/// endpoints are not in the options: always placeholders, taken from the issuer's discovery
+/// document by the user.
+fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Fix {
+    let issuer = opts.oidc.as_ref().map(|o| o.issuer.clone());
+    let secret = opts
+        .oidc
+        .as_ref()
+        .and_then(|o| o.client.as_ref())
+        .map_or(OIDC_CLIENT_SECRET.to_string(), |c| c.secret.clone());
+    let idp = json!({
+        "issuer": issuer.clone().unwrap_or_else(|| "https://oidc.example.invalid/TODO-your-issuer".into()),
+        "authorizationEndpoint": "https://oidc.example.invalid/TODO-authorization_endpoint",
+        "tokenEndpoint": "https://oidc.example.invalid/TODO-token_endpoint",
+        "userInfoEndpoint": "https://oidc.example.invalid/TODO-userinfo_endpoint",
+        "secretName": secret,
+    });
+    let a = "alb.ingress.kubernetes.io";
+    let mut annotations = Map::new();
+    annotations.insert(format!("{a}/auth-type"), json!("oidc"));
+    annotations.insert(format!("{a}/auth-idp-oidc"), json!(idp.to_string()));
+    annotations.insert(
+        format!("{a}/auth-on-unauthenticated-request"),
+        json!("authenticate"),
+    );
+    annotations.insert(format!("{a}/auth-scope"), json!("openid"));
+    let https = ing
+        .annotation(&format!("{a}/listen-ports"))
+        .is_some_and(|p| p.contains("HTTPS"))
+        || ing.annotation(&format!("{a}/certificate-arn")).is_some()
+        || ing.at("spec.tls").is_some();
+    let mut notes = vec![format!(
+        "TODO: {}the authorizationEndpoint, tokenEndpoint and userInfoEndpoint placeholders: the authorization_endpoint, token_endpoint and userinfo_endpoint of ISSUER/.well-known/openid-configuration. Create the Secret {secret} in namespace {} with keys clientID and clientSecret (the client registered with your provider), and let the load balancer controller read it (a Role with get on that Secret). `jackstop fix --apply` does not apply this file while it has placeholders.",
+        if issuer.is_none() { "replace the issuer (or rerun with --oidc-issuer URL) and " } else { "replace " },
+        ing.effective_namespace()
+    )];
+    if !https {
+        notes.push("The ALB authenticates on HTTPS listeners only, and this Ingress asks for none (no HTTPS in alb.ingress.kubernetes.io/listen-ports, no certificate-arn, no spec.tls): give it one, and redirect HTTP to it (ssl-redirect), or the OIDC annotations change nothing.".into());
+    }
+    Fix {
+        action: "alb-oidc",
+        method: Method::MergePatch,
+        target: ing.resource(),
+        documents: vec![json!({"metadata": {"annotations": annotations}})],
+        findings: vec![f.into()],
+        effect: Effect::Closes,
+        changes: format!(
+            "annotations {a}/auth-type: oidc, auth-idp-oidc, auth-on-unauthenticated-request: authenticate, auth-scope: openid: the ALB logs every request through {} in before it reaches a backend",
+            ing.display()
+        ),
+        breaks: "clients that cannot follow a browser login (scripts, API clients): they get a redirect instead of an answer; remove the annotations to undo".into(),
+        notes,
+        needs_input: true,
+    }
 }
 
 fn detail_str<'a>(f: &'a Finding, key: &str) -> Option<&'a str> {

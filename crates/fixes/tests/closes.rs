@@ -377,10 +377,28 @@ fn kuberay_corpus() {
         .expect("nginx Ingress");
     assert_eq!(ing.target.name, "raycluster-ingress-head-ingress");
     assert!(ing.needs_input);
-    assert!(plan
-        .unfixed
-        .iter()
-        .any(|u| u.finding.resource.kind == "Ingress" && u.reason.contains("ingress class alb")));
+    // The ALB one gets the ALB's own OIDC, with the provider's endpoints to fill in.
+    let alb = the_fix(&plan, "alb-oidc");
+    assert!(alb.needs_input);
+    assert_eq!(alb.effect, Effect::Closes);
+    let annotations = &alb.documents[0]["metadata"]["annotations"];
+    assert_eq!(annotations["alb.ingress.kubernetes.io/auth-type"], "oidc");
+    let idp: Value = serde_json::from_str(
+        annotations["alb.ingress.kubernetes.io/auth-idp-oidc"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    for k in [
+        "issuer",
+        "authorizationEndpoint",
+        "tokenEndpoint",
+        "userInfoEndpoint",
+        "secretName",
+    ] {
+        assert!(idp[k].is_string(), "{k} in {idp}");
+    }
+    assert!(alb.notes[0].starts_with("TODO"));
     let with_url = FixOptions {
         ingress_auth_url: Some("http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth".into()),
         ..opts()
