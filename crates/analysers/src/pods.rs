@@ -75,10 +75,10 @@ pub struct Container {
     pub ports: Vec<ContainerPort>,
     /// Field path of the container inside its resource.
     pub field: String,
-    /// The catalogue interface this container runs, once looked up: (the address of the
+    /// The catalogue interface this container runs, once looked up: (the id of the
     /// interface set it was looked up in, its position there). A view that keeps its
     /// templates across analyses (the admission webhook's) looks each container up once.
-    pub interface: OnceLock<(usize, Option<usize>)>,
+    pub interface: OnceLock<(u64, Option<usize>)>,
 }
 
 /// What one pod template says, apart from the resource that owns it: read once from the

@@ -193,6 +193,9 @@ impl Interface {
 #[derive(Debug)]
 pub struct InterfaceSet {
     interfaces: Vec<Interface>,
+    /// Unique to this set among every set the process parses, for callers that remember a
+    /// container's position in it (an address could be reused by a later set).
+    id: u64,
 }
 
 fn compile(id: &str, patterns: Vec<String>) -> Result<Vec<Regex>, CatalogueError> {
@@ -246,7 +249,14 @@ impl InterfaceSet {
                 ports: raw.ports,
             });
         }
-        Ok(InterfaceSet { interfaces })
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(InterfaceSet { interfaces, id })
+    }
+
+    /// What tells this set from every other the process parsed.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Interface> {

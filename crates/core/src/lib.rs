@@ -9,6 +9,7 @@ pub mod changes;
 pub mod exceptions;
 pub mod finding;
 pub mod labels;
+pub mod names;
 pub mod object;
 pub mod rule;
 pub mod scan;

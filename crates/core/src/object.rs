@@ -158,6 +158,22 @@ impl Object {
             .collect()
     }
 
+    /// Whether this Gateway API route names `gateway` among its `spec.parentRefs` (kind
+    /// Gateway by default, the route's namespace by default).
+    pub fn attached_to(&self, gateway: &Object) -> bool {
+        let own_ns = self.effective_namespace();
+        self.at("spec.parentRefs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|p| {
+                p.get("kind").and_then(Value::as_str).unwrap_or("Gateway") == "Gateway"
+                    && p.get("namespace").and_then(Value::as_str).unwrap_or(own_ns)
+                        == gateway.effective_namespace()
+                    && p.get("name").and_then(Value::as_str) == Some(gateway.name.as_str())
+            })
+    }
+
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.body
             .get("metadata")?

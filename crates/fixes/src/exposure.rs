@@ -4,11 +4,15 @@
 //! token from an OIDC provider, Envoy Gateway SecurityPolicies on Gateway API routes).
 
 use crate::{Effect, FindingRef, Fix, FixOptions, Method, MANAGED_BY};
+use jackstop_core::labels::{labels_from, selects};
 use jackstop_core::{Finding, Object};
 use serde_json::{json, Map, Value};
 
 /// The rule of exposures that are behind authentication already.
 const AUTHENTICATED_RULE: &str = "JS-EXP-009";
+
+/// The issuer written where the user gave none (`--oidc-issuer`): a TODO that cannot resolve.
+const ISSUER_PLACEHOLDER: &str = "https://oidc.example.invalid/TODO-your-issuer";
 
 /// The Gateway API group.
 const GATEWAY_API: &str = "gateway.networking.k8s.io";
@@ -16,7 +20,8 @@ const GATEWAY_API: &str = "gateway.networking.k8s.io";
 /// The controller of Envoy Gateway's GatewayClasses: only it reads SecurityPolicies.
 const ENVOY_GATEWAY_CONTROLLER: &str = "gateway.envoyproxy.io/gatewayclass-controller";
 
-/// The Secret the Envoy Gateway OIDC fix names for the client secret (key `client-secret`).
+/// The Secret the OIDC fixes name when `--oidc-client-secret` is not given: key
+/// `client-secret` for Envoy Gateway, keys `clientID` and `clientSecret` for the ALB.
 pub const OIDC_CLIENT_SECRET: &str = "jackstop-oidc-client";
 
 /// The name of the policies of the gateway fix.
@@ -228,8 +233,8 @@ fn gateway_auth(f: &Finding, svc: &Object, objects: &[Object], opts: &FixOptions
             false,
         ),
         None => (
-            "https://oidc.example.invalid/TODO-your-issuer".to_string(),
-            Some("https://oidc.example.invalid/TODO-your-issuer/keys".to_string()),
+            ISSUER_PLACEHOLDER.to_string(),
+            Some(format!("{ISSUER_PLACEHOLDER}/keys")),
             Vec::new(),
             true,
         ),
@@ -403,7 +408,7 @@ fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Fix {
         .and_then(|o| o.client.as_ref())
         .map_or(OIDC_CLIENT_SECRET.to_string(), |c| c.secret.clone());
     let idp = json!({
-        "issuer": issuer.clone().unwrap_or_else(|| "https://oidc.example.invalid/TODO-your-issuer".into()),
+        "issuer": issuer.clone().unwrap_or_else(|| ISSUER_PLACEHOLDER.into()),
         "authorizationEndpoint": "https://oidc.example.invalid/TODO-authorization_endpoint",
         "tokenEndpoint": "https://oidc.example.invalid/TODO-token_endpoint",
         "userInfoEndpoint": "https://oidc.example.invalid/TODO-userinfo_endpoint",
@@ -460,22 +465,6 @@ fn hop_object(hop: &str) -> Option<(&str, &str, &str)> {
     Some((kind, ns, name))
 }
 
-/// Whether `route` is attached to `gw` (as the exposure analysis reads parentRefs).
-fn attached(route: &Object, gw: &Object) -> bool {
-    let rns = route.effective_namespace();
-    route
-        .at("spec.parentRefs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|p| {
-            p.get("kind").and_then(Value::as_str).unwrap_or("Gateway") == "Gateway"
-                && p.get("namespace").and_then(Value::as_str).unwrap_or(rns)
-                    == gw.effective_namespace()
-                && p.get("name").and_then(Value::as_str) == Some(gw.name.as_str())
-        })
-}
-
 /// The Services a route sends to, as (namespace, name).
 fn backend_services(route: &Object) -> Vec<(String, String)> {
     let rns = route.effective_namespace();
@@ -529,12 +518,7 @@ fn selects_workload(f: &Finding, svc: (&str, &str), objects: &[Object]) -> bool 
         })
         .and_then(|s| s.at("spec.selector"))
         .and_then(Value::as_object);
-    match (selector, labels) {
-        (Some(sel), Some(labels)) if !sel.is_empty() && workload.effective_namespace() == svc.0 => {
-            sel.iter().all(|(k, v)| labels.get(k) == Some(v))
-        }
-        _ => false,
-    }
+    workload.effective_namespace() == svc.0 && selects(&labels_from(selector), &labels_from(labels))
 }
 
 /// Whether the Gateway is Envoy Gateway's: by its GatewayClass when it was read, else by the
@@ -626,7 +610,7 @@ fn gateway_api_fix(
     let mut routes: Vec<&Object> = vec![route];
     for r in objects
         .iter()
-        .filter(|r| r.group() == GATEWAY_API && is_route(&r.kind) && attached(r, gw))
+        .filter(|r| r.group() == GATEWAY_API && is_route(&r.kind) && r.attached_to(gw))
     {
         let same = backend_services(r).iter().any(|(ns, name)| {
             svc.as_ref()
@@ -672,12 +656,7 @@ fn gateway_api_fix(
             p.audiences.clone(),
             true,
         ),
-        None => (
-            "https://oidc.example.invalid/TODO-your-issuer".to_string(),
-            None,
-            Vec::new(),
-            false,
-        ),
+        None => (ISSUER_PLACEHOLDER.to_string(), None, Vec::new(), false),
     };
     let client = opts.oidc.as_ref().and_then(|o| o.client.as_ref());
     let labels = json!({MANAGED_BY.0: MANAGED_BY.1});
@@ -691,7 +670,7 @@ fn gateway_api_fix(
         let (name, section) = if r.kind == "GRPCRoute" {
             let uri = jwks.clone().unwrap_or_else(|| {
                 needs_input = true;
-                "https://oidc.example.invalid/TODO-your-issuer/keys".to_string()
+                format!("{ISSUER_PLACEHOLDER}/keys")
             });
             let mut provider =
                 json!({"name": "jackstop", "issuer": issuer, "remoteJWKS": {"uri": uri}});

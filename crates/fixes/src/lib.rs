@@ -141,7 +141,8 @@ pub struct Oidc {
 #[derive(Debug, Clone, Default)]
 pub struct OidcClient {
     pub id: String,
-    /// The Secret (key `client-secret`) holding its secret, in the namespace of each policy.
+    /// The Secret holding its secret, in the namespace of each route or Ingress (key
+    /// `client-secret` for Envoy Gateway; `clientID` and `clientSecret` for the ALB).
     pub secret: String,
 }
 
@@ -197,18 +198,7 @@ impl FixOptions {
             if c.id.trim().is_empty() {
                 return Err(OptionError("--oidc-client-id: empty".into()));
             }
-            let dns = |n: &str| {
-                !n.is_empty()
-                    && n.len() <= 253
-                    && n.split('.').all(|l| {
-                        !l.is_empty()
-                            && l.bytes()
-                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                            && !l.starts_with('-')
-                            && !l.ends_with('-')
-                    })
-            };
-            if !dns(&c.secret) {
+            if !jackstop_core::names::is_dns_subdomain(&c.secret) {
                 return Err(OptionError(format!(
                     "--oidc-client-secret {}: not a Secret name (lowercase letters, digits, '-' and '.')",
                     c.secret

@@ -550,14 +550,7 @@ pub fn exportable_rules(cat: &Catalogue) -> Vec<String> {
 /// The policies `options` asks for (validations of other rules left out).
 pub fn select(cat: &Catalogue, options: &Options) -> Result<Vec<PolicyDef>, ExportError> {
     for ns in &options.exclude_namespaces {
-        let ok = !ns.is_empty()
-            && ns.len() <= 63
-            && ns
-                .bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-            && !ns.starts_with('-')
-            && !ns.ends_with('-');
-        if !ok {
+        if !jackstop_core::names::is_dns_label(ns) {
             return Err(ExportError::BadNamespace(ns.clone()));
         }
     }

@@ -109,11 +109,10 @@ impl<'a> Index<'a> {
             image: &c.image,
             command_line: &c.command_line,
         };
-        let key = set as *const _ as usize;
         let &(k, at) = c
             .interface
-            .get_or_init(|| (key, set.position_for_container(&facts)));
-        if k == key {
+            .get_or_init(|| (set.id(), set.position_for_container(&facts)));
+        if k == set.id() {
             at.and_then(|i| set.nth(i))
         } else {
             // Looked up in another catalogue's set: not this one's answer.

@@ -306,24 +306,11 @@ impl<'a> Index<'a> {
         } else {
             Reach::Internet
         };
-        let gw_ns = gw.effective_namespace();
         for route in &self.routes {
-            let rns = route.effective_namespace();
-            let attached = route
-                .at("spec.parentRefs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|p| {
-                    let kind = p.get("kind").and_then(Value::as_str).unwrap_or("Gateway");
-                    let ns = p.get("namespace").and_then(Value::as_str).unwrap_or(rns);
-                    kind == "Gateway"
-                        && ns == gw_ns
-                        && p.get("name").and_then(Value::as_str) == Some(gw.name.as_str())
-                });
-            if !attached {
+            if !route.attached_to(gw) {
                 continue;
             }
+            let rns = route.effective_namespace();
             let auth = self.gateway_api_auth(gw, route);
             for (ri, rule) in route
                 .at("spec.rules")
