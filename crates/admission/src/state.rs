@@ -56,8 +56,8 @@ impl ClusterState {
                 namespaces.insert(o.name.clone(), labels);
             } else if kinds.contains(&o.kind.as_str()) {
                 // Lines of fields are for reports on files, and the exposure analysis reads
-                // neither status nor managed fields (on a live cluster, often half of an
-                // object's size): the view holds without them.
+                // neither status nor managed fields (which a live cluster's objects carry
+                // and manifests do not): the view holds without them.
                 let mut o = o;
                 o.fields = Default::default();
                 if let Some(body) = o.body.as_object_mut() {

@@ -3,6 +3,9 @@
 //! the webhook judges, the reader role lets it watch what its cluster view needs, and the
 //! shipped policy is valid.
 
+mod common;
+
+use common::kubectl;
 use jackstop_admission::{Engine, Policy};
 use jackstop_catalogue::Catalogue;
 use serde_json::Value;
@@ -28,18 +31,16 @@ fn plural(kind: &str) -> String {
     }
 }
 
+/// deploy/ as `kubectl apply -k` would send it, rendered by the real kubectl.
+fn rendered_text() -> Vec<u8> {
+    kubectl(&[
+        std::ffi::OsStr::new("kustomize"),
+        repo().join("deploy").as_os_str(),
+    ])
+}
+
 fn rendered() -> Vec<Value> {
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(repo().join("deploy"))
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(rendered_text()).unwrap();
     text.split("\n---\n")
         .filter(|d| !d.trim().is_empty())
         .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
@@ -50,12 +51,7 @@ fn rendered() -> Vec<Value> {
 fn jackstop_finds_nothing_at_medium_or_above_in_its_own_install() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("install.yaml");
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(repo().join("deploy"))
-        .output()
-        .unwrap();
-    std::fs::write(&file, &out.stdout).unwrap();
+    std::fs::write(&file, rendered_text()).unwrap();
     for target in [file.as_path(), &repo().join("deploy")] {
         let scan = Command::new(env!("CARGO_BIN_EXE_jackstop"))
             .args(["scan", "-f", "json", "--fail-on", "medium"])

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{jackstop, repo_root};
+use common::{jackstop, kubectl, repo_root};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
@@ -223,18 +223,6 @@ fn the_export_matches_its_golden_file() {
 /// resource model (apiVersion, kind, name) without a server.
 #[test]
 fn kubectl_reads_the_export() {
-    let Ok(out) = std::process::Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-    else {
-        eprintln!("skipped: no kubectl");
-        return;
-    };
-    if !out.status.success() {
-        eprintln!("skipped: kubectl does not run");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let run = jackstop(&["policy", "export"], None);
     std::fs::write(dir.path().join("policies.yaml"), &run.stdout).unwrap();
@@ -243,17 +231,8 @@ fn kubectl_reads_the_export() {
         "resources:\n- policies.yaml\n",
     )
     .unwrap();
-    let out = std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs = documents(&String::from_utf8(out.stdout).unwrap());
+    let out = kubectl(&[std::ffi::OsStr::new("kustomize"), dir.path().as_os_str()]);
+    let docs = documents(&String::from_utf8(out).unwrap());
     assert_eq!(docs.len(), 8);
     // kubectl kept every expression byte for byte.
     let ours = documents(&run.stdout);

@@ -7,7 +7,7 @@
 //! keeps the one in force); SIGTERM exits 0.
 
 mod common;
-use common::{certificate, http_get, webhook_kubeconfig};
+use common::{certificate, http_get, kubectl, webhook_kubeconfig};
 
 #[path = "../../cluster/tests/support/mod.rs"]
 mod support;
@@ -98,19 +98,16 @@ fn start(dir: &Path, server: &ApiServer, cert: &Path, key: &Path) -> Webhook {
 /// Sends a review with the real kubectl; the AdmissionReview answered.
 fn review(config: &Path, name: &str) -> Value {
     let body = repo().join(format!("tests/fixtures/admission/reviews/{name}.json"));
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(config)
-        .args(["create", "--raw", "/validate", "-f"])
-        .arg(body)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out = kubectl(&[
+        "--kubeconfig".as_ref(),
+        config.as_os_str(),
+        "create".as_ref(),
+        "--raw".as_ref(),
+        "/validate".as_ref(),
+        "-f".as_ref(),
+        body.as_os_str(),
+    ]);
+    serde_json::from_slice(&out).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

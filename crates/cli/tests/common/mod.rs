@@ -23,6 +23,21 @@ impl Run {
     }
 }
 
+/// Runs the real kubectl (installed on every machine of this project, CI's included) and
+/// returns its standard output, failing the test with its standard error when it fails.
+pub fn kubectl<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<u8> {
+    let out = Command::new("kubectl")
+        .args(args)
+        .output()
+        .expect("kubectl is installed (see ../shared/docs/environment.md)");
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
