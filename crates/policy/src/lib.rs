@@ -791,3 +791,71 @@ pub fn to_yaml(cat: &Catalogue, options: &Options) -> Result<String, ExportError
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod pod_specs {
+    use super::POD_SPECS;
+    use jackstop_analysers::workloads::{Shape, TABLE};
+    use std::collections::BTreeSet;
+
+    /// The pod specs the workload extractor (and so the webhook) reads, as (kind, path): a
+    /// PodSpec where the table says so, a KubeRay group's `template.spec`.
+    fn extractor() -> BTreeSet<(String, String)> {
+        let mut out = BTreeSet::new();
+        for (kind, entries) in TABLE {
+            for (path, shape) in *entries {
+                let path = match shape {
+                    Shape::PodSpec => path.to_string(),
+                    Shape::RayGroup => format!("{path}.template.spec"),
+                    _ => continue,
+                };
+                out.insert((kind.to_string(), path));
+            }
+        }
+        out
+    }
+
+    /// The exported policies look where the webhook looks: every place of [`POD_SPECS`] is a
+    /// pod spec the workload table names for that kind, so the two cannot drift apart unseen.
+    #[test]
+    fn every_exported_pod_spec_is_one_the_webhook_reads() {
+        let table = extractor();
+        for (kinds, paths) in POD_SPECS {
+            for kind in *kinds {
+                for path in *paths {
+                    assert!(
+                        table.contains(&(kind.to_string(), path.to_string())),
+                        "{kind} {path}: exported but not in the workload table; the table has {:?}",
+                        table.iter().filter(|(k, _)| k == kind).collect::<Vec<_>>()
+                    );
+                }
+            }
+        }
+        // The webhook reads more kinds than the policies export (the README says which): a
+        // kind added to the table must be exported or named here.
+        let exported: BTreeSet<(String, String)> = POD_SPECS
+            .iter()
+            .flat_map(|(kinds, paths)| {
+                kinds
+                    .iter()
+                    .flat_map(move |k| paths.iter().map(move |p| (k.to_string(), p.to_string())))
+            })
+            .collect();
+        let webhook_only: BTreeSet<&str> = table
+            .difference(&exported)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(
+            webhook_only,
+            BTreeSet::from([
+                "ClusterServingRuntime",
+                "ClusterTrainingRuntime",
+                "InferenceService",
+                "LLMInferenceService",
+                "RayCronJob",
+                "ServingRuntime",
+                "TrainingRuntime",
+            ])
+        );
+    }
+}
