@@ -852,3 +852,150 @@ fn kuberay_ingress_gets_authentication() {
         .collect();
     assert_eq!(on_ingress, ["JS-EXP-009"], "behind authentication now");
 }
+
+/// A DaemonSet that publishes JupyterLab, without a token, on every node's port 8888.
+const HOST_PORT_DAEMONSET: &str = r#"{
+  "apiVersion": "apps/v1", "kind": "DaemonSet",
+  "metadata": {"name": "lab", "namespace": "ml"},
+  "spec": {
+    "selector": {"matchLabels": {"app": "lab"}},
+    "template": {
+      "metadata": {"labels": {"app": "lab"}},
+      "spec": {"containers": [{
+        "name": "lab", "image": "quay.io/jupyter/base-notebook",
+        "args": ["start-notebook.py", "--IdentityProvider.token=''"],
+        "ports": [{"containerPort": 9000}, {"containerPort": 8888, "hostPort": 8888}]
+      }]}
+    }
+  }
+}"#;
+
+/// A hostPort is one field of a list entry: the fix is a JSON patch. The real kubectl applies
+/// its file (offline, and against the stand-in, where a second run fails on the patch's test
+/// instead of removing something else), and `--apply` sends it through kube-rs; the scan after
+/// finds no exposure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_ports_are_removed_by_a_json_patch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("lab.json");
+    std::fs::write(&input, HOST_PORT_DAEMONSET).unwrap();
+    let out = tmp.path().join("fixes");
+    let (code, doc, stderr) = fix_json(&[input.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    let fixes = doc["fixes"].as_array().unwrap();
+    assert_eq!(fixes.len(), 1, "{doc:#}");
+    let f = &fixes[0];
+    assert_eq!(f["action"], "no-host-port");
+    assert_eq!(f["method"], "json-patch");
+    let file = f["file"].as_str().unwrap();
+    let command = f["command"].as_str().unwrap();
+    assert_eq!(
+        command,
+        format!("kubectl patch daemonset.apps lab -n ml --type json --patch-file {file}")
+    );
+
+    // Offline: the real kubectl reads the file as a JSON patch.
+    let o = std::process::Command::new("kubectl")
+        .args([
+            "patch",
+            "--local",
+            "--dry-run=client",
+            "--type",
+            "json",
+            "-o",
+            "json",
+            "-f",
+        ])
+        .arg(&input)
+        .arg("--patch-file")
+        .arg(file)
+        .env("KUBECONFIG", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let patched: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["containers"][0]["ports"],
+        json!([{"containerPort": 9000}, {"containerPort": 8888}])
+    );
+
+    // Against the stand-in, the command as the file gives it: once it applies, twice it is
+    // refused (the hostPort it tests for is gone), and the object stays as the first left it.
+    let objects = vec![
+        support::namespace_object("ml"),
+        serde_json::from_str::<Value>(HOST_PORT_DAEMONSET).unwrap(),
+    ];
+    let server = ApiServer::start(ServerConfig {
+        objects: objects.clone(),
+        ..ServerConfig::default()
+    })
+    .await;
+    let kubectl = Kubectl::new(&server);
+    let args = kubectl_args(command);
+    let o = kubectl.run(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ds = server
+        .get("apps/v1", "DaemonSet", Some("ml"), "lab")
+        .unwrap();
+    assert_eq!(
+        ds["spec"]["template"]["spec"]["containers"][0]["ports"],
+        json!([{"containerPort": 9000}, {"containerPort": 8888}])
+    );
+    let o = kubectl.run(&args);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("The request is invalid"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    drop(server);
+
+    // `--apply`: dry run, then the patch, through kube-rs.
+    let server = ApiServer::start(ServerConfig {
+        objects,
+        ..ServerConfig::default()
+    })
+    .await;
+    let kc = kubeconfig(&server.url, tmp.path());
+    let (code, doc, stderr) = fix_json(&[
+        "--cluster",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--apply",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let f = &doc["fixes"][0];
+    assert_eq!(f["dryRun"]["ok"], true, "{f:#}");
+    assert_eq!(f["applied"]["ok"], true, "{f:#}");
+    let ds = server
+        .get("apps/v1", "DaemonSet", Some("ml"), "lab")
+        .unwrap();
+    assert!(ds["spec"]["template"]["spec"]["containers"][0]["ports"][1]
+        .get("hostPort")
+        .is_none());
+    let r = jackstop(
+        &[
+            "scan",
+            "--cluster",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-f",
+            "json",
+            "--fail-on",
+            "none",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["category"] != "exposure"),
+        "{}",
+        r.stdout
+    );
+}

@@ -1,5 +1,5 @@
-//! Writing to a live cluster, for `jackstop fix --apply` only: JSON merge patches of existing
-//! objects and server-side apply of new ones, each first as a server-side dry run
+//! Writing to a live cluster, for `jackstop fix --apply` only: JSON merge patches and JSON
+//! patches of existing objects and server-side apply of new ones, each first as a server-side dry run
 //! (`dryRun=All`), which runs admission and validation without persisting anything.
 
 use crate::{client, ClusterError, ClusterOptions};
@@ -21,6 +21,14 @@ pub enum Change {
         name: String,
         patch: Value,
     },
+    /// A JSON patch (RFC 6902: a list of operations) of the object named the same way.
+    Json {
+        api_version: String,
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        ops: Value,
+    },
     /// A whole object, server-side applied (created, or updated in the fields jackstop owns).
     Apply(Value),
 }
@@ -29,6 +37,13 @@ impl Change {
     fn target(&self) -> (String, String, Option<String>, String) {
         match self {
             Change::Merge {
+                api_version,
+                kind,
+                namespace,
+                name,
+                ..
+            }
+            | Change::Json {
                 api_version,
                 kind,
                 namespace,
@@ -107,6 +122,16 @@ async fn send_one(
                     ..PatchParams::default()
                 };
                 api.patch(&name, &pp, &Patch::Merge(patch)).await
+            }
+            Change::Json { ops, .. } => {
+                let ops: json_patch::Patch = serde_json::from_value(ops.clone())
+                    .map_err(|e| format!("not a JSON patch: {e}"))?;
+                let pp = PatchParams {
+                    dry_run,
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..PatchParams::default()
+                };
+                api.patch(&name, &pp, &Patch::<()>::Json(ops)).await
             }
             Change::Apply(obj) => {
                 let mut pp = PatchParams::apply(FIELD_MANAGER);

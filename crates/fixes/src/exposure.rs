@@ -829,9 +829,11 @@ fn rolls_out(o: &Object) -> bool {
     )
 }
 
-/// An interface on node addresses. hostNetwork is one field: a merge patch turns it off.
-/// A hostPort sits in a list entry, which a merge patch can only replace whole (every
-/// container as scanned): refused, with the JSON patch that removes just it.
+/// An interface on node addresses. hostNetwork is one field: a merge patch turns it off. A
+/// hostPort sits in a list entry, which a merge patch can only replace whole (every container
+/// as scanned, stale if it changed since): a JSON patch removes just it, after a test of the
+/// value scanned. Kinds whose controller does not replace running pods are refused with the
+/// command, and what to do after it.
 fn node_fix(f: &Finding, o: &Object) -> Result<Vec<Fix>, String> {
     let field = f.location.field.as_deref().unwrap_or("");
     let ns = o.effective_namespace();
@@ -867,7 +869,18 @@ fn node_fix(f: &Finding, o: &Object) -> Result<Vec<Fix>, String> {
             })
             .collect()
     };
+    let host_port_words = |ports_field: &str| {
+        host_ports(ports_field)
+            .iter()
+            .map(|(j, hp)| format!("{ports_field}[{j}].hostPort {hp}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let immutable = matches!((o.group(), o.kind.as_str()), ("", "Pod") | ("batch", "Job"));
+    let reach_instead = format!(
+        "whatever reaches {} on a node's address; reach it with `kubectl port-forward` or through a ClusterIP Service",
+        o.display()
+    );
     if let Some(spec) = field.strip_suffix(".hostNetwork") {
         let container_ports = detail_str(f, "workloadField").map(|c| format!("{c}.ports"));
         let port_ops = container_ports
@@ -880,41 +893,62 @@ fn node_fix(f: &Finding, o: &Object) -> Result<Vec<Fix>, String> {
                 o.kind, o.name
             ));
         }
-        if !port_ops.is_empty() || !rolls_out(o) {
-            let mut ops = vec![json!({"op": "replace", "path": pointer(field), "value": false})];
-            ops.extend(port_ops.iter().cloned());
-            let why = if port_ops.is_empty() {
-                format!("the {} controller does not replace running pods when {spec} changes: patch it, then delete its pods", o.kind)
-            } else {
-                format!("its container also publishes {}.hostPort, which sits in a list entry a merge patch can only replace whole", container_ports.unwrap_or_default())
-            };
+        let mut ops = vec![
+            json!({"op": "test", "path": pointer(field), "value": true}),
+            json!({"op": "replace", "path": pointer(field), "value": false}),
+        ];
+        ops.extend(port_ops.iter().cloned());
+        if !rolls_out(o) {
             return Err(format!(
-                "{why}. Turn {field} off and remove the host ports with a JSON patch: `{}`",
+                "the {} controller does not replace running pods when {spec} changes. Turn {field} off{} with a JSON patch, then delete its pods: `{}`",
+                o.kind,
+                if port_ops.is_empty() { "" } else { " and remove the host ports" },
                 json_patch(&ops)
             ));
         }
-        let mut patch = json!({"hostNetwork": false});
-        for seg in spec.rsplit('.') {
-            patch = json!({ seg: patch });
+        let breaks = format!(
+            "{reach_instead}. A dnsPolicy of ClusterFirstWithHostNet acts as ClusterFirst; ports the pods bind no longer clash between them."
+        );
+        let notes = vec![
+            MANAGED_ELSEWHERE.into(),
+            "A StatefulSet with the OnDelete update strategy keeps its pods until you delete them."
+                .into(),
+        ];
+        if port_ops.is_empty() {
+            let mut patch = json!({"hostNetwork": false});
+            for seg in spec.rsplit('.') {
+                patch = json!({ seg: patch });
+            }
+            return Ok(vec![Fix {
+                action: "no-host-network",
+                method: Method::MergePatch,
+                target: o.resource(),
+                documents: vec![patch],
+                findings: vec![f.into()],
+                effect: Effect::Closes,
+                changes: format!(
+                    "{field} -> false: its pods get addresses of their own, and the interface is no longer on every node's address; the controller replaces the running pods"
+                ),
+                breaks,
+                notes,
+                needs_input: false,
+            }]);
         }
+        // Its container publishes host ports too (the API server defaults them on
+        // hostNetwork pods): off the node's network, they would still publish it.
         return Ok(vec![Fix {
             action: "no-host-network",
-            method: Method::MergePatch,
+            method: Method::JsonPatch,
             target: o.resource(),
-            documents: vec![patch],
+            documents: vec![Value::Array(ops)],
             findings: vec![f.into()],
             effect: Effect::Closes,
             changes: format!(
-                "{field} -> false: its pods get addresses of their own, and the interface is no longer on every node's address; the controller replaces the running pods"
+                "{field} -> false, and {} removed: its pods get addresses of their own, and the interface is no longer on every node's address; the controller replaces the running pods",
+                host_port_words(container_ports.as_deref().unwrap_or_default())
             ),
-            breaks: format!(
-                "whatever reaches {} on a node's address; reach it with `kubectl port-forward` or through a ClusterIP Service. A dnsPolicy of ClusterFirstWithHostNet acts as ClusterFirst; ports the pods bind no longer clash between them.",
-                o.display()
-            ),
-            notes: vec![
-                MANAGED_ELSEWHERE.into(),
-                "A StatefulSet with the OnDelete update strategy keeps its pods until you delete them.".into(),
-            ],
+            breaks,
+            notes,
             needs_input: false,
         }]);
     }
@@ -931,23 +965,29 @@ fn node_fix(f: &Finding, o: &Object) -> Result<Vec<Fix>, String> {
                 o.kind, o.name
             ));
         }
-        let then = if rolls_out(o) {
-            String::new()
-        } else {
-            format!(
-                " (the {} controller does not replace running pods: delete them after)",
-                o.kind
-            )
-        };
-        return Err(format!(
-            "{} publishes the interface on every node's address; it sits in a list entry, which a merge patch can only replace whole (every container of {container} as scanned, stale if it changed since). Remove just the host port with a JSON patch{then}: `{}`",
-            host_ports(field)
-                .iter()
-                .map(|(j, _)| format!("{field}[{j}].hostPort"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            json_patch(&ops)
-        ));
+        if !rolls_out(o) {
+            return Err(format!(
+                "the {} controller does not replace running pods when {container} changes. Remove {} with a JSON patch, then delete its pods: `{}`",
+                o.kind,
+                host_port_words(field),
+                json_patch(&ops)
+            ));
+        }
+        return Ok(vec![Fix {
+            action: "no-host-port",
+            method: Method::JsonPatch,
+            target: o.resource(),
+            documents: vec![Value::Array(ops)],
+            findings: vec![f.into()],
+            effect: Effect::Closes,
+            changes: format!(
+                "{} removed: the container keeps its port inside the pod, no longer on every node's address; the controller replaces the running pods",
+                host_port_words(field)
+            ),
+            breaks: format!("{reach_instead}."),
+            notes: vec![MANAGED_ELSEWHERE.into()],
+            needs_input: false,
+        }]);
     }
     Err(format!(
         "an interface on node addresses through {field}: see its remediation"

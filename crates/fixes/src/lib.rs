@@ -17,6 +17,8 @@
 //!   pools.
 //! - Merge patches (`kubectl patch --type merge`) rather than strategic ones: their meaning is
 //!   the same for built-in kinds and custom resources, and what they replace is plain to read.
+//!   Where a change is one field of a list entry (a container's hostPort, a route's
+//!   middlewares), a JSON patch (`--type json`) that tests what it changes first.
 //! - One fix may answer several findings (three dashboards behind one gateway Service: one
 //!   patch), and one finding may have alternatives (ClusterIP, or a token at the gateway).
 
@@ -41,6 +43,11 @@ pub enum Method {
     MergePatch,
     /// Whole objects to create or update: `kubectl apply -f` (server-side apply with `--apply`).
     Apply,
+    /// One JSON patch (RFC 6902) of the target, its one document a list of operations:
+    /// `kubectl patch --type json`. For what a merge patch cannot say: one field of a list
+    /// entry (a merge patch replaces a list whole). Each change is preceded by a `test` of the
+    /// value scanned, so that it fails rather than changes an object that moved on.
+    JsonPatch,
 }
 
 /// What a fix does to the findings it is for.
@@ -308,21 +315,15 @@ fn add(fixes: &mut Vec<Fix>, fix: Fix) {
 /// Applies a JSON merge patch (RFC 7386) to `target`: objects merge key by key, `null`
 /// removes a key, anything else (arrays included) replaces.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Default::default());
-    }
-    let t = target.as_object_mut().expect("an object");
-    for (k, v) in p {
-        if v.is_null() {
-            t.remove(k);
-        } else {
-            merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-        }
-    }
+    json_patch::merge(target, patch);
+}
+
+/// Applies a JSON patch (RFC 6902, a list of operations) to `target`, all or nothing, as the
+/// API server does: a failed `test` or a missing path leaves `target` as it was.
+pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
+    let ops: json_patch::Patch =
+        serde_json::from_value(ops.clone()).map_err(|e| format!("not a JSON patch: {e}"))?;
+    json_patch::patch(target, &ops).map_err(|e| e.to_string())
 }
 
 /// Label that marks what jackstop created.

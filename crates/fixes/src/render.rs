@@ -57,7 +57,7 @@ impl Fix {
             _ => format!("{}-", about.name),
         };
         let ext = match self.method {
-            Method::MergePatch => "patch.yaml",
+            Method::MergePatch | Method::JsonPatch => "patch.yaml",
             Method::Apply => "yaml",
         };
         file_part(&format!(
@@ -69,7 +69,12 @@ impl Fix {
     /// The command that applies the file at `path`.
     pub fn command(&self, path: &str) -> String {
         match self.method {
-            Method::MergePatch => {
+            Method::MergePatch | Method::JsonPatch => {
+                let ty = if self.method == Method::JsonPatch {
+                    "json"
+                } else {
+                    "merge"
+                };
                 let ns = self
                     .target
                     .namespace
@@ -77,7 +82,7 @@ impl Fix {
                     .map(|n| format!(" -n {n}"))
                     .unwrap_or_default();
                 format!(
-                    "kubectl patch {} {}{ns} --type merge --patch-file {path}",
+                    "kubectl patch {} {}{ns} --type {ty} --patch-file {path}",
                     kubectl_resource(&self.target),
                     self.target.name
                 )
@@ -117,7 +122,7 @@ impl Fix {
             comment(&mut out, "Note", n);
         }
         let _ = writeln!(out, "# Apply: {}", self.command(path));
-        if self.method == Method::MergePatch {
+        if self.method != Method::Apply {
             let _ = writeln!(
                 out,
                 "#   (check first: add --dry-run=server to see what the API server makes of it)"

@@ -66,6 +66,18 @@ fn applied(objects: &[Object], fix: &Fix) -> Vec<Object> {
             *o = Object::from_value(body, o.source.clone(), FieldLines::default())
                 .expect("an object");
         }
+        Method::JsonPatch => {
+            assert_eq!(fix.documents.len(), 1);
+            let o = out
+                .iter_mut()
+                .find(|o| same(o, &fix.target))
+                .unwrap_or_else(|| panic!("target {} not among the objects", fix.target));
+            let mut body = o.body.clone();
+            jackstop_fixes::json_patch(&mut body, &fix.documents[0])
+                .unwrap_or_else(|e| panic!("{} does not apply: {e}", fix.action));
+            *o = Object::from_value(body, o.source.clone(), FieldLines::default())
+                .expect("an object");
+        }
         Method::Apply => {
             for d in &fix.documents {
                 let new = Object::from_value(d.clone(), source.clone(), FieldLines::default())
@@ -803,26 +815,6 @@ fn a_route_with_a_security_policy_already_is_refused() {
     );
 }
 
-/// Applies an RFC 6902 JSON patch (the test, remove and replace operations).
-fn json_patch(target: &mut Value, ops: &Value) {
-    for op in ops.as_array().unwrap() {
-        let path = op["path"].as_str().unwrap();
-        let (parent, key) = path.rsplit_once('/').unwrap();
-        match op["op"].as_str().unwrap() {
-            "test" => assert_eq!(target.pointer(path), Some(&op["value"]), "test {path}"),
-            "remove" => {
-                let p = target.pointer_mut(parent).unwrap().as_object_mut().unwrap();
-                assert!(p.remove(key).is_some(), "remove {path}");
-            }
-            "replace" => {
-                let p = target.pointer_mut(parent).unwrap().as_object_mut().unwrap();
-                assert!(p.insert(key.into(), op["value"].clone()).is_some());
-            }
-            o => panic!("op {o}"),
-        }
-    }
-}
-
 /// The objects after the JSON patch of an `kubectl patch --type json -p '...'` command.
 fn after_command(objects: &[Object], reason: &str) -> Vec<Object> {
     let cmd = reason
@@ -843,7 +835,7 @@ fn after_command(objects: &[Object], reason: &str) -> Vec<Object> {
         })
         .unwrap_or_else(|| panic!("{kind_group} {ns}/{name}"));
     let mut body = o.body.clone();
-    json_patch(&mut body, &ops);
+    jackstop_fixes::json_patch(&mut body, &ops).unwrap_or_else(|e| panic!("{cmd}: {e}"));
     *o = Object::from_value(body, o.source.clone(), FieldLines::default()).unwrap();
     out
 }
@@ -881,7 +873,7 @@ fn host_network_is_turned_off_by_a_merge_patch() {
 }
 
 #[test]
-fn host_ports_are_refused_with_the_json_patch_that_removes_them() {
+fn host_ports_are_removed_by_a_json_patch() {
     // hostNetwork with a hostPort too (what the API server defaults on hostNetwork pods).
     let both = HOST_NETWORK.replace(
         "ports: [{containerPort: 8888}]",
@@ -895,28 +887,62 @@ fn host_ports_are_refused_with_the_json_patch_that_removes_them() {
             "ports: [{containerPort: 8888}]",
             "ports: [{containerPort: 9000}, {containerPort: 8888, hostPort: 8888}]",
         );
-    for (yaml, field, command) in [
+    for (yaml, action, ops) in [
         (
             both,
-            "spec.template.spec.containers[0].ports",
-            r#"kubectl -n ml patch deployment.apps lab --type json -p '[{"op":"replace","path":"/spec/template/spec/hostNetwork","value":false},{"op":"test","path":"/spec/template/spec/containers/0/ports/0/hostPort","value":8888},{"op":"remove","path":"/spec/template/spec/containers/0/ports/0/hostPort"}]'"#,
+            "no-host-network",
+            serde_json::json!([
+                {"op": "test", "path": "/spec/template/spec/hostNetwork", "value": true},
+                {"op": "replace", "path": "/spec/template/spec/hostNetwork", "value": false},
+                {"op": "test", "path": "/spec/template/spec/containers/0/ports/0/hostPort", "value": 8888},
+                {"op": "remove", "path": "/spec/template/spec/containers/0/ports/0/hostPort"},
+            ]),
         ),
         (
-            host_port,
-            "spec.template.spec.containers[0].ports",
-            r#"kubectl -n ml patch daemonset.apps lab --type json -p '[{"op":"test","path":"/spec/template/spec/containers/0/ports/1/hostPort","value":8888},{"op":"remove","path":"/spec/template/spec/containers/0/ports/1/hostPort"}]'"#,
+            host_port.clone(),
+            "no-host-port",
+            serde_json::json!([
+                {"op": "test", "path": "/spec/template/spec/containers/0/ports/1/hostPort", "value": 8888},
+                {"op": "remove", "path": "/spec/template/spec/containers/0/ports/1/hostPort"},
+            ]),
         ),
     ] {
         let objects = parse(&yaml);
         assert_eq!(exposures(&objects).len(), 1);
+        // check_every_fix applies it and analyses again: the finding must be gone.
         let plan = check_every_fix(&objects, &opts());
-        assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
-        let reason = &plan.unfixed[0].reason;
-        assert!(reason.contains(field), "{reason}");
-        assert!(reason.contains(command), "{reason}");
-        // The command does close the finding.
-        assert!(exposures(&after_command(&objects, reason)).is_empty());
+        assert_eq!(plan.fixes.len(), 1, "{:#?}", plan.unfixed);
+        let fix = &plan.fixes[0];
+        assert_eq!((fix.action, fix.method), (action, Method::JsonPatch));
+        assert_eq!(fix.documents, [ops]);
+        // The other container port is kept as it was.
+        let after = applied(&objects, fix);
+        assert!(exposures(&after).is_empty());
+        // The test of the scanned value makes the patch fail on an object that moved on.
+        let mut moved = objects[0].body.clone();
+        let p = moved
+            .pointer_mut("/spec/template/spec/containers/0/ports")
+            .and_then(Value::as_array_mut)
+            .unwrap();
+        let last = p.last_mut().unwrap();
+        last["hostPort"] = serde_json::json!(9999);
+        let before = moved.clone();
+        assert!(jackstop_fixes::json_patch(&mut moved, &fix.documents[0]).is_err());
+        assert_eq!(moved, before, "a failed patch changes nothing");
     }
+    // A ReplicaSet's controller does not replace running pods: refused, with the command
+    // and what to do after it; the command closes the finding.
+    let rs = host_port.replace("kind: DaemonSet", "kind: ReplicaSet");
+    let objects = parse(&rs);
+    let plan = check_every_fix(&objects, &opts());
+    assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
+    let reason = &plan.unfixed[0].reason;
+    assert!(reason.contains("then delete its pods"), "{reason}");
+    assert!(
+        reason.contains(r#"kubectl -n ml patch replicaset.apps lab --type json -p '[{"op":"test","path":"/spec/template/spec/containers/0/ports/1/hostPort","value":8888},{"op":"remove","path":"/spec/template/spec/containers/0/ports/1/hostPort"}]'"#),
+        "{reason}"
+    );
+    assert!(exposures(&after_command(&objects, reason)).is_empty());
     // A bare Pod cannot be changed: deleted and created again.
     let pod = r#"
 apiVersion: v1

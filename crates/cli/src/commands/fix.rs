@@ -199,6 +199,17 @@ fn changes_of(fix: &Fix) -> Vec<Change> {
                 patch: d.clone(),
             })
             .collect(),
+        Method::JsonPatch => fix
+            .documents
+            .iter()
+            .map(|d| Change::Json {
+                api_version: fix.target.api_version.clone(),
+                kind: fix.target.kind.clone(),
+                namespace: fix.target.namespace.clone(),
+                name: fix.target.name.clone(),
+                ops: d.clone(),
+            })
+            .collect(),
         Method::Apply => fix.documents.iter().cloned().map(Change::Apply).collect(),
     }
 }

@@ -42,7 +42,9 @@
 //! then the same).
 //!
 //! Writes over HTTP, for `jackstop fix --apply` and `kubectl patch|apply|create`: PATCH of
-//! one object as a JSON merge patch (`application/merge-patch+json`), a strategic merge patch
+//! one object as a JSON merge patch (`application/merge-patch+json`), a JSON patch
+//! (`application/json-patch+json`: all of it or nothing, 422 when an operation fails, as its
+//! `test` does when the object moved on), a strategic merge patch
 //! (built-in kinds only, applied as a merge patch: lists are replaced, not merged by key; a
 //! custom resource gets 415 as from a real server) or a server-side apply
 //! (`application/apply-patch+yaml`, JSON body, `fieldManager` required: creates the object, or
@@ -56,8 +58,8 @@
 //! patch is refused. As API servers 1.20 and later do, a Service update that changes its
 //! type clears what no longer applies when the update left it as it was (node ports, health
 //! check node port, `allocateLoadBalancerNodePorts`, `loadBalancerClass`,
-//! `externalTrafficPolicy`); source ranges are not cleared, and refused. JSON patches
-//! (`application/json-patch+json`), PUT and DELETE are not modelled (415, 405). Discovery
+//! `externalTrafficPolicy`); source ranges are not cleared, and refused. PUT and DELETE are
+//! not modelled (405). Discovery
 //! still lists the verbs get, list and watch only (tests check kubectl's view of it); neither
 //! kubectl nor kube-rs looks at verbs before a write.
 //!
@@ -1849,6 +1851,29 @@ fn write(
                 json_merge(&mut obj, &sent);
                 (obj, false)
             }
+            "application/json-patch+json" => {
+                // As the API server: a body that is not a list of operations is a bad
+                // request; one that does not apply (a failed test, a missing path) is 422,
+                // and nothing of it is kept.
+                let ops: json_patch::Patch = match serde_json::from_value(sent.clone()) {
+                    Ok(ops) => ops,
+                    Err(e) => return bad_request(&e.to_string()),
+                };
+                let Some(mut obj) = current.clone() else {
+                    return not_found(name);
+                };
+                if let Err(e) = json_patch::patch(&mut obj, &ops) {
+                    return status(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Invalid",
+                        "the server rejected our request due to an error in our request",
+                        Some(
+                            json!({"causes": [{"reason": "UnexpectedServerResponse", "message": e.to_string()}]}),
+                        ),
+                    );
+                }
+                (obj, false)
+            }
             "application/apply-patch+yaml" => {
                 if q.get("fieldManager").is_none_or(|m| m.is_empty()) {
                     return invalid_named(
@@ -1882,7 +1907,7 @@ fn write(
                 return status(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "UnsupportedMediaType",
-                    &format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (the stand-in does not model {content_type:?})"),
+                    &format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (the stand-in does not model {content_type:?})"),
                     None,
                 );
             }
@@ -2041,21 +2066,7 @@ fn drop_type_dependent_fields(old: &Value, new: &mut Value) {
 
 /// RFC 7386.
 fn json_merge(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = json!({});
-    }
-    let t = target.as_object_mut().unwrap();
-    for (k, v) in p {
-        if v.is_null() {
-            t.remove(k);
-        } else {
-            json_merge(t.entry(k.clone()).or_insert(Value::Null), v);
-        }
-    }
+    json_patch::merge(target, patch);
 }
 
 fn invalid(wt: &WriteTarget, name: &str, message: &str) -> Response {
