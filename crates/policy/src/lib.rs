@@ -200,13 +200,68 @@ const POD_SPECS: &[(&[&str], &[&str])] = &[
         ],
     ),
     (
+        &["RayCronJob"],
+        &[
+            "spec.jobTemplate.rayClusterSpec.headGroupSpec.template.spec",
+            "spec.jobTemplate.rayClusterSpec.workerGroupSpecs[*].template.spec",
+            "spec.jobTemplate.submitterPodTemplate.spec",
+        ],
+    ),
+    (
         &["RayService"],
         &[
             "spec.rayClusterConfig.headGroupSpec.template.spec",
             "spec.rayClusterConfig.workerGroupSpecs[*].template.spec",
         ],
     ),
+    (
+        &["TrainingRuntime", "ClusterTrainingRuntime"],
+        &["spec.template.spec.replicatedJobs[*].template.spec.template.spec"],
+    ),
+    // KServe: a predictor, transformer or explainer is PodSpec-like (its own `containers`).
+    (
+        &["InferenceService"],
+        &[
+            "spec.predictor",
+            "spec.predictor.workerSpec",
+            "spec.transformer",
+            "spec.explainer",
+        ],
+    ),
+    (
+        &["ServingRuntime", "ClusterServingRuntime"],
+        &["spec", "spec.workerSpec"],
+    ),
+    (
+        &["LLMInferenceService"],
+        &[
+            "spec.template",
+            "spec.worker",
+            "spec.prefill.template",
+            "spec.prefill.worker",
+        ],
+    ),
 ];
+/// Where each kind keeps single containers: a KServe predictor's model or framework block, an
+/// explainer's, each a map with a container's fields (the webhook's `Container` places).
+const CONTAINERS: &[(&[&str], &[&str])] = &[(
+    &["InferenceService"],
+    &[
+        "spec.predictor.model",
+        "spec.predictor.tensorflow",
+        "spec.predictor.pytorch",
+        "spec.predictor.sklearn",
+        "spec.predictor.xgboost",
+        "spec.predictor.onnx",
+        "spec.predictor.triton",
+        "spec.predictor.huggingface",
+        "spec.predictor.lightgbm",
+        "spec.predictor.paddle",
+        "spec.predictor.pmml",
+        "spec.explainer.alibi",
+        "spec.explainer.art",
+    ],
+)];
 const ARGO_TEMPLATES: &[(&[&str], &str)] = &[
     (
         &["Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate"],
@@ -215,7 +270,10 @@ const ARGO_TEMPLATES: &[(&[&str], &str)] = &[
     (&["CronWorkflow"], "spec.workflowSpec.templates"),
 ];
 /// Texts that are command lines of their own.
-const COMMAND_TEXTS: &[(&str, &str)] = &[("RayJob", "spec.entrypoint")];
+const COMMAND_TEXTS: &[(&str, &str)] = &[
+    ("RayJob", "spec.entrypoint"),
+    ("RayCronJob", "spec.jobTemplate.entrypoint"),
+];
 
 /// `has(r.a) && has(r.a.b) && ...` for every step of `path` under `root`.
 fn guard(root: &str, path: &str) -> String {
@@ -302,9 +360,18 @@ fn pod_specs(root: &str) -> String {
     }
 }
 
-/// The container-like maps of Argo templates (`container`, `script`).
-fn argo_containers(root: &str) -> String {
+/// The container-like maps outside pod specs: Argo templates' `container` and `script`, and
+/// the single containers of [`CONTAINERS`].
+fn containers(root: &str) -> String {
     let mut parts = Vec::new();
+    for (kinds, paths) in CONTAINERS {
+        let lists: Vec<String> = paths.iter().map(|p| values_at(root, p)).collect();
+        parts.push(format!(
+            "({} ? {} : [])",
+            kinds_in(kinds),
+            lists.join(" + ")
+        ));
+    }
     for (kinds, path) in ARGO_TEMPLATES {
         let t = format!("{root}.{path}");
         parts.push(format!(
@@ -350,7 +417,8 @@ const ALL_OF_SPEC: &str = "((has(s.containers) ? s.containers : []) + (has(s.ini
 const TEXT_OF: &str = "((has(c.command) ? c.command : []) + (has(c.args) ? c.args : [])).join(' ') + '\\n' + (has(c.env) ? c.env.filter(e, has(e.value)).map(e, e.value) : []).join('\\n') + (has(c.source) ? '\\n' + c.source : '')";
 
 /// The miner policy's variables: one text per pod spec (its containers' texts, a line
-/// apart), per Argo container and per command-line field; one line of images per pod spec.
+/// apart), per container outside pod specs (Argo, KServe) and per command-line field; one
+/// line of images per pod spec.
 fn miner_variables() -> Vec<(String, String)> {
     let mut v = Vec::new();
     for (prefix, root) in [("", "object"), ("old", "oldObject")] {
@@ -362,13 +430,13 @@ fn miner_variables() -> Vec<(String, String)> {
             }
         };
         v.push((name("podSpecs"), pod_specs(root)));
-        v.push((name("argoContainers"), argo_containers(root)));
+        v.push((name("containers"), containers(root)));
         v.push((
             name("texts"),
             format!(
                 "variables.{}.map(s, {ALL_OF_SPEC}.map(c, {TEXT_OF}).join('\\n')) + variables.{}.map(c, {TEXT_OF}) + {}",
                 name("podSpecs"),
-                name("argoContainers"),
+                name("containers"),
                 command_texts(root)
             ),
         ));
@@ -377,7 +445,7 @@ fn miner_variables() -> Vec<(String, String)> {
             format!(
                 "variables.{}.map(s, {ALL_OF_SPEC}.filter(c, has(c.image)).map(c, c.image).join('\\n')) + variables.{}.filter(c, has(c.image)).map(c, c.image)",
                 name("podSpecs"),
-                name("argoContainers"),
+                name("containers"),
             ),
         ));
     }
@@ -416,8 +484,27 @@ fn miner_resource_rules() -> Vec<NamedRuleWithOperations> {
             ],
             ops,
         ),
+        rule(
+            &["trainer.kubeflow.org"],
+            &["trainingruntimes", "clustertrainingruntimes"],
+            ops,
+        ),
         rule(&["jobset.x-k8s.io"], &["jobsets"], ops),
-        rule(&["ray.io"], &["rayclusters", "rayjobs", "rayservices"], ops),
+        rule(
+            &["ray.io"],
+            &["rayclusters", "rayjobs", "raycronjobs", "rayservices"],
+            ops,
+        ),
+        rule(
+            &["serving.kserve.io"],
+            &[
+                "inferenceservices",
+                "servingruntimes",
+                "clusterservingruntimes",
+                "llminferenceservices",
+            ],
+            ops,
+        ),
         rule(
             &["argoproj.io"],
             &[
@@ -793,69 +880,131 @@ pub fn to_yaml(cat: &Catalogue, options: &Options) -> Result<String, ExportError
 }
 
 #[cfg(test)]
-mod pod_specs {
-    use super::POD_SPECS;
+mod places {
+    use super::{ARGO_TEMPLATES, COMMAND_TEXTS, CONTAINERS, POD_SPECS};
     use jackstop_analysers::workloads::{Shape, TABLE};
     use std::collections::BTreeSet;
 
-    /// The pod specs the workload extractor (and so the webhook) reads, as (kind, path): a
-    /// PodSpec where the table says so, a KubeRay group's `template.spec`.
-    fn extractor() -> BTreeSet<(String, String)> {
-        let mut out = BTreeSet::new();
+    /// What a place holds, as the policies read it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum Holds {
+        PodSpec,
+        Container,
+        CommandText,
+        ArgoTemplates,
+    }
+
+    type Place = (String, String, Holds);
+
+    /// The places the workload extractor (and so the webhook) reads, as (kind, path, what) in
+    /// the form of this crate's tables (a KubeRay group's `template.spec`, an Argo spec's
+    /// `templates`); and, as (kind, path), the places no per-object CEL reads (texts that are
+    /// parsed or templated, KFP executors, Spark roles, embedded objects).
+    fn extractor() -> (BTreeSet<Place>, BTreeSet<(String, String)>) {
+        let mut read = BTreeSet::new();
+        let mut other = BTreeSet::new();
         for (kind, entries) in TABLE {
             for (path, shape) in *entries {
-                let path = match shape {
-                    Shape::PodSpec => path.to_string(),
-                    Shape::RayGroup => format!("{path}.template.spec"),
-                    _ => continue,
+                let k = kind.to_string();
+                match shape {
+                    Shape::PodSpec => read.insert((k, path.to_string(), Holds::PodSpec)),
+                    Shape::RayGroup => {
+                        read.insert((k, format!("{path}.template.spec"), Holds::PodSpec))
+                    }
+                    Shape::Container | Shape::TrainJobTrainer => {
+                        read.insert((k, path.to_string(), Holds::Container))
+                    }
+                    Shape::Entrypoint(_) => read.insert((k, path.to_string(), Holds::CommandText)),
+                    Shape::ArgoTemplates => {
+                        read.insert((k, format!("{path}.templates"), Holds::ArgoTemplates))
+                    }
+                    _ => other.insert((k, path.to_string())),
                 };
-                out.insert((kind.to_string(), path));
             }
+        }
+        (read, other)
+    }
+
+    /// Every place the exported policies read.
+    fn exported() -> BTreeSet<Place> {
+        let mut out = BTreeSet::new();
+        for (table, holds) in [(POD_SPECS, Holds::PodSpec), (CONTAINERS, Holds::Container)] {
+            for (kinds, paths) in table {
+                for kind in *kinds {
+                    for path in *paths {
+                        out.insert((kind.to_string(), path.to_string(), holds));
+                    }
+                }
+            }
+        }
+        for (kinds, path) in ARGO_TEMPLATES {
+            for kind in *kinds {
+                out.insert((kind.to_string(), path.to_string(), Holds::ArgoTemplates));
+            }
+        }
+        for (kind, path) in COMMAND_TEXTS {
+            out.insert((kind.to_string(), path.to_string(), Holds::CommandText));
         }
         out
     }
 
-    /// The exported policies look where the webhook looks: every place of [`POD_SPECS`] is a
-    /// pod spec the workload table names for that kind, so the two cannot drift apart unseen.
+    /// The exported policies look where the webhook looks: every place they read is one the
+    /// workload table names for that kind, holding the same thing, so the two cannot drift
+    /// apart unseen; and what only the webhook reads is named here (and in the README).
     #[test]
-    fn every_exported_pod_spec_is_one_the_webhook_reads() {
-        let table = extractor();
-        for (kinds, paths) in POD_SPECS {
-            for kind in *kinds {
-                for path in *paths {
-                    assert!(
-                        table.contains(&(kind.to_string(), path.to_string())),
-                        "{kind} {path}: exported but not in the workload table; the table has {:?}",
-                        table.iter().filter(|(k, _)| k == kind).collect::<Vec<_>>()
-                    );
-                }
-            }
+    fn every_exported_place_is_one_the_webhook_reads() {
+        let (read, other) = extractor();
+        let exported = exported();
+        for p in &exported {
+            assert!(
+                read.contains(p),
+                "{p:?}: exported but not in the workload table; the table has {:?}",
+                read.iter()
+                    .filter(|(k, _, _)| *k == p.0)
+                    .collect::<Vec<_>>()
+            );
         }
-        // The webhook reads more kinds than the policies export (the README says which): a
-        // kind added to the table must be exported or named here.
-        let exported: BTreeSet<(String, String)> = POD_SPECS
+        // A kind added to the table must be exported or named here.
+        let exported_kinds: BTreeSet<&str> = exported.iter().map(|(k, _, _)| k.as_str()).collect();
+        let webhook_only_kinds: BTreeSet<&str> = TABLE
             .iter()
-            .flat_map(|(kinds, paths)| {
-                kinds
-                    .iter()
-                    .flat_map(move |k| paths.iter().map(move |p| (k.to_string(), p.to_string())))
-            })
-            .collect();
-        let webhook_only: BTreeSet<&str> = table
-            .difference(&exported)
-            .map(|(k, _)| k.as_str())
+            .map(|(k, _)| *k)
+            .filter(|k| !exported_kinds.contains(k))
             .collect();
         assert_eq!(
-            webhook_only,
+            webhook_only_kinds,
             BTreeSet::from([
-                "ClusterServingRuntime",
-                "ClusterTrainingRuntime",
-                "InferenceService",
-                "LLMInferenceService",
-                "RayCronJob",
-                "ServingRuntime",
-                "TrainingRuntime",
+                // Kubeflow Pipelines (executors, parameters), Kubeflow Trainer v2 TrainJobs,
+                // Katib (trials are embedded objects), Spark, Tekton (steps in lists of lists).
+                "Experiment",
+                "Pipeline",
+                "PipelineRun",
+                "PipelineSpec",
+                "ScheduledSparkApplication",
+                "ScheduledWorkflow",
+                "SparkApplication",
+                "Task",
+                "TaskRun",
+                "TrainJob",
             ])
+        );
+        // The places of exported kinds that only the webhook reads.
+        let mut left: Vec<String> = read
+            .iter()
+            .filter(|p| !exported.contains(*p))
+            .map(|(k, p, _)| (k.clone(), p.clone()))
+            .chain(other.iter().cloned())
+            .filter(|(k, _)| exported_kinds.contains(k.as_str()))
+            .map(|(k, p)| format!("{k} {p}"))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "RayCronJob spec.jobTemplate.runtimeEnvYAML",
+                "RayJob spec.runtimeEnvYAML",
+                "RayService spec.serveConfigV2",
+            ]
         );
     }
 }

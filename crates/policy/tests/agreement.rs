@@ -7,6 +7,11 @@
 //!   `miss` not, by CEL and by the webhook alike; and, over every string of the corpora and of
 //!   the examples, a CEL match is a strong hit of the same indicator for the webhook (CEL never
 //!   denies what the webhook allows).
+//! - Kinds: a miner in each kind the policies read (at every place, for the KServe, Kubeflow
+//!   Trainer runtime and RayCronJob kinds) is denied by both, the same object with a benign
+//!   command admitted by both; and the real-shaped objects of
+//!   `tests/fixtures/kinds/{deny,allow}` (KServe, Kubeflow Trainer runtimes, RayCronJob) are
+//!   judged alike.
 //! - Exposure rules: CEL is stricter by design. Wherever the webhook denies an exposure (in any
 //!   cluster state of `expected.json`), CEL denies too; where CEL denies and the webhook does
 //!   not, it is because the webhook saw authentication in front (or a second layer left), which
@@ -623,6 +628,13 @@ fn every_kind_is_read_where_the_webhook_reads_it() {
             }),
         ),
     ];
+    let mut cases: Vec<(String, Make)> = cases
+        .into_iter()
+        .map(|(what, make)| (what.to_string(), make))
+        .collect();
+    for (what, make) in kserve_trainer_and_ray_cron_cases() {
+        cases.push((what, make));
+    }
     let miner = "cd /tmp && ./xmrig -o stratum+tcp://pool.example.invalid:3333 --donate-level 1";
     for (what, make) in &cases {
         for (cmd, deny) in [(miner, true), ("python train.py --epochs 3", false)] {
@@ -641,6 +653,309 @@ fn every_kind_is_read_where_the_webhook_reads_it() {
             }
         }
     }
+}
+
+/// An object with a command at one place.
+type MakeObject = Box<dyn Fn(&str) -> Json>;
+
+/// A pod spec whose one container runs `cmd` (`/bin/sh -c`).
+fn pod_running(cmd: &str) -> Json {
+    json!({"containers": [container_running(cmd)]})
+}
+
+fn container_running(cmd: &str) -> Json {
+    json!({"name": "c", "image": "python:3.12", "command": ["/bin/sh", "-c", cmd]})
+}
+
+/// The main container of a vLLM server.
+fn vllm_main() -> Json {
+    json!({"containers": [{"name": "main", "image": "vllm/vllm-openai:v0.8.5"}]})
+}
+
+/// A benign KServe model block (the predictor that the other places sit next to).
+fn sklearn_model() -> Json {
+    json!({"modelFormat": {"name": "sklearn"}, "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model"})
+}
+
+/// One case per place of the KServe, Kubeflow Trainer runtime and RayCronJob kinds, each path
+/// written out here from the CRDs (not taken from the policy's tables, so that a wrong path
+/// there fails): the command at that place only, the rest of the object benign.
+fn kserve_trainer_and_ray_cron_cases() -> Vec<(String, MakeObject)> {
+    const ISVC: &str = "serving.kserve.io/v1beta1";
+    const KSERVE: &str = "serving.kserve.io/v1alpha1";
+    const TRAINER: &str = "trainer.kubeflow.org/v1alpha1";
+    let pod_places: Vec<(&str, MakeObject)> = vec![
+        (
+            "InferenceService predictor",
+            Box::new(|c: &str| {
+                object(
+                    ISVC,
+                    "InferenceService",
+                    json!({"predictor": pod_running(c)}),
+                )
+            }),
+        ),
+        (
+            "InferenceService predictor init",
+            Box::new(|c: &str| {
+                object(
+                    ISVC,
+                    "InferenceService",
+                    json!({"predictor": {"model": sklearn_model(), "initContainers": [container_running(c)]}}),
+                )
+            }),
+        ),
+        (
+            "InferenceService predictor workerSpec",
+            Box::new(|c: &str| {
+                let mut worker = pod_running(c);
+                worker["pipelineParallelSize"] = json!(2);
+                object(
+                    ISVC,
+                    "InferenceService",
+                    json!({"predictor": {"model": sklearn_model(), "workerSpec": worker}}),
+                )
+            }),
+        ),
+        (
+            "InferenceService transformer",
+            Box::new(|c: &str| {
+                object(
+                    ISVC,
+                    "InferenceService",
+                    json!({"predictor": {"model": sklearn_model()}, "transformer": pod_running(c)}),
+                )
+            }),
+        ),
+        (
+            "InferenceService explainer",
+            Box::new(|c: &str| {
+                object(
+                    ISVC,
+                    "InferenceService",
+                    json!({"predictor": {"model": sklearn_model()}, "explainer": pod_running(c)}),
+                )
+            }),
+        ),
+    ];
+    let mut cases: Vec<(String, MakeObject)> = pod_places
+        .into_iter()
+        .map(|(what, make)| (what.to_string(), make))
+        .collect();
+    // The single-container blocks: a predictor's model and framework blocks, an explainer's.
+    for block in [
+        "model",
+        "tensorflow",
+        "pytorch",
+        "sklearn",
+        "xgboost",
+        "onnx",
+        "triton",
+        "huggingface",
+        "lightgbm",
+        "paddle",
+        "pmml",
+    ] {
+        cases.push((
+            format!("InferenceService predictor.{block}"),
+            Box::new(move |c: &str| {
+                let mut m = container_running(c);
+                m["storageUri"] = json!("gs://kfserving-examples/models/x");
+                object(ISVC, "InferenceService", json!({"predictor": {block: m}}))
+            }),
+        ));
+    }
+    for block in ["alibi", "art"] {
+        cases.push((
+            format!("InferenceService explainer.{block}"),
+            Box::new(move |c: &str| {
+                let mut e = container_running(c);
+                e["type"] = json!("SquareAttack");
+                object(
+                    ISVC,
+                    "InferenceService",
+                    json!({"predictor": {"model": sklearn_model()}, "explainer": {block: e}}),
+                )
+            }),
+        ));
+    }
+    for kind in ["ServingRuntime", "ClusterServingRuntime"] {
+        let formats = json!([{"name": "sklearn", "version": "1", "autoSelect": true}]);
+        let f = formats.clone();
+        cases.push((
+            format!("{kind} spec"),
+            Box::new(move |c: &str| {
+                let mut spec = pod_running(c);
+                spec["supportedModelFormats"] = f.clone();
+                object(KSERVE, kind, spec)
+            }),
+        ));
+        cases.push((
+            format!("{kind} workerSpec"),
+            Box::new(move |c: &str| {
+                object(
+                    KSERVE,
+                    kind,
+                    json!({"supportedModelFormats": formats, "containers": [{"name": "kserve-container", "image": "kserve/huggingfaceserver:v0.16.0-gpu"}], "workerSpec": pod_running(c)}),
+                )
+            }),
+        ));
+    }
+    // The spec of an LLMInferenceService with a given pod spec at one place.
+    type WithPodAt = fn(Json) -> Json;
+    let llm: [(&str, WithPodAt); 4] = [
+        (
+            "LLMInferenceService template",
+            |p| json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"}, "template": p}),
+        ),
+        (
+            "LLMInferenceService worker",
+            |p| json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"}, "template": vllm_main(), "worker": p}),
+        ),
+        (
+            "LLMInferenceService prefill.template",
+            |p| json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"}, "template": vllm_main(), "prefill": {"replicas": 1, "template": p}}),
+        ),
+        (
+            "LLMInferenceService prefill.worker",
+            |p| json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"}, "template": vllm_main(), "prefill": {"template": vllm_main(), "worker": p}}),
+        ),
+    ];
+    for (what, spec) in llm {
+        cases.push((
+            what.to_string(),
+            Box::new(move |c: &str| object(KSERVE, "LLMInferenceService", spec(pod_running(c)))),
+        ));
+    }
+    for kind in ["TrainingRuntime", "ClusterTrainingRuntime"] {
+        cases.push((
+            format!("{kind} replicatedJobs"),
+            Box::new(move |c: &str| {
+                object(
+                    TRAINER,
+                    kind,
+                    json!({"mlPolicy": {"numNodes": 1, "torch": {}}, "template": {"spec": {"replicatedJobs": [
+                        {"name": "dataset-initializer", "template": {"spec": {"template": {"spec": {"containers": [{"name": "dataset-initializer", "image": "ghcr.io/kubeflow/trainer/dataset-initializer:v2.2.0"}]}}}}},
+                        {"name": "node", "template": {"spec": {"template": {"spec": pod_running(c)}}}}
+                    ]}}}),
+                )
+            }),
+        ));
+    }
+    let head = json!({"rayStartParams": {}, "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.52.0"}]}}});
+    let h = head.clone();
+    cases.push((
+        "RayCronJob entrypoint".to_string(),
+        Box::new(move |c: &str| {
+            object(
+                "ray.io/v1",
+                "RayCronJob",
+                json!({"schedule": "* * * * *", "jobTemplate": {"entrypoint": c, "rayClusterSpec": {"headGroupSpec": h}}}),
+            )
+        }),
+    ));
+    cases.push((
+        "RayCronJob head".to_string(),
+        Box::new(|c: &str| {
+            object(
+                "ray.io/v1",
+                "RayCronJob",
+                json!({"schedule": "* * * * *", "jobTemplate": {"entrypoint": "python /home/ray/samples/sample_code.py", "rayClusterSpec": {"headGroupSpec": {"rayStartParams": {}, "template": {"spec": pod_running(c)}}}}}),
+            )
+        }),
+    ));
+    let h = head.clone();
+    cases.push((
+        "RayCronJob worker".to_string(),
+        Box::new(move |c: &str| {
+            object(
+                "ray.io/v1",
+                "RayCronJob",
+                json!({"schedule": "* * * * *", "jobTemplate": {"entrypoint": "python /home/ray/samples/sample_code.py", "rayClusterSpec": {"headGroupSpec": h, "workerGroupSpecs": [{"groupName": "small-group", "replicas": 1, "rayStartParams": {}, "template": {"spec": pod_running(c)}}]}}}),
+            )
+        }),
+    ));
+    cases.push((
+        "RayCronJob submitter".to_string(),
+        Box::new(move |c: &str| {
+            object(
+                "ray.io/v1",
+                "RayCronJob",
+                json!({"schedule": "* * * * *", "jobTemplate": {"entrypoint": "python /home/ray/samples/sample_code.py", "rayClusterSpec": {"headGroupSpec": head}, "submitterPodTemplate": {"spec": pod_running(c)}}}),
+            )
+        }),
+    ));
+    cases
+}
+
+/// The kinds' fixtures (`tests/fixtures/kinds/{deny,allow}/*.yaml`, real shapes): every
+/// object in `deny/` is denied by CEL and by the webhook for a miner rule, CEL's rules being
+/// the webhook's too; every object in `allow/` is admitted by both. Each kind has both.
+#[test]
+fn kind_fixtures_are_judged_alike() {
+    let cat = Catalogue::builtin();
+    let engine = Engine::new(cat);
+    let policies = compile_all(cat);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kinds");
+    let mut seen: [BTreeSet<String>; 2] = Default::default();
+    let mut wrong = Vec::new();
+    let mut judged = 0;
+    for (sub, deny) in [("deny", true), ("allow", false)] {
+        let (inputs, errors) = collect_inputs(&[dir.join(sub).display().to_string()], &[]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let objects = read_inputs(&inputs, &ReadOptions::default()).objects;
+        for o in objects {
+            let at = format!("{sub}: {} {}", o.kind, o.name);
+            let req = create_request(&o.body);
+            let outcomes = evaluate_all(&policies, &req);
+            assert!(
+                outcomes.iter().any(|x| x.matched),
+                "{at}: no policy matched"
+            );
+            for x in &outcomes {
+                assert!(x.errors.is_empty(), "{at}: {:?}", x.errors);
+                assert!(
+                    x.max_validation_cost <= jackstop_policy::PER_EXPRESSION_LIMIT
+                        && x.cost <= jackstop_policy::PER_POLICY_BUDGET,
+                    "{at}: cost {}",
+                    x.cost
+                );
+            }
+            let cel = denied_rules(&outcomes);
+            let (allowed, hook) = webhook(&engine, &req);
+            let cel_miner = cel.iter().any(|r| is_miner(r));
+            let hook_miner = hook.iter().any(|r| is_miner(r));
+            if cel_miner != deny || hook_miner != deny || allowed == deny {
+                wrong.push(format!(
+                    "{at}: CEL {cel:?}, webhook {hook:?} (allowed {allowed})"
+                ));
+            }
+            if let Some(r) = cel.iter().find(|r| !hook.contains(*r)) {
+                wrong.push(format!("{at}: CEL {r}, webhook {hook:?}"));
+            }
+            eprintln!("{at}: CEL {cel:?}, webhook {hook:?}");
+            seen[deny as usize].insert(o.kind.clone());
+            judged += 1;
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let kinds = [
+        "InferenceService",
+        "ServingRuntime",
+        "ClusterServingRuntime",
+        "LLMInferenceService",
+        "TrainingRuntime",
+        "ClusterTrainingRuntime",
+        "RayCronJob",
+    ];
+    for set in &seen {
+        assert_eq!(
+            set,
+            &kinds.iter().map(|k| k.to_string()).collect(),
+            "{seen:?}"
+        );
+    }
+    eprintln!("{judged} kind fixtures judged alike");
 }
 
 /// Odd shapes (absent, null or empty fields, entries without values) are never an error:
@@ -683,6 +998,39 @@ fn odd_shapes_are_not_errors() {
             "argoproj.io/v1alpha1",
             "CronWorkflow",
             json!({"workflowSpec": {}}),
+        ),
+        object("ray.io/v1", "RayCronJob", json!({"jobTemplate": {}})),
+        object(
+            "ray.io/v1",
+            "RayCronJob",
+            json!({"jobTemplate": {"rayClusterSpec": {"workerGroupSpecs": [{}]}}}),
+        ),
+        object("serving.kserve.io/v1beta1", "InferenceService", json!({})),
+        object(
+            "serving.kserve.io/v1beta1",
+            "InferenceService",
+            json!({"predictor": {"model": {"modelFormat": {"name": "sklearn"}}}, "explainer": {}}),
+        ),
+        object("serving.kserve.io/v1alpha1", "ServingRuntime", json!({})),
+        object(
+            "serving.kserve.io/v1alpha1",
+            "ClusterServingRuntime",
+            json!({"supportedModelFormats": [], "workerSpec": {}}),
+        ),
+        object(
+            "serving.kserve.io/v1alpha1",
+            "LLMInferenceService",
+            json!({"model": {"uri": "hf://x/y"}, "prefill": {}}),
+        ),
+        object(
+            "trainer.kubeflow.org/v1alpha1",
+            "TrainingRuntime",
+            json!({}),
+        ),
+        object(
+            "trainer.kubeflow.org/v1alpha1",
+            "ClusterTrainingRuntime",
+            json!({"template": {"spec": {"replicatedJobs": [{}, {"name": "node", "template": {}}]}}}),
         ),
         object("v1", "Service", json!({})),
         object(
