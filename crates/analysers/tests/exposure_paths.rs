@@ -565,3 +565,223 @@ fn a_prepared_view_finds_what_a_fresh_analysis_finds() {
         );
     }
 }
+
+/// JupyterLab without a token behind a Service, and a Traefik Ingress to it (k3s's default
+/// controller: no class needed).
+const TRAEFIK_INGRESS_TO_JUPYTER: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: lab, namespace: ml}
+spec:
+  selector: {app: lab}
+  ports: [{port: 80, targetPort: 8888}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: lab, namespace: ml}
+spec:
+  template:
+    metadata: {labels: {app: lab}}
+    spec:
+      containers:
+      - name: lab
+        image: quay.io/jupyter/base-notebook
+        args: [start-notebook.py, "--IdentityProvider.token=''"]
+        ports: [{containerPort: 8888}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: lab
+  namespace: ml
+  annotations: {}
+spec:
+  rules:
+  - host: lab.example.com
+    http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: lab, port: {number: 80}}}}]
+"#;
+
+const TRAEFIK_MIDDLEWARES: &str = r#"
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: sso, namespace: auth-system}
+spec:
+  forwardAuth:
+    address: http://oauth2-proxy.auth-system.svc.cluster.local/oauth2/auth
+    trustForwardHeader: true
+---
+apiVersion: traefik.containo.us/v1alpha1
+kind: Middleware
+metadata: {name: team-chain, namespace: ml}
+spec:
+  chain:
+    middlewares: [{name: compress}, {name: users}]
+---
+apiVersion: traefik.containo.us/v1alpha1
+kind: Middleware
+metadata: {name: compress, namespace: ml}
+spec:
+  compress: {}
+---
+apiVersion: traefik.containo.us/v1alpha1
+kind: Middleware
+metadata: {name: users, namespace: ml}
+spec:
+  basicAuth: {secret: lab-users}
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: office-only, namespace: ml}
+spec:
+  ipAllowList: {sourceRange: [10.20.0.0/16, 192.168.1.0/24]}
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: strip, namespace: ml}
+spec:
+  stripPrefix: {prefixes: [/lab]}
+"#;
+
+fn with_middlewares(annotation: &str) -> String {
+    format!(
+        "{}---\n{TRAEFIK_MIDDLEWARES}",
+        TRAEFIK_INGRESS_TO_JUPYTER.replace(
+            "annotations: {}",
+            &format!(
+                "annotations: {{traefik.ingress.kubernetes.io/router.middlewares: '{annotation}'}}"
+            )
+        )
+    )
+}
+
+#[test]
+fn traefik_middlewares_on_ingresses() {
+    let open = scan(TRAEFIK_INGRESS_TO_JUPYTER);
+    assert_eq!(
+        brief(&open),
+        vec![("JS-EXP-003".into(), Severity::Critical)]
+    );
+    // forwardAuth in another namespace (`<namespace>-<name>@kubernetescrd`).
+    let f = scan(&with_middlewares("auth-system-sso@kubernetescrd"));
+    assert_eq!(brief(&f), vec![("JS-EXP-009".into(), Severity::Low)]);
+    assert!(
+        f[0].evidence.iter().any(|e| e.contains(
+            "Traefik forwardAuth to http://oauth2-proxy.auth-system.svc.cluster.local/oauth2/auth (Middleware auth-system/sso)"
+        )),
+        "{:#?}",
+        f[0].evidence
+    );
+    // basicAuth at the end of a chain of the v2 API group.
+    assert_eq!(
+        brief(&scan(&with_middlewares(
+            "ml-strip@kubernetescrd,ml-team-chain@kubernetescrd"
+        ))),
+        vec![("JS-EXP-009".into(), Severity::Low)]
+    );
+    // Middlewares that do not authenticate, one not read, one of the file provider: open,
+    // and the evidence says what was not seen.
+    let f = scan(&with_middlewares(
+        "ml-strip@kubernetescrd,ml-sso@kubernetescrd,auth@file",
+    ));
+    assert_eq!(brief(&f), vec![("JS-EXP-003".into(), Severity::Critical)]);
+    let notes = f[0].evidence.join("\n");
+    assert!(
+        notes.contains("Traefik middleware ml-sso@kubernetescrd is not among the objects read"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("auth@file comes from the file provider"),
+        "{notes}"
+    );
+    // An IP allow list of private ranges: the private network only.
+    let f = scan(&with_middlewares("ml-office-only@kubernetescrd"));
+    assert_eq!(brief(&f), vec![("JS-EXP-003".into(), Severity::Medium)]);
+    assert_eq!(f[0].detail.as_ref().unwrap()["reach"], "private-network");
+    // Near miss: another controller's Ingress does not run Traefik's middlewares.
+    let nginx = with_middlewares("auth-system-sso@kubernetescrd").replace(
+        "spec:\n  rules:",
+        "spec:\n  ingressClassName: nginx\n  rules:",
+    );
+    assert_eq!(
+        brief(&scan(&nginx)),
+        vec![("JS-EXP-003".into(), Severity::Critical)]
+    );
+}
+
+const INGRESS_ROUTE: &str = r#"
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: lab, namespace: ml}
+spec:
+  entryPoints: [websecure]
+  routes:
+  - match: Host(`lab.example.com`)
+    kind: Rule
+    middlewares: []
+    services: [{name: lab, port: 80}]
+  tls: {certResolver: le}
+"#;
+
+#[test]
+fn traefik_ingress_routes_are_ways_in() {
+    let base = TRAEFIK_INGRESS_TO_JUPYTER
+        .split("---\napiVersion: networking.k8s.io/v1\nkind: Ingress")
+        .next()
+        .unwrap()
+        .to_string();
+    let open = format!("{base}---\n{INGRESS_ROUTE}---\n{TRAEFIK_MIDDLEWARES}");
+    let f = scan(&open);
+    assert_eq!(brief(&f), vec![("JS-EXP-003".into(), Severity::Critical)]);
+    assert_eq!(f[0].resource.kind, "IngressRoute");
+    assert_eq!(
+        f[0].location.field.as_deref(),
+        Some("spec.routes[0].services[0]")
+    );
+    assert!(
+        f[0].detail.as_ref().unwrap()["path"][1]
+            .as_str()
+            .unwrap()
+            .starts_with("IngressRoute ml/lab (Host(`lab.example.com`), entry points websecure)"),
+        "{:#?}",
+        f[0].detail
+    );
+    // Middlewares by name and namespace, as IngressRoutes name them.
+    let sso = open.replace(
+        "middlewares: []",
+        "middlewares: [{name: strip}, {name: sso, namespace: auth-system}]",
+    );
+    assert_eq!(
+        brief(&scan(&sso)),
+        vec![("JS-EXP-009".into(), Severity::Low)]
+    );
+    let chain = open.replace("middlewares: []", "middlewares: [{name: team-chain}]");
+    assert_eq!(
+        brief(&scan(&chain)),
+        vec![("JS-EXP-009".into(), Severity::Low)]
+    );
+    // A public range in the allow list leaves it open to the internet.
+    let public = format!(
+        "{open}---\napiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {{name: anyone, namespace: ml}}\nspec:\n  ipAllowList: {{sourceRange: [0.0.0.0/0]}}\n"
+    )
+    .replace("middlewares: []", "middlewares: [{name: anyone}]");
+    assert_eq!(
+        brief(&scan(&public)),
+        vec![("JS-EXP-003".into(), Severity::Critical)]
+    );
+    // Near misses: a route to a Service that is no interface, and a Middleware of another
+    // API group with the same name.
+    let benign = open.replace(
+        "services: [{name: lab, port: 80}]",
+        "services: [{name: model-api, port: 80}]",
+    );
+    let benign = format!("{benign}---\napiVersion: v1\nkind: Service\nmetadata: {{name: model-api, namespace: ml}}\nspec:\n  selector: {{app: model-api}}\n  ports: [{{port: 80, targetPort: 8080}}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: model-api, namespace: ml}}\nspec:\n  template:\n    metadata: {{labels: {{app: model-api}}}}\n    spec:\n      containers: [{{name: api, image: 'registry.example.com/fraud-model:1.4', ports: [{{containerPort: 8080}}]}}]\n");
+    assert_eq!(
+        brief(&scan(&benign))
+            .into_iter()
+            .filter(|(r, _)| r.starts_with("JS-EXP"))
+            .collect::<Vec<_>>(),
+        vec![],
+        "a route to a model API is no exposure"
+    );
+}

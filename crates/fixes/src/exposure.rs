@@ -14,6 +14,10 @@ const AUTHENTICATED_RULE: &str = "JS-EXP-009";
 /// The issuer written where the user gave none (`--oidc-issuer`): a TODO that cannot resolve.
 const ISSUER_PLACEHOLDER: &str = "https://oidc.example.invalid/TODO-your-issuer";
 
+/// What jackstop does not write for Traefik yet: the Middleware and the reference to it are
+/// two changes of two objects, which one fix file cannot hold.
+const TRAEFIK_WRITE_IT: &str = "Traefik authenticates through Middlewares, which jackstop does not write yet: create a Middleware with forwardAuth (oauth2-proxy's /oauth2/auth, for example) or basicAuth";
+
 /// The Gateway API group.
 const GATEWAY_API: &str = "gateway.networking.k8s.io";
 
@@ -67,6 +71,14 @@ pub fn fixes(
         (GATEWAY_API, "Gateway" | "HTTPRoute" | "GRPCRoute") => {
             gateway_api_fix(f, o, objects, opts).map(|fix| vec![fix])
         }
+        ("traefik.io" | "traefik.containo.us", "IngressRoute") => Err(format!(
+            "{TRAEFIK_WRITE_IT}: name it in the middlewares of {} ({{name: ..., namespace: ...}})",
+            f.location
+                .field
+                .as_deref()
+                .and_then(|f| f.split(".services").next())
+                .unwrap_or("the route")
+        )),
         (_, "Route" | "HTTPRoute" | "Gateway" | "GRPCRoute") => Err(format!(
             "a {} has no safe one-field change: put an authenticating proxy in front of the interface or remove the route (see its remediation)",
             o.kind
@@ -349,6 +361,9 @@ fn ingress_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Vec<Fix>,
         .unwrap_or("");
     if class.eq_ignore_ascii_case("alb") {
         return Ok(vec![alb_fix(f, ing, opts)]);
+    }
+    if class.to_ascii_lowercase().contains("traefik") {
+        return Err(format!("{TRAEFIK_WRITE_IT}: name it in the Ingress annotation traefik.ingress.kubernetes.io/router.middlewares as <namespace>-<name>@kubernetescrd"));
     }
     if !class.is_empty() && !class.to_ascii_lowercase().contains("nginx") {
         return Err(format!(

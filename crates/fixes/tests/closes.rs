@@ -1116,3 +1116,51 @@ spec:
     // A kind next to the ones handled (same group as InferenceService): refused, not guessed.
     assert!(reason("LLMInferenceService").contains("knows no way to stop a LLMInferenceService"));
 }
+
+#[test]
+fn traefik_is_refused_with_what_to_write() {
+    let yaml = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: lab, namespace: ml}
+spec:
+  selector: {app: lab}
+  ports: [{port: 80, targetPort: 8888}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: lab, namespace: ml}
+spec:
+  template:
+    metadata: {labels: {app: lab}}
+    spec:
+      containers:
+      - name: lab
+        image: quay.io/jupyter/base-notebook
+        args: [start-notebook.py, "--IdentityProvider.token=''"]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: lab, namespace: ml}
+spec:
+  ingressClassName: traefik
+  rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: lab, port: {number: 80}}}}]}}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: lab, namespace: ml}
+spec:
+  routes: [{match: Host(`lab.example.com`), kind: Rule, services: [{name: lab, port: 80}]}]
+"#;
+    let objects = parse(yaml);
+    let plan = check_every_fix(&objects, &opts());
+    assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
+    let reasons: Vec<&str> = plan.unfixed.iter().map(|u| u.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:#?}");
+    assert!(reasons.iter().any(|r| r.contains(
+        "traefik.ingress.kubernetes.io/router.middlewares as <namespace>-<name>@kubernetescrd"
+    )));
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("name it in the middlewares of spec.routes[0]")));
+}

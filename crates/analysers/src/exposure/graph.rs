@@ -32,8 +32,12 @@ pub struct Index<'a> {
     pub security_policies: Vec<&'a Object>,
     pub ingresses: Vec<&'a Object>,
     pub openshift_routes: Vec<&'a Object>,
+    pub ingress_routes: Vec<&'a Object>,
+    pub traefik_middlewares: Vec<&'a Object>,
     pub ray_clusters: Vec<&'a Object>,
 }
+
+use super::traefik::is_traefik;
 
 fn is_istio(o: &Object) -> bool {
     o.group().ends_with("istio.io")
@@ -63,6 +67,8 @@ impl<'a> Index<'a> {
             security_policies: Vec::new(),
             ingresses: Vec::new(),
             openshift_routes: Vec::new(),
+            ingress_routes: Vec::new(),
+            traefik_middlewares: Vec::new(),
             ray_clusters: Vec::new(),
         };
         for (o, prepared) in objects {
@@ -85,6 +91,8 @@ impl<'a> Index<'a> {
                 }
                 "Ingress" => ix.ingresses.push(o),
                 "Route" if o.group() == "route.openshift.io" => ix.openshift_routes.push(o),
+                "IngressRoute" if is_traefik(o) => ix.ingress_routes.push(o),
+                "Middleware" if is_traefik(o) => ix.traefik_middlewares.push(o),
                 "RayCluster" | "RayService" | "RayJob" => ix.ray_clusters.push(o),
                 _ => {}
             }

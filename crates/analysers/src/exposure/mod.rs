@@ -2,8 +2,8 @@
 //! through which path, and with what authentication in front.
 //!
 //! The graph is walked from the outside in. Ways in are Services of type LoadBalancer or
-//! NodePort or with externalIPs, Ingresses, Gateway API Gateways with their routes, OpenShift
-//! Routes, hostNetwork/hostPort pods and KubeRay clusters that ask for an outside-facing head.
+//! NodePort or with externalIPs, Ingresses, Gateway API Gateways with their routes, Traefik
+//! IngressRoutes (and Middlewares, on them and on Ingresses), OpenShift Routes, hostNetwork/hostPort pods and KubeRay clusters that ask for an outside-facing head.
 //! From each, Services resolve to the pods they select, pods to the container the port lands
 //! on, and a container is a sensitive interface (catalogue), an auth proxy (followed to its
 //! upstream), or an Istio ingress gateway (followed through Gateways and VirtualServices, with
@@ -12,6 +12,7 @@
 mod graph;
 mod istio;
 mod path;
+mod traefik;
 mod ways_in;
 
 pub use path::{Exposure, Reach};
@@ -45,6 +46,8 @@ pub const ROUTING_KINDS: &[&str] = &[
     "EnvoyFilter",
     "SecurityPolicy",
     "Route",
+    "IngressRoute",
+    "Middleware",
 ];
 
 /// Routing kinds and the kinds that carry pod templates.
@@ -203,6 +206,9 @@ fn specific_remediation(e: &Exposure<'_>) -> String {
             "kubectl -n {ns} annotate ingress {name} nginx.ingress.kubernetes.io/auth-url='https://$host/oauth2/auth' nginx.ingress.kubernetes.io/auth-signin='https://$host/oauth2/start?rd=$escaped_request_uri'  # with oauth2-proxy serving /oauth2"
         ),
         ("Route", _) => format!("oc -n {ns} delete route {name}  # or publish it through an oauth-proxy sidecar"),
+        ("IngressRoute", f) => format!(
+            "# add a Traefik Middleware with forwardAuth (oauth2-proxy's /oauth2/auth, for example) to the middlewares of {f} in IngressRoute {ns}/{name}"
+        ),
         ("Gateway", _) => format!(
             "# attach authentication to Gateway {ns}/{name}, for example an Envoy Gateway SecurityPolicy with oidc, or detach the routes to the interface"
         ),

@@ -44,6 +44,22 @@ fn all_private(ranges: &[String]) -> Option<bool> {
     Some(nets.iter().all(|n| private.iter().any(|p| p.contains(n))))
 }
 
+/// The reach of a way in that only `ranges` may use (`what` says what limits it): from
+/// anywhere when one is 0.0.0.0/0 or ::/0, the private network when all are private.
+pub(super) fn reach_of_ranges(ranges: &[String], what: &str) -> Reach {
+    if ranges
+        .iter()
+        .any(|r| r.trim() == "0.0.0.0/0" || r.trim() == "::/0")
+    {
+        return Reach::Internet;
+    }
+    let words = ranges.join(", ");
+    match all_private(ranges) {
+        Some(true) => Reach::PrivateNetwork(format!("{what} {words}")),
+        _ => Reach::Narrowed(words),
+    }
+}
+
 impl<'a> Index<'a> {
     /// Every exposure of every way in.
     pub fn exposures(&self) -> Vec<Exposure<'a>> {
@@ -59,6 +75,9 @@ impl<'a> Index<'a> {
         }
         for r in &self.openshift_routes {
             self.openshift_route_way_in(r, &mut out);
+        }
+        for r in &self.ingress_routes {
+            self.traefik_way_in(r, &mut out);
         }
         self.host_port_ways_in(&mut out);
         for rc in &self.ray_clusters {
@@ -94,18 +113,14 @@ impl<'a> Index<'a> {
                     field = "metadata.annotations";
                 }
             }
-            let open = ranges.is_empty()
-                || ranges
-                    .iter()
-                    .any(|r| r.trim() == "0.0.0.0/0" || r.trim() == "::/0");
-            if open {
+            let reach = if ranges.is_empty() {
+                Reach::Internet
+            } else {
+                reach_of_ranges(&ranges, "source ranges")
+            };
+            if reach == Reach::Internet {
                 return Some((Reach::Internet, "spec.type".into()));
             }
-            let words = ranges.join(", ");
-            let reach = match all_private(&ranges) {
-                Some(true) => Reach::PrivateNetwork(format!("source ranges {words}")),
-                _ => Reach::Narrowed(words),
-            };
             return Some((reach, field.into()));
         }
         if ty == "NodePort" {
@@ -137,7 +152,7 @@ impl<'a> Index<'a> {
     /// Adds the exposures of a resolved Service under a way in. The Service's own hop is
     /// dropped when the way in is that Service.
     #[allow(clippy::too_many_arguments)]
-    fn push_resolved(
+    pub(super) fn push_resolved(
         &self,
         way_in: &'a Object,
         field: &str,
@@ -206,6 +221,19 @@ impl<'a> Index<'a> {
             Reach::Internet
         };
         let mut auth = Vec::new();
+        let mut notes = Vec::new();
+        let mut reach = reach;
+        // Traefik serves Ingresses of its class, and those of none when it is the default.
+        if class.is_empty() || class.to_ascii_lowercase().contains("traefik") {
+            let (refs, missing) = self.ingress_middlewares(ing);
+            let effect = self.middleware_effect(&refs);
+            auth.extend(effect.auth);
+            notes.extend(missing);
+            notes.extend(effect.notes);
+            if let (Reach::Internet, Some(r)) = (&reach, &effect.ranges) {
+                reach = reach_of_ranges(r, "Traefik ipAllowList");
+            }
+        }
         for m in &self.catalogue.exposure.ingress_auth {
             if ann.get(&m.key).is_some_and(|v| m.holds(v)) {
                 auth.push(format!(
@@ -275,7 +303,7 @@ impl<'a> Index<'a> {
                     }
                 )],
                 auth: auth.clone(),
-                notes: Vec::new(),
+                notes: notes.clone(),
             };
             let resolved = self.resolve_service(ns, &name, port.as_ref(), 0);
             self.push_resolved(ing, &field, &reach, &head, resolved, false, out);
