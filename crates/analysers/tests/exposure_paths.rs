@@ -240,6 +240,42 @@ spec:
         case("{alb.ingress.kubernetes.io/scheme: internal}", "alb"),
         vec![("JS-EXP-003".into(), Severity::Medium)]
     );
+    // The ALB authenticates on HTTPS listeners only.
+    let oidc =
+        "alb.ingress.kubernetes.io/auth-type: oidc, alb.ingress.kubernetes.io/auth-idp-oidc: '{}'";
+    let alb = |more: &str| {
+        let ann = format!("{{{oidc}{more}}}");
+        let f = scan(&base.replace("ANNOTATIONS", &ann).replace("CLASS", "alb"));
+        (brief(&f), f)
+    };
+    // On plain HTTP (the controller's default without a certificate): open, and said why.
+    let (b, f) = alb("");
+    assert_eq!(b, vec![("JS-EXP-003".into(), Severity::Critical)]);
+    assert!(
+        f[0].evidence.iter().any(|e| e.contains(
+            "AWS ALB OIDC/Cognito authentication (alb.ingress.kubernetes.io/auth-type) is set, but the Ingress has no HTTPS listener"
+        )),
+        "{:#?}",
+        f[0].evidence
+    );
+    // HTTPS by its certificate (the default listener is then HTTPS:443): authenticated.
+    let (b, _) = alb(", alb.ingress.kubernetes.io/certificate-arn: 'arn:aws:acm:eu-west-1:111122223333:certificate/abc'");
+    assert_eq!(b, vec![("JS-EXP-009".into(), Severity::Low)]);
+    // HTTP and HTTPS: HTTP passes without authentication unless it redirects.
+    let both = ", alb.ingress.kubernetes.io/listen-ports: '[{\"HTTP\": 80}, {\"HTTPS\": 443}]'";
+    let (b, f) = alb(both);
+    assert_eq!(b, vec![("JS-EXP-003".into(), Severity::Critical)]);
+    assert!(
+        f[0].evidence
+            .iter()
+            .any(|e| e.contains("its HTTP listener (80) does not redirect to HTTPS")),
+        "{:#?}",
+        f[0].evidence
+    );
+    let (b, _) = alb(&format!(
+        "{both}, alb.ingress.kubernetes.io/ssl-redirect: '443'"
+    ));
+    assert_eq!(b, vec![("JS-EXP-009".into(), Severity::Low)]);
 }
 
 #[test]

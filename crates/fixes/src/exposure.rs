@@ -4,6 +4,7 @@
 //! token from an OIDC provider, Envoy Gateway SecurityPolicies on Gateway API routes).
 
 use crate::{Effect, FindingRef, Fix, FixOptions, Method, MANAGED_BY};
+use jackstop_analysers::exposure::alb::Listeners;
 use jackstop_core::labels::{labels_from, selects};
 use jackstop_core::{Finding, Object};
 use serde_json::{json, Map, Value};
@@ -360,7 +361,7 @@ fn ingress_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Vec<Fix>,
         .or_else(|| ing.annotation("kubernetes.io/ingress.class"))
         .unwrap_or("");
     if class.eq_ignore_ascii_case("alb") {
-        return Ok(vec![alb_fix(f, ing, opts)]);
+        return alb_fix(f, ing, opts).map(|fix| vec![fix]);
     }
     if class.to_ascii_lowercase().contains("traefik") {
         return Err(format!("{TRAEFIK_WRITE_IT}: name it in the Ingress annotation traefik.ingress.kubernetes.io/router.middlewares as <namespace>-<name>@kubernetescrd"));
@@ -415,7 +416,7 @@ fn ingress_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Vec<Fix>,
 /// (`auth-type: oidc`), which logs every request in before it reaches a backend. The provider's
 /// endpoints are not in the options: always placeholders, taken from the issuer's discovery
 /// document by the user.
-fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Fix {
+fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Fix, String> {
     let issuer = opts.oidc.as_ref().map(|o| o.issuer.clone());
     let secret = opts
         .oidc
@@ -438,20 +439,52 @@ fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Fix {
         json!("authenticate"),
     );
     annotations.insert(format!("{a}/auth-scope"), json!("openid"));
-    let https = ing
-        .annotation(&format!("{a}/listen-ports"))
-        .is_some_and(|p| p.contains("HTTPS"))
-        || ing.annotation(&format!("{a}/certificate-arn")).is_some()
-        || ing.at("spec.tls").is_some();
+    let Some(listeners) = Listeners::of(ing) else {
+        return Err(format!(
+            "{a}/listen-ports is not a JSON list of listeners: the controller does not serve this Ingress as it is; fix the annotation first"
+        ));
+    };
     let mut notes = vec![format!(
         "TODO: {}the authorizationEndpoint, tokenEndpoint and userInfoEndpoint placeholders: the authorization_endpoint, token_endpoint and userinfo_endpoint of ISSUER/.well-known/openid-configuration. Create the Secret {secret} in namespace {} with keys clientID and clientSecret (the client registered with your provider), and let the load balancer controller read it (a Role with get on that Secret). `jackstop fix --apply` does not apply this file while it has placeholders.",
         if issuer.is_none() { "replace the issuer (or rerun with --oidc-issuer URL) and " } else { "replace " },
         ing.effective_namespace()
     )];
-    if !https {
-        notes.push("The ALB authenticates on HTTPS listeners only, and this Ingress asks for none (no HTTPS in alb.ingress.kubernetes.io/listen-ports, no certificate-arn, no spec.tls): give it one, and redirect HTTP to it (ssl-redirect), or the OIDC annotations change nothing.".into());
+    // The ALB authenticates on HTTPS listeners only: one is added where there is none, and
+    // plain HTTP is redirected to it.
+    let mut listen = Vec::new();
+    if listeners.https.is_empty() {
+        let mut ports: Vec<Value> = listeners
+            .http
+            .iter()
+            .map(|p| json!({"HTTP": p.parse::<u16>().map_or(json!(p), |n| json!(n))}))
+            .collect();
+        ports.push(json!({"HTTPS": 443}));
+        annotations.insert(
+            format!("{a}/listen-ports"),
+            json!(Value::Array(ports).to_string()),
+        );
+        listen.push("listen-ports with HTTPS:443".to_string());
+        if !listeners.certificate {
+            annotations.insert(
+                format!("{a}/certificate-arn"),
+                json!("arn:aws:acm:TODO-region:TODO-account:certificate/TODO-certificate-id"),
+            );
+            notes.push("TODO: the certificate-arn placeholder: the ARN of an ACM certificate for the Ingress's hosts. The ALB authenticates on HTTPS listeners only, and this Ingress had none: the file adds HTTPS:443 and redirects HTTP to it.".into());
+            listen.push("certificate-arn".into());
+        }
     }
-    Fix {
+    if listeners.https.is_empty() || (!listeners.http.is_empty() && listeners.redirect.is_none()) {
+        let to = listeners
+            .https
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "443".into());
+        annotations.insert(format!("{a}/ssl-redirect"), json!(to));
+        listen.push(format!(
+            "ssl-redirect: {to} (plain HTTP would pass without authentication)"
+        ));
+    }
+    Ok(Fix {
         action: "alb-oidc",
         method: Method::MergePatch,
         target: ing.resource(),
@@ -459,13 +492,14 @@ fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Fix {
         findings: vec![f.into()],
         effect: Effect::Closes,
         changes: format!(
-            "annotations {a}/auth-type: oidc, auth-idp-oidc, auth-on-unauthenticated-request: authenticate, auth-scope: openid: the ALB logs every request through {} in before it reaches a backend",
+            "annotations {a}/auth-type: oidc, auth-idp-oidc, auth-on-unauthenticated-request: authenticate, auth-scope: openid{}: the ALB logs every request through {} in before it reaches a backend",
+            listen.iter().map(|l| format!(", {l}")).collect::<String>(),
             ing.display()
         ),
         breaks: "clients that cannot follow a browser login (scripts, API clients): they get a redirect instead of an answer; remove the annotations to undo".into(),
         notes,
         needs_input: true,
-    }
+    })
 }
 
 fn detail_str<'a>(f: &'a Finding, key: &str) -> Option<&'a str> {

@@ -411,6 +411,17 @@ fn kuberay_corpus() {
         assert!(idp[k].is_string(), "{k} in {idp}");
     }
     assert!(alb.notes[0].starts_with("TODO"));
+    // The corpus's ALB listens on plain HTTP only, where the ALB does not authenticate: the
+    // fix adds an HTTPS listener (its certificate a TODO) and redirects HTTP to it.
+    assert_eq!(
+        annotations["alb.ingress.kubernetes.io/listen-ports"],
+        r#"[{"HTTP":80},{"HTTPS":443}]"#
+    );
+    assert_eq!(annotations["alb.ingress.kubernetes.io/ssl-redirect"], "443");
+    assert!(annotations["alb.ingress.kubernetes.io/certificate-arn"]
+        .as_str()
+        .unwrap()
+        .contains("TODO"));
     let with_url = FixOptions {
         ingress_auth_url: Some("http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth".into()),
         ..opts()

@@ -9,6 +9,7 @@
 //! upstream), or an Istio ingress gateway (followed through Gateways and VirtualServices, with
 //! the gateway's policies deciding what authenticates).
 
+pub mod alb;
 mod graph;
 mod istio;
 mod path;

@@ -236,6 +236,17 @@ impl<'a> Index<'a> {
         }
         for m in &self.catalogue.exposure.ingress_auth {
             if ann.get(&m.key).is_some_and(|v| m.holds(v)) {
+                if m.key.starts_with(super::alb::PREFIX) {
+                    let listeners = super::alb::Listeners::of(ing);
+                    if let Some(why) = listeners.as_ref().and_then(super::alb::Listeners::gap) {
+                        notes.push(format!(
+                            "{} ({}) is set, but {why}: the ALB authenticates on HTTPS listeners only",
+                            m.what.as_deref().unwrap_or(&m.key),
+                            m.key
+                        ));
+                        continue;
+                    }
+                }
                 auth.push(format!(
                     "{} ({})",
                     m.what.as_deref().unwrap_or(&m.key),
