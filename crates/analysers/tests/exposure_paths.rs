@@ -821,3 +821,143 @@ fn traefik_ingress_routes_are_ways_in() {
         "a route to a model API is no exposure"
     );
 }
+
+/// MLflow published by an OpenShift Route, with no login in front.
+const ROUTE_TO_MLFLOW: &str = r#"
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata:
+  name: mlflow
+  namespace: mlops
+  annotations: {}
+spec:
+  host: mlflow.apps.example.com
+  to: {kind: Service, name: mlflow}
+  port: {targetPort: 5000}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mlflow, namespace: mlops}
+spec:
+  selector: {app: mlflow}
+  ports: [{port: 5000}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mlflow, namespace: mlops}
+spec:
+  template:
+    metadata: {labels: {app: mlflow}}
+    spec:
+      containers:
+      - name: mlflow
+        image: ghcr.io/mlflow/mlflow:v2.12.1
+        command: [mlflow, server, --host, 0.0.0.0, --port, "5000"]
+        ports: [{containerPort: 5000}]
+"#;
+
+fn route_with(annotations: &str) -> Vec<Finding> {
+    scan(&ROUTE_TO_MLFLOW.replace(
+        "annotations: {}",
+        &format!("annotations: {{{annotations}}}"),
+    ))
+}
+
+fn reach(f: &Finding) -> &str {
+    f.detail.as_ref().unwrap()["reach"].as_str().unwrap()
+}
+
+#[test]
+fn openshift_route_allow_lists_narrow_the_reach() {
+    // Open: anyone on the internet.
+    let open = route_with("");
+    assert_eq!(brief(&open), vec![("JS-EXP-007".into(), Severity::High)]);
+    assert_eq!(open[0].resource.kind, "Route");
+    assert_eq!(reach(&open[0]), "internet");
+    let open_severity = open[0].severity;
+
+    // Private addresses only, a bare one among them (one host): the private network.
+    let private = route_with(
+        "haproxy.router.openshift.io/ip_allowlist: '10.0.0.0/8 192.168.1.10', haproxy.router.openshift.io/ip_whitelist: '10.0.0.0/8 192.168.1.10'",
+    );
+    assert_eq!(reach(&private[0]), "private-network");
+    assert!(private[0].severity < open_severity, "{:?}", private[0]);
+    assert!(
+        private[0]
+            .evidence
+            .iter()
+            .any(|e| e == "Reach limited: OpenShift router ip_allowlist 10.0.0.0/8, 192.168.1.10"),
+        "{:#?}",
+        private[0].evidence
+    );
+    // The older name alone: every router reads it, and no note says otherwise.
+    let whitelist = route_with("haproxy.router.openshift.io/ip_whitelist: '10.0.0.0/8'");
+    assert_eq!(reach(&whitelist[0]), "private-network");
+    assert!(!whitelist[0].evidence.join("\n").contains("older than"));
+    // The newer name alone: narrowed, and a note that older routers do not read it.
+    let allowlist = route_with("haproxy.router.openshift.io/ip_allowlist: '10.0.0.0/8'");
+    assert_eq!(reach(&allowlist[0]), "private-network");
+    assert!(
+        allowlist[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("routers older than openshift/router#564")),
+        "{:#?}",
+        allowlist[0].evidence
+    );
+
+    // A public address: narrowed, still high (nothing asks who the caller is).
+    let public = route_with("haproxy.router.openshift.io/ip_whitelist: 203.0.113.7");
+    assert_eq!(brief(&public), vec![("JS-EXP-007".into(), Severity::High)]);
+    assert_eq!(reach(&public[0]), "narrowed");
+    assert!(
+        public[0].title.contains("source ranges 203.0.113.7"),
+        "{}",
+        public[0].title
+    );
+    // Private and public mixed: narrowed, not private.
+    let mixed = route_with("haproxy.router.openshift.io/ip_whitelist: '10.0.0.0/8 203.0.113.0/24'");
+    assert_eq!(reach(&mixed[0]), "narrowed");
+    // Every address: the internet.
+    let everyone = route_with("haproxy.router.openshift.io/ip_whitelist: '0.0.0.0/0 ::/0'");
+    assert_eq!(reach(&everyone[0]), "internet");
+    // The two names differ: the wider reach (older routers read the second).
+    let differ = route_with(
+        "haproxy.router.openshift.io/ip_allowlist: '10.0.0.0/8', haproxy.router.openshift.io/ip_whitelist: '203.0.113.0/24'",
+    );
+    assert_eq!(reach(&differ[0]), "narrowed");
+
+    // Lists the router ignores leave the Route open, and the evidence says why.
+    for (value, why) in [
+        ("'10.0.0.0/8,192.168.0.0/16'", "not an IP address or CIDR"),
+        ("'10.0.0.0/8 '", "leading or trailing spaces"),
+        ("'10.0.0.0/8 office'", "\"office\" is not an IP address"),
+        ("''", "it is empty"),
+    ] {
+        let f = route_with(&format!(
+            "haproxy.router.openshift.io/ip_whitelist: {value}"
+        ));
+        assert_eq!(reach(&f[0]), "internet", "{value}");
+        assert!(
+            f[0].evidence.iter().any(|e| e.contains(why)),
+            "{value}: {:#?}",
+            f[0].evidence
+        );
+    }
+}
+
+/// Knative Serving's `Route` (serving.knative.dev) is no OpenShift Route: the router's
+/// annotation on it means nothing, and it is no way in of its own.
+#[test]
+fn a_knative_route_is_not_an_openshift_route() {
+    let knative = ROUTE_TO_MLFLOW
+        .replace(
+            "apiVersion: route.openshift.io/v1",
+            "apiVersion: serving.knative.dev/v1",
+        )
+        .replace(
+            "annotations: {}",
+            "annotations: {haproxy.router.openshift.io/ip_allowlist: '10.0.0.0/8'}",
+        );
+    assert_eq!(brief(&scan(&knative)), vec![]);
+}

@@ -1,10 +1,11 @@
 //! Exposure fixes: close the way in (a Service back to ClusterIP, a Ray head without a public
 //! Service, a workload off the node's network), narrow it
-//! (load balancer source ranges), or authenticate it (an Istio ingress gateway that requires a
+//! (load balancer source ranges, an OpenShift Route's router allow list), or authenticate it (an Istio ingress gateway that requires a
 //! token from an OIDC provider, Envoy Gateway SecurityPolicies on Gateway API routes).
 
 use crate::{Effect, FindingRef, Fix, FixOptions, Method, MANAGED_BY};
 use jackstop_analysers::exposure::alb::Listeners;
+use jackstop_analysers::exposure::openshift;
 use jackstop_core::labels::{labels_from, selects};
 use jackstop_core::{Finding, Object};
 use serde_json::{json, Map, Value};
@@ -80,6 +81,7 @@ pub fn fixes(
                 .and_then(|f| f.split(".services").next())
                 .unwrap_or("the route")
         )),
+        (openshift::ROUTE_GROUP, "Route") => route_fix(f, o, opts).map(|fix| vec![fix]),
         (_, "Route" | "HTTPRoute" | "Gateway" | "GRPCRoute") => Err(format!(
             "a {} has no safe one-field change: put an authenticating proxy in front of the interface or remove the route (see its remediation)",
             o.kind
@@ -198,6 +200,67 @@ fn narrow(f: &Finding, svc: &Object, opts: &FixOptions) -> Fix {
         notes: vec![MANAGED_ELSEWHERE.into()],
         needs_input: false,
     }
+}
+
+/// An OpenShift Route, with `--allow-cidr`: the router's source allow list. Both annotation
+/// names carry the same list, so that every router reads it: those since openshift/router#564
+/// (2024) read `ip_allowlist` and then ignore `ip_whitelist`, older ones read `ip_whitelist`
+/// only. Without `--allow-cidr` there is no change to write: a Route has no field that
+/// authenticates.
+fn route_fix(f: &Finding, r: &Object, opts: &FixOptions) -> Result<Fix, String> {
+    let ns = r.effective_namespace();
+    let name = &r.name;
+    let (allow, white) = (openshift::ALLOWLIST, openshift::WHITELIST);
+    if opts.allow_cidrs.is_empty() {
+        return Err(format!(
+            "a Route has no field that authenticates. Limit it to your clients' addresses: `oc -n {ns} annotate route {name} --overwrite {allow}='TODO-CIDR' {white}='TODO-CIDR'` (CIDRs separated by spaces; or rerun with --allow-cidr CIDR), or publish the interface through an oauth-proxy sidecar (OpenShift's oauth-proxy, the Route to its port), or delete the Route: `oc -n {ns} delete route {name}`"
+        ));
+    }
+    let existing: Vec<String> = [allow, white]
+        .iter()
+        .filter_map(|k| r.annotation(k).map(|v| format!("{k}: {v:?}")))
+        .collect();
+    if detail_str(f, "reach") == Some("private-network") {
+        return Err(format!(
+            "{} is limited to private addresses already ({}): --allow-cidr would replace that list; change the annotations yourself if it should be narrower",
+            r.display(),
+            existing.join(", ")
+        ));
+    }
+    let list = opts
+        .allow_cidrs
+        .iter()
+        .map(|c| c.trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut annotations = Map::new();
+    annotations.insert(allow.into(), json!(list));
+    annotations.insert(white.into(), json!(list));
+    let mut changes = format!(
+        "annotations {allow} and {white}: {list} (the Route stays; the router serves it to these addresses only)"
+    );
+    if !existing.is_empty() {
+        changes.push_str(&format!("; replaces {}", existing.join(", ")));
+    }
+    Ok(Fix {
+        action: "route-allowlist",
+        method: Method::MergePatch,
+        target: r.resource(),
+        documents: vec![json!({"metadata": {"annotations": annotations}})],
+        findings: vec![f.into()],
+        effect: Effect::Narrows,
+        changes,
+        breaks: format!(
+            "clients outside these ranges: the router drops their connections to {}. The interface still has no login: the finding stays, at a narrower reach. Remove both annotations to undo.",
+            r.display()
+        ),
+        notes: vec![
+            format!("Both names carry the same list: OpenShift routers since openshift/router#564 (2024) read {allow} and ignore {white} when both are set; older routers (OpenShift 3.6 on) read {white} only. Routers of other vendors that serve Routes may read neither: check yours."),
+            "The router checks the address it sees: where the load balancer in front of it hides the client's (no PROXY protocol, or externalTrafficPolicy Cluster), it sees the load balancer's or a node's address, and the list does not hold as written.".into(),
+            MANAGED_ELSEWHERE.into(),
+        ],
+        needs_input: false,
+    })
 }
 
 /// Whether the Service fronts an Istio ingress gateway: an Istio Gateway selects its pods and

@@ -90,10 +90,25 @@ fn applied(objects: &[Object], fix: &Fix) -> Vec<Object> {
     out
 }
 
-fn still_there<'a>(after: &'a [Finding], f: &jackstop_fixes::FindingRef) -> Vec<&'a Finding> {
+/// The findings of `after` that are `f` again: the same rule on the same object, for the same
+/// interface and workload. Not by title: a narrowed exposure's title names its new reach.
+fn still_there<'a>(
+    before: &[Finding],
+    after: &'a [Finding],
+    f: &jackstop_fixes::FindingRef,
+) -> Vec<&'a Finding> {
+    let key = |x: &Finding| {
+        x.detail
+            .as_ref()
+            .map(|d| (d["interface"].clone(), d["workload"].clone()))
+    };
+    let was = before
+        .iter()
+        .find(|b| b.rule == f.rule && b.resource == f.resource && b.title == f.title)
+        .unwrap_or_else(|| panic!("{} {} is not among the findings before", f.rule, f.resource));
     after
         .iter()
-        .filter(|a| a.rule == f.rule && a.resource == f.resource && a.title == f.title)
+        .filter(|a| a.rule == f.rule && a.resource == f.resource && key(a) == key(was))
         .collect()
 }
 
@@ -158,7 +173,7 @@ fn check_every_fix(objects: &[Object], opts: &FixOptions) -> Plan {
         match fix.effect {
             Effect::Closes => {
                 for f in &fix.findings {
-                    let left = still_there(&after, f);
+                    let left = still_there(&before, &after, f);
                     assert!(
                         left.is_empty(),
                         "{} claims to close {} {} but it is still found: {:#?}",
@@ -171,18 +186,30 @@ fn check_every_fix(objects: &[Object], opts: &FixOptions) -> Plan {
             }
             Effect::Narrows => {
                 for f in &fix.findings {
-                    for a in still_there(&after, f) {
+                    // The finding stays (its title names the new reach), narrowed.
+                    let left = still_there(&before, &after, f);
+                    assert!(
+                        !left.is_empty(),
+                        "{} claims to narrow {} {}, but it is gone: it closes",
+                        fix.action,
+                        f.rule,
+                        f.resource
+                    );
+                    for a in left {
                         let reach = a
                             .detail
                             .as_ref()
                             .and_then(|d| d["reach"].as_str())
                             .unwrap_or("");
                         assert!(
-                            reach == "narrowed" || reach == "private",
-                            "{}: reach {reach}",
-                            f.rule
+                            reach == "narrowed" || reach == "private-network",
+                            "{} {}: reach {reach} after {}",
+                            f.rule,
+                            f.resource,
+                            fix.action
                         );
                         assert!(a.severity < jackstop_core::Severity::Critical);
+                        assert!(a.severity <= f.severity);
                     }
                 }
             }
@@ -1174,4 +1201,158 @@ spec:
     assert!(reasons
         .iter()
         .any(|r| r.contains("name it in the middlewares of spec.routes[0]")));
+}
+
+/// MLflow published by an OpenShift Route, with no login in front.
+const OPENSHIFT_ROUTE: &str = r#"
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {name: mlflow, namespace: mlops}
+spec:
+  host: mlflow.apps.example.com
+  to: {kind: Service, name: mlflow}
+  port: {targetPort: 5000}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mlflow, namespace: mlops}
+spec:
+  selector: {app: mlflow}
+  ports: [{port: 5000}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mlflow, namespace: mlops}
+spec:
+  selector: {matchLabels: {app: mlflow}}
+  template:
+    metadata: {labels: {app: mlflow}}
+    spec:
+      containers:
+      - name: mlflow
+        image: ghcr.io/mlflow/mlflow:v2.12.1
+        command: [mlflow, server, --host, 0.0.0.0, --port, "5000"]
+        ports: [{containerPort: 5000}]
+"#;
+
+fn reach_of(f: &Finding) -> &str {
+    f.detail.as_ref().unwrap()["reach"].as_str().unwrap()
+}
+
+#[test]
+fn openshift_routes_are_narrowed_by_the_router_allow_list() {
+    let objects = parse(OPENSHIFT_ROUTE);
+    let before = analyse(&objects);
+    assert_eq!(before.len(), 1, "{before:#?}");
+    assert_eq!(reach_of(&before[0]), "internet");
+
+    // Without --allow-cidr: refused, with the command to run and the other ways.
+    let plan = check_every_fix(&objects, &opts());
+    assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
+    let reason = &plan.unfixed[0].reason;
+    for part in [
+        "`oc -n mlops annotate route mlflow --overwrite haproxy.router.openshift.io/ip_allowlist='TODO-CIDR' haproxy.router.openshift.io/ip_whitelist='TODO-CIDR'`",
+        "--allow-cidr",
+        "oauth-proxy sidecar",
+        "`oc -n mlops delete route mlflow`",
+    ] {
+        assert!(reason.contains(part), "{part:?} missing from {reason}");
+    }
+
+    // With --allow-cidr: both annotation names, one list; the finding stays, narrowed.
+    let public = FixOptions {
+        allow_cidrs: vec!["203.0.113.0/24".into(), " 198.51.100.7/32".into()],
+        ..opts()
+    };
+    public.validate().unwrap();
+    let plan = check_every_fix(&objects, &public);
+    let fix = the_fix(&plan, "route-allowlist");
+    assert_eq!(fix.effect, Effect::Narrows);
+    assert_eq!(fix.method, Method::MergePatch);
+    assert!(!fix.needs_input);
+    let annotations = &fix.documents[0]["metadata"]["annotations"];
+    for key in [
+        "haproxy.router.openshift.io/ip_allowlist",
+        "haproxy.router.openshift.io/ip_whitelist",
+    ] {
+        assert_eq!(annotations[key], "203.0.113.0/24 198.51.100.7/32", "{key}");
+    }
+    assert!(fix
+        .notes
+        .iter()
+        .any(|n| n.contains("openshift/router#564") && n.contains("older routers")));
+    assert_eq!(
+        fix.file_name(1),
+        "001-JS-EXP-007-mlops-mlflow-route-allowlist.patch.yaml"
+    );
+    assert!(fix
+        .command("F")
+        .contains("patch route.route.openshift.io mlflow -n mlops --type merge"));
+    let after = analyse(&applied(&objects, fix));
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_eq!(reach_of(&after[0]), "narrowed");
+    assert!(
+        after[0].title.contains("203.0.113.0/24, 198.51.100.7/32"),
+        "{}",
+        after[0].title
+    );
+
+    // Private ranges: the private network only.
+    let private = FixOptions {
+        allow_cidrs: vec!["10.0.0.0/8".into()],
+        ..opts()
+    };
+    let plan = check_every_fix(&objects, &private);
+    let fix = the_fix(&plan, "route-allowlist");
+    let narrowed = applied(&objects, fix);
+    let after = analyse(&narrowed);
+    assert_eq!(reach_of(&after[0]), "private-network");
+    assert!(after[0].severity < before[0].severity);
+    // A Route limited to private addresses already is not widened by another list.
+    let plan = check_every_fix(&narrowed, &public);
+    assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
+    assert!(
+        plan.unfixed[0]
+            .reason
+            .contains("limited to private addresses already"),
+        "{:#?}",
+        plan.unfixed
+    );
+    // A list the router ignores (commas) is replaced, and the file says what it replaces.
+    let ignored = OPENSHIFT_ROUTE.replace(
+        "metadata: {name: mlflow, namespace: mlops}\nspec:\n  host",
+        "metadata:\n  name: mlflow\n  namespace: mlops\n  annotations: {haproxy.router.openshift.io/ip_whitelist: '10.0.0.0/8,192.168.0.0/16'}\nspec:\n  host",
+    );
+    assert_ne!(ignored, OPENSHIFT_ROUTE);
+    let objects = parse(&ignored);
+    assert_eq!(reach_of(&analyse(&objects)[0]), "internet");
+    let plan = check_every_fix(&objects, &public);
+    let fix = the_fix(&plan, "route-allowlist");
+    assert!(
+        fix.changes
+            .contains("replaces haproxy.router.openshift.io/ip_whitelist"),
+        "{}",
+        fix.changes
+    );
+}
+
+/// Knative Serving's Route is no OpenShift Route: no way in, so nothing to fix.
+#[test]
+fn a_knative_route_gets_no_router_allow_list() {
+    let knative = OPENSHIFT_ROUTE.replace(
+        "apiVersion: route.openshift.io/v1",
+        "apiVersion: serving.knative.dev/v1",
+    );
+    let objects = parse(&knative);
+    let plan = check_every_fix(
+        &objects,
+        &FixOptions {
+            allow_cidrs: vec!["203.0.113.0/24".into()],
+            ..opts()
+        },
+    );
+    assert!(
+        plan.fixes.is_empty() && plan.unfixed.is_empty(),
+        "{plan:#?}"
+    );
 }

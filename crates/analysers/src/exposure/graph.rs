@@ -90,7 +90,7 @@ impl<'a> Index<'a> {
                     ix.security_policies.push(o)
                 }
                 "Ingress" => ix.ingresses.push(o),
-                "Route" if o.group() == "route.openshift.io" => ix.openshift_routes.push(o),
+                "Route" if super::openshift::is_openshift_route(o) => ix.openshift_routes.push(o),
                 "IngressRoute" if is_traefik(o) => ix.ingress_routes.push(o),
                 "Middleware" if is_traefik(o) => ix.traefik_middlewares.push(o),
                 "RayCluster" | "RayService" | "RayJob" => ix.ray_clusters.push(o),

@@ -3,7 +3,8 @@
 //!
 //! The graph is walked from the outside in. Ways in are Services of type LoadBalancer or
 //! NodePort or with externalIPs, Ingresses, Gateway API Gateways with their routes, Traefik
-//! IngressRoutes (and Middlewares, on them and on Ingresses), OpenShift Routes, hostNetwork/hostPort pods and KubeRay clusters that ask for an outside-facing head.
+//! IngressRoutes (and Middlewares, on them and on Ingresses), OpenShift Routes (and the
+//! router's source allow list), hostNetwork/hostPort pods and KubeRay clusters that ask for an outside-facing head.
 //! From each, Services resolve to the pods they select, pods to the container the port lands
 //! on, and a container is a sensitive interface (catalogue), an auth proxy (followed to its
 //! upstream), or an Istio ingress gateway (followed through Gateways and VirtualServices, with
@@ -12,6 +13,7 @@
 pub mod alb;
 mod graph;
 mod istio;
+pub mod openshift;
 mod path;
 mod traefik;
 mod ways_in;
@@ -206,7 +208,11 @@ fn specific_remediation(e: &Exposure<'_>) -> String {
         ("Ingress", _) => format!(
             "kubectl -n {ns} annotate ingress {name} nginx.ingress.kubernetes.io/auth-url='https://$host/oauth2/auth' nginx.ingress.kubernetes.io/auth-signin='https://$host/oauth2/start?rd=$escaped_request_uri'  # with oauth2-proxy serving /oauth2"
         ),
-        ("Route", _) => format!("oc -n {ns} delete route {name}  # or publish it through an oauth-proxy sidecar"),
+        ("Route", _) => format!(
+            "oc -n {ns} annotate route {name} --overwrite {a}='CIDR' {w}='CIDR'  # only your clients' addresses; or publish it through an oauth-proxy sidecar, or `oc -n {ns} delete route {name}`",
+            a = openshift::ALLOWLIST,
+            w = openshift::WHITELIST
+        ),
         ("IngressRoute", f) => format!(
             "# add a Traefik Middleware with forwardAuth (oauth2-proxy's /oauth2/auth, for example) to the middlewares of {f} in IngressRoute {ns}/{name}"
         ),

@@ -7,7 +7,7 @@
 //! and an IngressRoute would not be seen at all.
 
 use super::path::{Reach, Trail};
-use super::ways_in::reach_of_ranges;
+use super::ways_in::{reach_of_ranges, RangeSyntax};
 use super::{graph::Index, path::Exposure};
 use crate::pods::PortRef;
 use jackstop_core::Object;
@@ -193,7 +193,9 @@ impl<'a> Index<'a> {
                 .collect();
             let effect = self.middleware_effect(&refs);
             let reach = match (&base_reach, &effect.ranges) {
-                (Reach::Internet, Some(r)) => reach_of_ranges(r, "Traefik ipAllowList"),
+                (Reach::Internet, Some(r)) => {
+                    reach_of_ranges(r, "Traefik ipAllowList", RangeSyntax::Addresses)
+                }
                 _ => base_reach.clone(),
             };
             for (si, svc) in route

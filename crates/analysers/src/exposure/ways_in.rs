@@ -22,12 +22,39 @@ fn strings_at(o: &Object, path: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether every range is private (RFC 1918, CGNAT, loopback, link-local, ULA).
-fn all_private(ranges: &[String]) -> Option<bool> {
-    let nets: Vec<IpNet> = ranges
-        .iter()
-        .filter_map(|r| r.trim().parse().ok())
-        .collect();
+/// What a list of source ranges may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSyntax {
+    /// CIDRs only: Kubernetes validates `loadBalancerSourceRanges` (and cloud providers the
+    /// source-ranges annotation) as CIDRs, and a bare address there is invalid.
+    Cidrs,
+    /// CIDRs and bare addresses (one host, /32 or /128), as Traefik's `ipAllowList` and
+    /// OpenShift's router allow list read them.
+    Addresses,
+}
+
+impl RangeSyntax {
+    /// A range as this syntax reads it.
+    pub fn parse(self, range: &str) -> Option<IpNet> {
+        let range = range.trim();
+        if let Ok(net) = range.parse::<IpNet>() {
+            return Some(net);
+        }
+        match self {
+            RangeSyntax::Cidrs => None,
+            RangeSyntax::Addresses => range.parse::<std::net::IpAddr>().ok().map(IpNet::from),
+        }
+    }
+
+    pub fn parses(self, range: &str) -> bool {
+        self.parse(range).is_some()
+    }
+}
+
+/// Whether every range is private (RFC 1918, CGNAT, loopback, link-local, ULA); `None` when
+/// one is not a range in `syntax`.
+fn all_private(ranges: &[String], syntax: RangeSyntax) -> Option<bool> {
+    let nets: Vec<IpNet> = ranges.iter().filter_map(|r| syntax.parse(r)).collect();
     if nets.is_empty() || nets.len() != ranges.len() {
         return None;
     }
@@ -45,16 +72,21 @@ fn all_private(ranges: &[String]) -> Option<bool> {
 }
 
 /// The reach of a way in that only `ranges` may use (`what` says what limits it): from
-/// anywhere when one is 0.0.0.0/0 or ::/0, the private network when all are private.
-pub(super) fn reach_of_ranges(ranges: &[String], what: &str) -> Reach {
+/// anywhere when one is all addresses (0.0.0.0/0, ::/0), the private network when all are
+/// private.
+pub(super) fn reach_of_ranges(ranges: &[String], what: &str, syntax: RangeSyntax) -> Reach {
     if ranges
         .iter()
         .any(|r| r.trim() == "0.0.0.0/0" || r.trim() == "::/0")
+        || ranges
+            .iter()
+            .filter_map(|r| syntax.parse(r))
+            .any(|n| n.prefix_len() == 0)
     {
         return Reach::Internet;
     }
     let words = ranges.join(", ");
-    match all_private(ranges) {
+    match all_private(ranges, syntax) {
         Some(true) => Reach::PrivateNetwork(format!("{what} {words}")),
         _ => Reach::Narrowed(words),
     }
@@ -116,7 +148,7 @@ impl<'a> Index<'a> {
             let reach = if ranges.is_empty() {
                 Reach::Internet
             } else {
-                reach_of_ranges(&ranges, "source ranges")
+                reach_of_ranges(&ranges, "source ranges", RangeSyntax::Cidrs)
             };
             if reach == Reach::Internet {
                 return Some((Reach::Internet, "spec.type".into()));
@@ -231,7 +263,7 @@ impl<'a> Index<'a> {
             notes.extend(missing);
             notes.extend(effect.notes);
             if let (Reach::Internet, Some(r)) = (&reach, &effect.ranges) {
-                reach = reach_of_ranges(r, "Traefik ipAllowList");
+                reach = reach_of_ranges(r, "Traefik ipAllowList", RangeSyntax::Addresses);
             }
         }
         for m in &self.catalogue.exposure.ingress_auth {
@@ -437,35 +469,6 @@ impl<'a> Index<'a> {
         auth
     }
 
-    fn openshift_route_way_in(&self, r: &'a Object, out: &mut Vec<Exposure<'a>>) {
-        let ns = r.effective_namespace();
-        let port = r.at("spec.port.targetPort").and_then(PortRef::from_value);
-        let host = r.str_at("spec.host").unwrap_or("(generated host)");
-        let mut names: Vec<(String, String)> = Vec::new();
-        if let Some(n) = r.str_at("spec.to.name") {
-            names.push((n.to_string(), "spec.to".into()));
-        }
-        for (i, b) in r
-            .at("spec.alternateBackends")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            if let Some(n) = b.get("name").and_then(Value::as_str) {
-                names.push((n.to_string(), format!("spec.alternateBackends[{i}]")));
-            }
-        }
-        for (name, field) in names {
-            let head = Trail {
-                hops: vec![format!("{} (host {host})", r.display())],
-                ..Trail::default()
-            };
-            let resolved = self.resolve_service(ns, &name, port.as_ref(), 0);
-            self.push_resolved(r, &field, &Reach::Internet, &head, resolved, false, out);
-        }
-    }
-
     /// Interfaces published on node addresses by `hostNetwork` or `hostPort`.
     fn host_port_ways_in(&self, out: &mut Vec<Exposure<'a>>) {
         for pod in &self.pods {
@@ -607,11 +610,38 @@ mod tests {
 
     #[test]
     fn private_ranges() {
+        let cidrs = RangeSyntax::Cidrs;
         assert_eq!(
-            all_private(&["10.0.0.0/8".into(), "192.168.1.0/24".into()]),
+            all_private(&["10.0.0.0/8".into(), "192.168.1.0/24".into()], cidrs),
             Some(true)
         );
-        assert_eq!(all_private(&["203.0.113.0/24".into()]), Some(false));
-        assert_eq!(all_private(&["garbage".into()]), None);
+        assert_eq!(all_private(&["203.0.113.0/24".into()], cidrs), Some(false));
+        assert_eq!(all_private(&["garbage".into()], cidrs), None);
+        // A bare address is no CIDR for a load balancer, and one host for a router.
+        assert_eq!(all_private(&["10.1.2.3".into()], cidrs), None);
+        let addresses = RangeSyntax::Addresses;
+        assert_eq!(
+            all_private(&["10.1.2.3".into(), "fd00::1".into()], addresses),
+            Some(true)
+        );
+        assert_eq!(
+            all_private(&["10.1.2.3".into(), "198.51.100.7".into()], addresses),
+            Some(false)
+        );
+        assert_eq!(
+            reach_of_ranges(&["10.1.2.3".into()], "allow list", cidrs),
+            Reach::Narrowed("10.1.2.3".into())
+        );
+        assert_eq!(
+            reach_of_ranges(&["10.1.2.3".into()], "allow list", addresses),
+            Reach::PrivateNetwork("allow list 10.1.2.3".into())
+        );
+        // Every address, however it is written.
+        for all in ["0.0.0.0/0", "::/0", "10.0.0.0/0"] {
+            assert_eq!(
+                reach_of_ranges(&["10.0.0.0/8".into(), all.into()], "x", cidrs),
+                Reach::Internet
+            );
+        }
     }
 }
