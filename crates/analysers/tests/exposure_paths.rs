@@ -3,7 +3,7 @@
 
 use jackstop_analysers::{all, run};
 use jackstop_catalogue::Catalogue;
-use jackstop_core::{Finding, Severity};
+use jackstop_core::{Finding, ResourceRef, Severity};
 use jackstop_manifests::reader::{parse_text, ManifestSet, ReadOptions};
 
 fn scan(yaml: &str) -> Vec<Finding> {
@@ -335,9 +335,8 @@ spec:
     assert!(brief(&scan(&bypass)).contains(&("JS-EXP-007".into(), Severity::High)));
 }
 
-#[test]
-fn gateway_api_security_policy_authenticates() {
-    let yaml = r#"
+/// Envoy Gateway routing to a Ray dashboard.
+const GATEWAY_API_TO_RAY: &str = r#"
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: eg, namespace: ml}
@@ -369,6 +368,10 @@ spec:
       spec:
         containers: [{name: ray-head, image: "rayproject/ray:2.9.0", ports: [{containerPort: 8265, name: dashboard}]}]
 "#;
+
+#[test]
+fn gateway_api_security_policy_authenticates() {
+    let yaml = GATEWAY_API_TO_RAY;
     assert_eq!(
         brief(&scan(yaml)),
         vec![("JS-EXP-006".into(), Severity::Critical)]
@@ -960,4 +963,141 @@ fn a_knative_route_is_not_an_openshift_route() {
             "annotations: {haproxy.router.openshift.io/ip_allowlist: '10.0.0.0/8'}",
         );
     assert_eq!(brief(&scan(&knative)), vec![]);
+}
+
+/// `detail.via` as (apiVersion, kind, namespace, name) strings.
+fn via(f: &Finding) -> Vec<String> {
+    let via = f.detail.as_ref().unwrap()["via"].as_array().unwrap();
+    via.iter()
+        .map(|r| {
+            let r: ResourceRef = serde_json::from_value(r.clone()).unwrap();
+            format!(
+                "{} {} {}/{}",
+                r.api_version,
+                r.kind,
+                r.namespace.unwrap_or_default(),
+                r.name
+            )
+        })
+        .collect()
+}
+
+/// `detail.via` names the objects a path passes through, in order, for whatever reads a path
+/// without parsing its words (the fixes); `detail.path` keeps the words.
+#[test]
+fn paths_name_the_objects_they_pass_through() {
+    // Gateway API: the Gateway (the way in), the route, the Service, the workload.
+    let f = scan(GATEWAY_API_TO_RAY);
+    assert_eq!(
+        via(&f[0]),
+        [
+            "gateway.networking.k8s.io/v1 Gateway ml/eg",
+            "gateway.networking.k8s.io/v1 HTTPRoute ml/ray",
+            "v1 Service ml/ray-head-svc",
+            "ray.io/v1 RayCluster ml/rc",
+        ]
+    );
+    // One object a hop: the words and the objects go together.
+    let path = f[0].detail.as_ref().unwrap()["path"].as_array().unwrap();
+    assert_eq!(
+        path.len(),
+        1 + 4,
+        "the origin, then a hop an object: {path:#?}"
+    );
+
+    // Istio: the ingress gateway's Service (the way in), the Gateway, the VirtualService, the
+    // Service, the workload.
+    let f = scan(GATEWAY_TO_ARGO);
+    assert_eq!(
+        via(&f[0]),
+        [
+            "v1 Service istio-system/istio-ingressgateway",
+            "networking.istio.io/v1 Gateway istio-system/public",
+            "networking.istio.io/v1 VirtualService argo/argo",
+            "v1 Service argo/argo-server",
+            "apps/v1 Deployment argo/argo-server",
+        ]
+    );
+
+    // A Service the route names that is not in the input: a v1 Service by its name.
+    let missing: String = GATEWAY_API_TO_RAY
+        .split("\n---\n")
+        .filter(|d| !d.contains("kind: Service"))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+        .replace("name: ray-head-svc", "name: rc-head-svc");
+    let f = scan(&missing);
+    assert_eq!(
+        via(&f[0])[2..],
+        ["v1 Service ml/rc-head-svc", "ray.io/v1 RayCluster ml/rc"]
+    );
+
+    // An auth proxy in front: its workload, then the Service it sends to.
+    let proxied = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: auth, namespace: ml}
+spec:
+  type: LoadBalancer
+  selector: {app: oauth2-proxy}
+  ports: [{port: 443, targetPort: 4180}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: oauth2-proxy, namespace: ml}
+spec:
+  template:
+    metadata: {labels: {app: oauth2-proxy}}
+    spec:
+      containers:
+      - name: oauth2-proxy
+        image: quay.io/oauth2-proxy/oauth2-proxy:v7.6.0
+        args: [--provider=oidc, --upstream=http://mlflow.ml.svc.cluster.local:5000/]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mlflow, namespace: ml}
+spec:
+  selector: {app: mlflow}
+  ports: [{port: 5000}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mlflow, namespace: ml}
+spec:
+  template:
+    metadata: {labels: {app: mlflow}}
+    spec:
+      containers:
+      - {name: mlflow, image: ghcr.io/mlflow/mlflow:v2.12.1, command: [mlflow, server]}
+"#;
+    let f = scan(proxied);
+    assert_eq!(
+        via(&f[0]),
+        [
+            "v1 Service ml/auth",
+            "apps/v1 Deployment ml/oauth2-proxy",
+            "v1 Service ml/mlflow",
+            "apps/v1 Deployment ml/mlflow",
+        ]
+    );
+    // The proxy and the interface in one pod: the workload once.
+    let sidecar = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/rules/JS-EXP-009/hit.yaml"),
+    )
+    .unwrap();
+    let f = scan(&sidecar);
+    let notebook = f
+        .iter()
+        .find(|f| f.resource.kind == "Route")
+        .expect("the Route's finding");
+    assert_eq!(
+        via(notebook),
+        [
+            "route.openshift.io/v1 Route team-a/notebook",
+            "v1 Service team-a/notebook",
+            "apps/v1 StatefulSet team-a/notebook",
+        ]
+    );
 }

@@ -7,7 +7,7 @@ use crate::{Effect, FindingRef, Fix, FixOptions, Method, MANAGED_BY};
 use jackstop_analysers::exposure::alb::Listeners;
 use jackstop_analysers::exposure::openshift;
 use jackstop_core::labels::{labels_from, selects};
-use jackstop_core::{Finding, Object};
+use jackstop_core::{Finding, Object, ResourceRef};
 use serde_json::{json, Map, Value};
 
 /// The rule of exposures that are behind authentication already.
@@ -274,16 +274,9 @@ fn istio_gateway_selector(
     if selector.is_empty() {
         return None;
     }
-    let through_gateway = f
-        .detail
-        .as_ref()
-        .and_then(|d| d.get("path"))
-        .and_then(Value::as_array)
-        .is_some_and(|p| {
-            p.iter()
-                .filter_map(Value::as_str)
-                .any(|h| h.starts_with("Gateway "))
-        });
+    let through_gateway = detail_via(f)
+        .iter()
+        .any(|r| r.kind == "Gateway" && group_of(r) == "networking.istio.io");
     let selected = objects.iter().any(|o| {
         o.kind == "Gateway"
             && o.group() == "networking.istio.io"
@@ -569,12 +562,18 @@ fn detail_str<'a>(f: &'a Finding, key: &str) -> Option<&'a str> {
     f.detail.as_ref()?.get(key)?.as_str()
 }
 
-/// `Kind ns/name` at the start of a path hop, as (kind, namespace, name).
-fn hop_object(hop: &str) -> Option<(&str, &str, &str)> {
-    let mut words = hop.split_whitespace();
-    let kind = words.next()?;
-    let (ns, name) = words.next()?.split_once('/')?;
-    Some((kind, ns, name))
+/// The objects the finding's path passes through, in order (`detail.via`).
+fn detail_via(f: &Finding) -> Vec<ResourceRef> {
+    f.detail
+        .as_ref()
+        .and_then(|d| d.get("via"))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The API group of a reference, empty for the core group.
+fn group_of(r: &ResourceRef) -> &str {
+    r.api_version.rsplit_once('/').map_or("", |(g, _)| g)
 }
 
 /// The Services a route sends to, as (namespace, name).
@@ -665,34 +664,25 @@ fn gateway_api_fix(
     objects: &[Object],
     opts: &FixOptions,
 ) -> Result<Fix, String> {
-    let hops: Vec<&str> = f
-        .detail
-        .as_ref()
-        .and_then(|d| d.get("path"))
-        .and_then(Value::as_array)
-        .map(|p| p.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let via = detail_via(f);
     let is_route = |k: &str| matches!(k, "HTTPRoute" | "GRPCRoute" | "TLSRoute" | "TCPRoute");
-    let find = |kind: &str, ns: &str, name: &str| {
-        objects.iter().find(|r| {
-            r.kind == kind
-                && r.group() == GATEWAY_API
-                && r.effective_namespace() == ns
-                && r.name == name
-        })
-    };
+    let read = |r: &ResourceRef| objects.iter().find(|o| o.resource() == *r);
     // The route and Service of the finding's path.
-    let at = hops
+    let at = via
         .iter()
-        .position(|h| hop_object(h).is_some_and(|(k, _, _)| is_route(k)));
+        .position(|r| group_of(r) == GATEWAY_API && is_route(&r.kind));
     let (route, svc) = match at {
         Some(i) => {
-            let (k, ns, name) = hop_object(hops[i]).expect("a route hop");
-            let svc = hops[i + 1..]
+            let svc = via[i + 1..]
                 .iter()
-                .find_map(|h| hop_object(h).filter(|(k, _, _)| *k == "Service"))
-                .map(|(_, ns, name)| (ns.to_string(), name.to_string()));
-            (find(k, ns, name), svc)
+                .find(|r| r.kind == "Service" && group_of(r).is_empty())
+                .map(|r| {
+                    (
+                        r.namespace.clone().unwrap_or_else(|| "default".into()),
+                        r.name.clone(),
+                    )
+                });
+            (read(&via[i]), svc)
         }
         None if o.kind != "Gateway" => (Some(o), None),
         None => (None, None),
@@ -706,10 +696,9 @@ fn gateway_api_fix(
     let gw = if o.kind == "Gateway" {
         Some(o)
     } else {
-        hops.iter()
-            .filter_map(|h| hop_object(h))
-            .find(|(k, _, _)| *k == "Gateway")
-            .and_then(|(_, ns, name)| find("Gateway", ns, name))
+        via.iter()
+            .find(|r| r.kind == "Gateway" && group_of(r) == GATEWAY_API)
+            .and_then(read)
     };
     let Some(gw) = gw else {
         return Err(format!(

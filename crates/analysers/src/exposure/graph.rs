@@ -1,13 +1,13 @@
 //! The object index the exposure analysis walks, and how a Service resolves to what serves it.
 
-use super::path::{Target, Trail};
+use super::path::{service_ref, Target, Trail};
 use super::Prepared;
 use crate::pods::{template_facts, Container, PodTemplate, PortRef};
 use jackstop_catalogue::interfaces::{ContainerFacts, Interface};
 use jackstop_catalogue::Catalogue;
 use jackstop_core::labels::{labels_from, selects, Labels};
 use jackstop_core::object::port_number;
-use jackstop_core::Object;
+use jackstop_core::{Object, ResourceRef};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -172,19 +172,15 @@ impl<'a> Index<'a> {
                     && name.strip_suffix("-head-svc") == Some(rc.name.as_str())
                 {
                     if let Some(head) = self.ray_head(rc, port) {
-                        out.targets.push((
-                            Trail {
-                                hops: vec![
-                                    format!(
-                                        "Service {ns}/{name} (created by KubeRay for {})",
-                                        rc.display()
-                                    ),
-                                    head.hop,
-                                ],
-                                ..Trail::default()
-                            },
-                            head.target,
-                        ));
+                        let mut trail = Trail::hop(
+                            format!(
+                                "Service {ns}/{name} (created by KubeRay for {})",
+                                rc.display()
+                            ),
+                            service_ref(ns, name),
+                        );
+                        trail.push(head.hop, rc.resource());
+                        out.targets.push((trail, head.target));
                         return out;
                     }
                 }
@@ -197,13 +193,13 @@ impl<'a> Index<'a> {
                 .find(|i| i.matches_service_name(name))
             {
                 out.targets.push((
-                    Trail {
-                        hops: vec![format!(
+                    Trail::hop(
+                        format!(
                             "Service {ns}/{name} (not in the input; {} by its name)",
                             i.name
-                        )],
-                        ..Trail::default()
-                    },
+                        ),
+                        service_ref(ns, name),
+                    ),
                     Target {
                         interface: i,
                         own_login: i.own_login(""),
@@ -252,10 +248,13 @@ impl<'a> Index<'a> {
             .iter()
             .filter_map(|sp| sp.get("port").and_then(port_number).map(|n| n.to_string()))
             .collect();
-        let svc_hop = if port_words.is_empty() {
-            format!("Service {}", svc_name(svc))
-        } else {
-            format!("Service {}:{}", svc_name(svc), port_words.join(","))
+        let svc_hop = ServiceHop {
+            words: if port_words.is_empty() {
+                format!("Service {}", svc_name(svc))
+            } else {
+                format!("Service {}:{}", svc_name(svc), port_words.join(","))
+            },
+            object: svc.resource(),
         };
 
         if !self.istio_gateways_for(&selector).is_empty() {
@@ -277,13 +276,13 @@ impl<'a> Index<'a> {
                 .find(|i| i.matches_labels(&selector) || i.matches_service_name(name))
             {
                 out.targets.push((
-                    Trail {
-                        hops: vec![format!(
-                            "{svc_hop} (workload not in the input; {} by its selector)",
-                            i.name
-                        )],
-                        ..Trail::default()
-                    },
+                    Trail::hop(
+                        format!(
+                            "{} (workload not in the input; {} by its selector)",
+                            svc_hop.words, i.name
+                        ),
+                        svc.resource(),
+                    ),
                     Target {
                         interface: i,
                         own_login: i.own_login(""),
@@ -317,7 +316,7 @@ impl<'a> Index<'a> {
         &self,
         pod: &PodTemplate<'a>,
         c: &Container,
-        svc_hop: &str,
+        svc_hop: &ServiceHop,
         depth: usize,
         out: &mut Resolved<'a>,
     ) {
@@ -330,13 +329,9 @@ impl<'a> Index<'a> {
                 .ray_head(pod.owner, None)
                 .filter(|h| h.target.field.as_ref() == Some(&c.field))
             {
-                out.targets.push((
-                    Trail {
-                        hops: vec![svc_hop.to_string(), head.hop],
-                        ..Trail::default()
-                    },
-                    head.target,
-                ));
+                let mut trail = svc_hop.trail();
+                trail.push(head.hop, pod.owner.resource());
+                out.targets.push((trail, head.target));
                 return;
             }
         }
@@ -348,12 +343,12 @@ impl<'a> Index<'a> {
                     for other in pod.containers.iter().filter(|o| o.name != c.name) {
                         let mut inner = Resolved::default();
                         self.container_targets(pod, other, svc_hop, depth + 1, &mut inner);
-                        out.extend_behind(inner, svc_hop, &auth);
+                        out.extend_behind(inner, svc_hop, &auth, pod.owner);
                     }
                 } else if let Some(u) = upstream_host(&upstream) {
                     if let Some((ns, name)) = Index::service_host(&u.0, &pod.namespace) {
                         let inner = self.resolve_service(&ns, &name, u.1.as_ref(), depth + 1);
-                        out.extend_behind(inner, svc_hop, &auth);
+                        out.extend_behind(inner, svc_hop, &auth, pod.owner);
                     }
                 }
             }
@@ -366,11 +361,10 @@ impl<'a> Index<'a> {
                 .find(|i| i.matches_labels(&pod.labels))
         });
         if let Some(i) = interface {
+            let mut trail = svc_hop.trail();
+            trail.push(format!("{workload_hop} ({})", i.name), pod.owner.resource());
             out.targets.push((
-                Trail {
-                    hops: vec![svc_hop.to_string(), format!("{workload_hop} ({})", i.name)],
-                    ..Trail::default()
-                },
+                trail,
                 Target {
                     interface: i,
                     own_login: i.own_login(&c.command_line),
@@ -485,6 +479,18 @@ fn svc_name(o: &Object) -> String {
     format!("{}/{}", o.effective_namespace(), o.name)
 }
 
+/// The hop to a Service in the input: the words, with the ports the path uses, and the Service.
+pub struct ServiceHop {
+    pub words: String,
+    pub object: ResourceRef,
+}
+
+impl ServiceHop {
+    fn trail(&self) -> Trail {
+        Trail::hop(self.words.clone(), self.object.clone())
+    }
+}
+
 /// Istio ingress gateway workloads a Service fronts.
 #[derive(Debug, Clone)]
 pub struct GatewayWorkload<'a> {
@@ -500,20 +506,25 @@ pub struct Resolved<'a> {
 }
 
 impl<'a> Resolved<'a> {
-    /// Adds what lies behind an auth proxy: the hop to the proxy, then its targets, with the
-    /// proxy as an auth layer.
-    fn extend_behind(&mut self, inner: Resolved<'a>, svc_hop: &str, auth: &str) {
+    /// Adds what lies behind an auth proxy (in `proxy`): the hop to the proxy, then its
+    /// targets, with the proxy as an auth layer.
+    fn extend_behind(
+        &mut self,
+        inner: Resolved<'a>,
+        svc_hop: &ServiceHop,
+        auth: &str,
+        proxy: &Object,
+    ) {
         for (mut trail, target) in inner.targets {
-            if trail.hops.first().is_some_and(|h| h == svc_hop) {
-                trail.hops.remove(0);
+            // The proxy's upstream in its own pod: the trail behind it starts at the same
+            // Service again.
+            if trail.via.first() == Some(&svc_hop.object) {
+                trail.drop_first();
             }
-            let mut t = Trail {
-                hops: vec![svc_hop.to_string(), auth.to_string()],
-                auth: vec![auth.to_string()],
-                notes: Vec::new(),
-            };
-            t = t.then(&trail);
-            self.targets.push((t, target));
+            let mut t = svc_hop.trail();
+            t.push(auth.to_string(), proxy.resource());
+            t.auth.push(auth.to_string());
+            self.targets.push((t.then(&trail), target));
         }
     }
 }

@@ -35,11 +35,10 @@ impl<'a> Index<'a> {
                     if auth.blocked.is_some() {
                         continue;
                     }
-                    let head = Trail {
-                        hops: vec![gw_hop.clone(), format!("{} ({prefix})", vs.display())],
-                        auth: auth.layers.clone(),
-                        notes: auth.notes.clone(),
-                    };
+                    let mut head = Trail::hop(gw_hop.clone(), gateway.resource());
+                    head.push(format!("{} ({prefix})", vs.display()), vs.resource());
+                    head.auth = auth.layers.clone();
+                    head.notes = auth.notes.clone();
                     let resolved = self.resolve_service(&ns, &name, dest_port.as_ref(), depth + 1);
                     for (trail, target) in resolved.targets {
                         out.push((head.then(&trail), target));

@@ -188,6 +188,7 @@ fn finding(e: &Exposure<'_>, catalogue: &Catalogue) -> Option<Finding> {
             "reach": e.reach.label(),
             "authenticated": authenticated,
             "path": path,
+            "via": e.trail.via,
             "auth": e.trail.auth,
             "ownLogin": e.target.own_login.required,
             "workload": e.target.workload.map(|w| w.resource()),

@@ -137,11 +137,8 @@ impl<'a> Index<'a> {
             }
         }
         for (name, field) in names {
-            let head = Trail {
-                hops: vec![format!("{} (host {host})", r.display())],
-                notes: notes.clone(),
-                ..Trail::default()
-            };
+            let mut head = Trail::hop(format!("{} (host {host})", r.display()), r.resource());
+            head.notes = notes.clone();
             let resolved = self.resolve_service(ns, &name, port.as_ref(), 0);
             self.push_resolved(r, &field, &reach, &head, resolved, false, out);
         }

@@ -3,7 +3,7 @@
 
 use jackstop_catalogue::interfaces::OwnLogin;
 use jackstop_catalogue::Interface;
-use jackstop_core::{Object, Severity};
+use jackstop_core::{Object, ResourceRef, Severity};
 
 /// From where a way in can be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,10 +55,16 @@ impl Reach {
     }
 }
 
-/// The way to an interface: hops in words, and what authenticates along it.
+/// The way to an interface: hops in words, the objects they pass through, and what
+/// authenticates along it.
 #[derive(Debug, Clone, Default)]
 pub struct Trail {
     pub hops: Vec<String>,
+    /// The objects the hops pass through, in order (`detail.via`): each hop passes through one
+    /// (a Service not in the input too, as `v1` Service), and an object that two hops in a row
+    /// pass through (a proxy and the interface in one pod) is named once. What reads a path
+    /// reads this, not the words of `hops`.
+    pub via: Vec<ResourceRef>,
     /// Authentication layers in front of the interface (SSO, ext-authz, JWT, auth proxies).
     pub auth: Vec<String>,
     /// What was looked for and not found, or found but not enforcing, for the evidence.
@@ -66,12 +72,55 @@ pub struct Trail {
 }
 
 impl Trail {
+    /// A trail of one hop, through `object`.
+    pub fn hop(words: String, object: ResourceRef) -> Trail {
+        let mut t = Trail::default();
+        t.push(words, object);
+        t
+    }
+
+    /// Adds a hop through `object`.
+    pub fn push(&mut self, words: String, object: ResourceRef) {
+        self.hops.push(words);
+        if self.via.last() != Some(&object) {
+            self.via.push(object);
+        }
+    }
+
+    /// Drops the first hop and the object it passes through (a way in's own Service, when the
+    /// trail behind it starts there again).
+    pub fn drop_first(&mut self) {
+        if !self.hops.is_empty() {
+            self.hops.remove(0);
+        }
+        if !self.via.is_empty() {
+            self.via.remove(0);
+        }
+    }
+
     pub fn then(&self, other: &Trail) -> Trail {
         let mut t = self.clone();
         t.hops.extend(other.hops.iter().cloned());
+        let mut via = other.via.iter();
+        if let (Some(last), Some(first)) = (t.via.last(), other.via.first()) {
+            if last == first {
+                via.next();
+            }
+        }
+        t.via.extend(via.cloned());
         t.auth.extend(other.auth.iter().cloned());
         t.notes.extend(other.notes.iter().cloned());
         t
+    }
+}
+
+/// A Service by name, as a path names it when it is not among the objects read.
+pub fn service_ref(namespace: &str, name: &str) -> ResourceRef {
+    ResourceRef {
+        api_version: "v1".into(),
+        kind: "Service".into(),
+        namespace: Some(namespace.to_string()),
+        name: name.to_string(),
     }
 }
 

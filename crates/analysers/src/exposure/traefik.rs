@@ -218,8 +218,8 @@ impl<'a> Index<'a> {
                 };
                 let sns = svc.get("namespace").and_then(Value::as_str).unwrap_or(ns);
                 let port = svc.get("port").and_then(PortRef::from_value);
-                let head = Trail {
-                    hops: vec![format!(
+                let mut head = Trail::hop(
+                    format!(
                         "{} ({rule}{})",
                         ir.display(),
                         if entry_points.is_empty() {
@@ -227,10 +227,11 @@ impl<'a> Index<'a> {
                         } else {
                             format!(", entry points {}", entry_points.join(", "))
                         }
-                    )],
-                    auth: effect.auth.clone(),
-                    notes: effect.notes.clone(),
-                };
+                    ),
+                    ir.resource(),
+                );
+                head.auth = effect.auth.clone();
+                head.notes = effect.notes.clone();
                 let resolved = self.resolve_service(sns, name, port.as_ref(), 0);
                 let field = format!("spec.routes[{ri}].services[{si}]");
                 self.push_resolved(ir, &field, &reach, &head, resolved, false, out);

@@ -174,15 +174,12 @@ impl<'a> Index<'a> {
         };
         let ty = svc.str_at("spec.type").unwrap_or("ClusterIP");
         let resolved = self.resolve_service(svc.effective_namespace(), &svc.name, None, 0);
-        let head = Trail {
-            hops: vec![format!("{} ({ty})", svc.display())],
-            ..Trail::default()
-        };
+        let head = Trail::hop(format!("{} ({ty})", svc.display()), svc.resource());
         self.push_resolved(svc, &field, &reach, &head, resolved, true, out);
     }
 
     /// Adds the exposures of a resolved Service under a way in. The Service's own hop is
-    /// dropped when the way in is that Service.
+    /// dropped when the way in is that Service (the head has it already).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn push_resolved(
         &self,
@@ -195,13 +192,8 @@ impl<'a> Index<'a> {
         out: &mut Vec<Exposure<'a>>,
     ) {
         for (mut trail, target) in resolved.targets {
-            if way_in_is_service
-                && trail
-                    .hops
-                    .first()
-                    .is_some_and(|h| h.starts_with("Service "))
-            {
-                trail.hops.remove(0);
+            if way_in_is_service && trail.via.first() == Some(&way_in.resource()) {
+                trail.drop_first();
             }
             out.push(Exposure {
                 way_in,
@@ -335,8 +327,8 @@ impl<'a> Index<'a> {
             }
         }
         for (name, path, port, field) in backends {
-            let head = Trail {
-                hops: vec![format!(
+            let mut head = Trail::hop(
+                format!(
                     "{} ({path}{})",
                     ing.display(),
                     if class.is_empty() {
@@ -344,10 +336,11 @@ impl<'a> Index<'a> {
                     } else {
                         format!(", class {class}")
                     }
-                )],
-                auth: auth.clone(),
-                notes: notes.clone(),
-            };
+                ),
+                ing.resource(),
+            );
+            head.auth = auth.clone();
+            head.notes = notes.clone();
             let resolved = self.resolve_service(ns, &name, port.as_ref(), 0);
             self.push_resolved(ing, &field, &reach, &head, resolved, false, out);
         }
@@ -415,14 +408,13 @@ impl<'a> Index<'a> {
                     };
                     let ns = b.get("namespace").and_then(Value::as_str).unwrap_or(rns);
                     let port = b.get("port").and_then(PortRef::from_value);
-                    let head = Trail {
-                        hops: vec![
-                            format!("{} (class {class})", gw.display()),
-                            format!("{} ({path}, rule {ri})", route.display()),
-                        ],
-                        auth: auth.clone(),
-                        notes: Vec::new(),
-                    };
+                    let mut head =
+                        Trail::hop(format!("{} (class {class})", gw.display()), gw.resource());
+                    head.push(
+                        format!("{} ({path}, rule {ri})", route.display()),
+                        route.resource(),
+                    );
+                    head.auth = auth.clone();
                     let resolved = self.resolve_service(ns, name, port.as_ref(), 0);
                     self.push_resolved(gw, "spec.listeners", &reach, &head, resolved, false, out);
                 }
@@ -497,8 +489,8 @@ impl<'a> Index<'a> {
                     way_in: pod.owner,
                     field,
                     reach: Reach::Nodes(how),
-                    trail: Trail {
-                        hops: vec![format!(
+                    trail: Trail::hop(
+                        format!(
                             "{} container {} ({how}{}) ({})",
                             pod.owner.display(),
                             c.name,
@@ -508,9 +500,9 @@ impl<'a> Index<'a> {
                                 format!(" port {}", ports.join(","))
                             },
                             i.name
-                        )],
-                        ..Trail::default()
-                    },
+                        ),
+                        pod.owner.resource(),
+                    ),
                     target: Target {
                         interface: i,
                         own_login: i.own_login(&c.command_line),
@@ -566,16 +558,14 @@ impl<'a> Index<'a> {
                 way_in: rc,
                 field: format!("{base}.headGroupSpec.serviceType"),
                 reach,
-                trail: Trail {
-                    hops: vec![
-                        format!(
-                            "{} head Service ({service_type}, ports {ports})",
-                            rc.display()
-                        ),
-                        head_hop.clone(),
-                    ],
-                    ..Trail::default()
-                },
+                trail: ray_trail(
+                    format!(
+                        "{} head Service ({service_type}, ports {ports})",
+                        rc.display()
+                    ),
+                    head_hop.clone(),
+                    rc,
+                ),
                 target: target.clone(),
             });
         }
@@ -588,20 +578,27 @@ impl<'a> Index<'a> {
                 way_in: rc,
                 field: format!("{base}.headGroupSpec.enableIngress"),
                 reach: Reach::Internet,
-                trail: Trail {
-                    hops: vec![
-                        format!(
-                            "{} head Ingress (enableIngress, dashboard port)",
-                            rc.display()
-                        ),
-                        head_hop,
-                    ],
-                    ..Trail::default()
-                },
+                trail: ray_trail(
+                    format!(
+                        "{} head Ingress (enableIngress, dashboard port)",
+                        rc.display()
+                    ),
+                    head_hop,
+                    rc,
+                ),
                 target,
             });
         }
     }
+}
+
+/// The way from a KubeRay resource's head Service or Ingress, which the operator creates (under
+/// a name that a RayJob's generated cluster makes unknown), to its head: both through the
+/// resource.
+fn ray_trail(way: String, head: String, rc: &Object) -> Trail {
+    let mut t = Trail::hop(way, rc.resource());
+    t.push(head, rc.resource());
+    t
 }
 
 #[cfg(test)]
