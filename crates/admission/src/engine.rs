@@ -278,6 +278,7 @@ impl Engine {
         let mut after: Vec<(&Object, Option<&Prepared>)> = state
             .objects
             .iter()
+            .map(|o| &**o)
             .zip(state.prepared.iter().map(Some))
             .filter(|(o, _)| !same(o, kind, ns, name))
             .collect();

@@ -9,15 +9,41 @@ use jackstop_catalogue::Catalogue;
 use jackstop_core::{Finding, Object};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 pub struct ClusterState {
-    pub(crate) objects: Vec<Object>,
+    /// Shared with the watch that feeds the view, and with the view before and after it: a
+    /// rebuild copies pointers, not objects.
+    pub(crate) objects: Vec<Arc<Object>>,
     /// What the exposure analysis read from each object (same order as `objects`): a review
     /// of a Service walks the whole view, and must not reread every workload to do it.
     pub(crate) prepared: Vec<Prepared>,
     namespaces: HashMap<String, Map<String, Value>>,
     /// The exposure findings now, by [`key`].
     pub(crate) baseline: HashSet<String>,
+}
+
+/// The controllers whose pod template is what their Pods run (the API server and the
+/// controller keep them equal, labels aside: a template hash, a revision, a Pod's own name).
+const TEMPLATED_BY: &[(&str, &str)] = &[
+    ("apps/v1", "ReplicaSet"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("batch/v1", "Job"),
+    ("v1", "ReplicationController"),
+];
+
+/// Whether a Pod's controller is one whose template describes it.
+fn templated(pod: &Object) -> bool {
+    pod.at("metadata.ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .any(|r| {
+            let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
+            TEMPLATED_BY.contains(&(field("apiVersion"), field("kind")))
+        })
 }
 
 /// What makes two findings the same finding (before and after a change).
@@ -44,34 +70,73 @@ impl ClusterState {
         k
     }
 
+    /// Drops what the view never reads from an object: the lines of its fields (for reports on
+    /// files), and `status` and `metadata.managedFields`, which a live cluster's objects carry
+    /// (often half of a Pod) and the exposure analysis does not read. Whether the object is
+    /// worth holding at all: a Pod that a ReplicaSet, StatefulSet, DaemonSet, Job or
+    /// ReplicationController controls is described by that controller's template, which the
+    /// view holds (those kinds are among [`ClusterState::kinds`]); in a large cluster such
+    /// Pods are nearly all of the objects. A watch that feeds the view trims each object as it
+    /// arrives ([`jackstop_cluster`]'s `trim_with`).
+    pub fn trim(o: &mut Object) -> bool {
+        if o.kind == "Pod" && o.api_version == "v1" && templated(o) {
+            return false;
+        }
+        o.fields = Default::default();
+        if let Some(body) = o.body.as_object_mut() {
+            body.remove("status");
+            if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("managedFields");
+            }
+        }
+        true
+    }
+
     /// From objects of any kinds; those the exposure analysis does not read are dropped.
     pub fn new(objects: impl IntoIterator<Item = Object>, catalogue: &Catalogue) -> ClusterState {
+        let shared: Vec<Arc<Object>> = objects
+            .into_iter()
+            .filter_map(|mut o| ClusterState::trim(&mut o).then(|| Arc::new(o)))
+            .collect();
+        ClusterState::shared(&shared, &ClusterState::empty(), catalogue)
+    }
+
+    /// From objects held elsewhere (trimmed already, by [`ClusterState::trim`]), sharing them.
+    /// What was read from an object that `previous` holds too (the same allocation: a watch
+    /// replaces an object only when it changes) is taken from `previous`, not read again.
+    pub fn shared(
+        objects: &[Arc<Object>],
+        previous: &ClusterState,
+        catalogue: &Catalogue,
+    ) -> ClusterState {
         let exposure = ExposureAnalyser;
         let kinds = exposure.kinds();
+        let before: HashMap<*const Object, &Prepared> = previous
+            .objects
+            .iter()
+            .map(Arc::as_ptr)
+            .zip(previous.prepared.iter())
+            .collect();
         let mut namespaces = HashMap::new();
         let mut kept = Vec::new();
+        let mut prepared = Vec::new();
         for o in objects {
             if o.kind == "Namespace" && o.api_version == "v1" {
                 let labels = o.labels().cloned().unwrap_or_default();
                 namespaces.insert(o.name.clone(), labels);
             } else if kinds.contains(&o.kind.as_str()) {
-                // Lines of fields are for reports on files, and the exposure analysis reads
-                // neither status nor managed fields (which a live cluster's objects carry
-                // and manifests do not): the view holds without them.
-                let mut o = o;
-                o.fields = Default::default();
-                if let Some(body) = o.body.as_object_mut() {
-                    body.remove("status");
-                    if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-                        meta.remove("managedFields");
-                    }
-                }
-                kept.push(o);
+                prepared.push(match before.get(&Arc::as_ptr(o)) {
+                    Some(p) => (*p).clone(),
+                    None => Prepared::of(o),
+                });
+                kept.push(o.clone());
             }
         }
-        let prepared: Vec<Prepared> = kept.iter().map(Prepared::of).collect();
         let baseline = exposure
-            .analyse_prepared(kept.iter().zip(prepared.iter().map(Some)), catalogue)
+            .analyse_prepared(
+                kept.iter().map(|o| &**o).zip(prepared.iter().map(Some)),
+                catalogue,
+            )
             .iter()
             .map(key)
             .collect();
@@ -117,6 +182,80 @@ mod tests {
             template: None,
         };
         Object::from_value(body, source, FieldLines::default()).unwrap()
+    }
+
+    /// A view built from shared objects judges as one built from copies, and reads again only
+    /// the objects it did not hold before.
+    #[test]
+    fn a_shared_view_reuses_what_it_read_before() {
+        let install = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/kubeflow-incident");
+        let (inputs, _) = jackstop_manifests::collect_inputs(&[install.display().to_string()], &[]);
+        let read = jackstop_manifests::read_inputs(&inputs, &Default::default());
+        let catalogue = Catalogue::builtin();
+        let copied = ClusterState::new(read.objects.clone(), catalogue);
+        assert!(copied.exposures() > 0, "the fixture must expose something");
+        let shared: Vec<Arc<Object>> = read
+            .objects
+            .into_iter()
+            .filter_map(|mut o| ClusterState::trim(&mut o).then(|| Arc::new(o)))
+            .collect();
+        let first = ClusterState::shared(&shared, &ClusterState::empty(), catalogue);
+        assert_eq!(first.baseline, copied.baseline);
+        // The same objects again: every one is the previous view's, and so is what was read.
+        let again = ClusterState::shared(&shared, &first, catalogue);
+        assert_eq!(again.baseline, first.baseline);
+        for (a, b) in again.objects.iter().zip(&first.objects) {
+            assert!(Arc::ptr_eq(a, b));
+        }
+        for (a, b) in again.prepared.iter().zip(&first.prepared) {
+            assert!(a.same_as(b), "read again");
+        }
+    }
+
+    /// Pods their controller's template describes are not held; the exposure through them is
+    /// still found, through the template. Pods of other controllers, and bare Pods, are held.
+    #[test]
+    fn pods_a_held_template_describes_are_not_held() {
+        let container = json!([{"name": "lab", "image": "quay.io/jupyter/base-notebook",
+            "args": ["start-notebook.py", "--IdentityProvider.token=''"]}]);
+        let pod = |name: &str, owner: Option<(&str, &str)>| {
+            let mut p = json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "ml", "labels": {"app": "lab"}},
+                "spec": {"containers": container}, "status": {"phase": "Running"}});
+            if let Some((api, kind)) = owner {
+                p["metadata"]["ownerReferences"] = json!([{"apiVersion": api, "kind": kind, "name": "x", "uid": "u", "controller": true}]);
+            }
+            object(p)
+        };
+        let svc = object(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lab", "namespace": "ml"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "lab"}, "ports": [{"port": 80, "targetPort": 8888}]}}),
+        );
+        let rs = object(
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "x", "namespace": "ml", "uid": "u"},
+            "spec": {"selector": {"matchLabels": {"app": "lab"}}, "template": {"metadata": {"labels": {"app": "lab"}}, "spec": {"containers": container}}}}),
+        );
+        let state = ClusterState::new(
+            vec![
+                svc.clone(),
+                rs,
+                pod("rs-pod", Some(("apps/v1", "ReplicaSet"))),
+                pod("job-pod", Some(("batch/v1", "Job"))),
+                pod("wf-pod", Some(("argoproj.io/v1alpha1", "Workflow"))),
+                pod("bare", None),
+            ],
+            Catalogue::builtin(),
+        );
+        let held: Vec<&str> = state.objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(held, ["lab", "x", "wf-pod", "bare"]);
+        // The ReplicaSet alone exposes JupyterLab: found through its template.
+        let only_rs = ClusterState::new(
+            vec![svc, pod("rs-pod", Some(("apps/v1", "ReplicaSet")))],
+            Catalogue::builtin(),
+        );
+        assert_eq!(only_rs.exposures(), 0, "no template held, no Pod held");
+        assert!(state.exposures() >= 1);
     }
 
     /// What a live cluster's objects carry beyond their spec is not held, and judges the same.

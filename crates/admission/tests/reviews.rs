@@ -247,3 +247,60 @@ fn the_benign_corpora_are_admitted_without_a_denial() {
     }
     assert!(admitted > 500, "{admitted}");
 }
+
+/// A live cluster's view holds a Deployment and its ReplicaSet (its Pods, described by the
+/// ReplicaSet's template, are not held). A new Pod of a ReplicaSet whose exposure is already
+/// there (a replica restarted, a scale-up) is admitted: refusing it would break a running
+/// workload without closing anything.
+#[test]
+fn a_new_replica_of_an_exposed_workload_adds_nothing() {
+    use jackstop_core::{FieldLines, Source};
+    use serde_json::json;
+    let obj = |v: Value| Object::from_value(v, Source::default(), FieldLines::default()).unwrap();
+    let container = json!([{"name": "lab", "image": "quay.io/jupyter/base-notebook",
+        "args": ["start-notebook.py", "--IdentityProvider.token=''"]}]);
+    let pod = |name: &str, owned: bool| {
+        let mut p = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "ml", "uid": format!("uid-{name}"),
+                "labels": {"app": "lab", "pod-template-hash": "7d9f"}},
+            "spec": {"containers": container}});
+        if owned {
+            p["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": "lab-7d9f", "uid": "uid-rs", "controller": true}]);
+        }
+        p
+    };
+    let view = vec![
+        obj(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lab", "namespace": "ml"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "lab"}, "ports": [{"port": 80, "targetPort": 8888}]}}),
+        ),
+        obj(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "lab", "namespace": "ml", "uid": "uid-d"},
+            "spec": {"selector": {"matchLabels": {"app": "lab"}}, "template": {"metadata": {"labels": {"app": "lab"}}, "spec": {"containers": container}}}}),
+        ),
+        obj(
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "lab-7d9f", "namespace": "ml", "uid": "uid-rs",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "lab", "uid": "uid-d", "controller": true}]},
+            "spec": {"selector": {"matchLabels": {"app": "lab", "pod-template-hash": "7d9f"}},
+                "template": {"metadata": {"labels": {"app": "lab", "pod-template-hash": "7d9f"}}, "spec": {"containers": container}}}}),
+        ),
+        obj(pod("lab-7d9f-aaaaa", true)),
+    ];
+    let cat = Catalogue::builtin();
+    let state = ClusterState::new(view, cat);
+    assert!(state.exposures() > 0);
+    let engine = Engine::new(cat);
+    let create = |p: Value| {
+        let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "name": p["metadata"]["name"], "namespace": "ml", "operation": "CREATE",
+                "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+                "object": p, "dryRun": false}});
+        let req = parse_review(body.to_string().as_bytes()).unwrap();
+        engine.review(&req, &Policy::default(), &state)
+    };
+    let v = create(pod("lab-7d9f-bbbbb", true));
+    assert!(v.allowed, "a replica of what runs already: {:?}", v.message);
+}

@@ -27,6 +27,7 @@ use kube::api::DynamicObject;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use serde_json::Value;
+use std::borrow::Borrow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::Hasher;
@@ -64,10 +65,12 @@ pub enum Update {
 
 type Events = BoxStream<'static, (usize, Result<Event<DynamicObject>, watcher::Error>)>;
 
-/// Every resource's watcher, and the objects they have delivered so far.
-pub struct ClusterWatch {
+/// Every resource's watcher, and the objects they have delivered so far, each held as a `T`:
+/// an [`Object`] for analysers that read the store whole, or an `Arc<Object>` for a holder that
+/// keeps views of it (the webhook), which then share the objects instead of copying them.
+pub struct ClusterWatch<T = Object> {
     streams: SelectAll<Events>,
-    store: Store,
+    store: Store<T>,
     /// The API server's address, for messages.
     pub server: String,
     /// What is watched.
@@ -81,10 +84,10 @@ pub struct ClusterWatch {
     last_error: Vec<Option<String>>,
 }
 
-impl ClusterWatch {
+impl<T: From<Object> + Borrow<Object>> ClusterWatch<T> {
     /// Connects, discovers, and starts a watcher per resource. Fails as a scan does: no
     /// kubeconfig, or a server that answers no discovery.
-    pub async fn start(opts: &ClusterOptions) -> Result<ClusterWatch, ClusterError> {
+    pub async fn start(opts: &ClusterOptions) -> Result<ClusterWatch<T>, ClusterError> {
         // A watch connection is silent between events and bookmarks: it may stay quiet up to
         // the watch's own timeout.
         let read_timeout = Duration::from_secs(u64::from(WATCH_TIMEOUT_SECS) + 5);
@@ -117,8 +120,17 @@ impl ClusterWatch {
     }
 
     /// The objects as of now, for the analysers.
-    pub fn objects(&self) -> &[Object] {
+    pub fn objects(&self) -> &[T] {
         &self.store.objects
+    }
+
+    /// Applies `trim` to every object as it arrives, before it is held or digested: a holder
+    /// that never reads some fields (the webhook's view: `status`, `managedFields`) does not
+    /// keep them, and one that needs no object of a sort (Pods that a template it holds
+    /// describes) holds none (`trim` answers false). An object that changed only in what was
+    /// trimmed away is not replaced.
+    pub fn trim_with(&mut self, trim: fn(&mut Object) -> bool) {
+        self.store.trim = Some(trim);
     }
 
     /// Whether every resource has been listed once (or given up on for now).
@@ -190,8 +202,11 @@ impl ClusterWatch {
                 None
             }
             Event::InitApply(o) => {
-                if let Some(o) = object(o, r, &self.store.path) {
-                    self.store.pending[i].get_or_insert_with(Vec::new).push(o);
+                // Trimmed as it arrives: a first listing of a large cluster is not held whole.
+                if let Some(mut o) = object(o, r, &self.store.path) {
+                    if self.store.trim.is_none_or(|trim| trim(&mut o)) {
+                        self.store.pending[i].get_or_insert_with(Vec::new).push(o);
+                    }
                 }
                 None
             }
@@ -219,7 +234,7 @@ impl ClusterWatch {
             }
             Event::Delete(o) => {
                 let o = object(o, r, &self.store.path)?;
-                let changed = self.store.remove(&Store::key(i, &o));
+                let changed = self.store.remove(&Store::<T>::key(i, &o));
                 Some(Update::Objects {
                     resource: i,
                     changed,
@@ -270,18 +285,19 @@ type Key = (usize, String, String);
 
 /// The watched objects in one vector (what analysers read), with each one's key and a digest
 /// of what analysers read in it.
-struct Store {
-    objects: Vec<Object>,
+struct Store<T> {
+    objects: Vec<T>,
     keys: Vec<Key>,
     digests: Vec<u64>,
     index: HashMap<Key, usize>,
     /// Per resource: the objects of a relist in progress.
     pending: Vec<Option<Vec<Object>>>,
     path: Arc<str>,
+    trim: Option<fn(&mut Object) -> bool>,
 }
 
-impl Store {
-    fn new(resources: usize) -> Store {
+impl<T: From<Object> + Borrow<Object>> Store<T> {
+    fn new(resources: usize) -> Store<T> {
         Store {
             objects: Vec::new(),
             keys: Vec::new(),
@@ -289,6 +305,7 @@ impl Store {
             index: HashMap::new(),
             pending: vec![None; resources],
             path: Arc::from(CLUSTER_PATH),
+            trim: None,
         }
     }
 
@@ -301,19 +318,28 @@ impl Store {
     }
 
     /// Adds or replaces one object; whether what analysers read changed.
-    fn upsert(&mut self, resource: usize, o: Object) -> bool {
-        let key = Store::key(resource, &o);
+    fn upsert(&mut self, resource: usize, mut o: Object) -> bool {
+        if let Some(trim) = self.trim {
+            if !trim(&mut o) {
+                return self.remove(&Self::key(resource, &o));
+            }
+        }
+        let key = Self::key(resource, &o);
         let d = digest(&o.body);
         match self.index.get(&key) {
             Some(&at) => {
                 let changed = self.digests[at] != d;
-                self.objects[at] = o;
-                self.digests[at] = d;
+                // Trimmed, an unchanged object is the same as the one held, which views
+                // may share: it stays.
+                if changed || self.trim.is_none() {
+                    self.objects[at] = T::from(o);
+                    self.digests[at] = d;
+                }
                 changed
             }
             None => {
                 self.index.insert(key.clone(), self.objects.len());
-                self.objects.push(o);
+                self.objects.push(T::from(o));
                 self.keys.push(key);
                 self.digests.push(d);
                 true
@@ -341,7 +367,7 @@ impl Store {
         let mut changed = false;
         let mut keep = std::collections::HashSet::with_capacity(listed.len());
         for o in listed {
-            keep.insert(Store::key(resource, &o));
+            keep.insert(Self::key(resource, &o));
             changed |= self.upsert(resource, o);
         }
         let gone: Vec<Key> = self
@@ -417,7 +443,7 @@ mod tests {
 
     #[test]
     fn state_and_versions_are_not_changes_but_are_kept() {
-        let mut s = Store::new(1);
+        let mut s = Store::<Object>::new(1);
         assert!(s.upsert(0, pod("a", "x", "Pending", "1")));
         assert!(!s.upsert(0, pod("a", "x", "Running", "2")));
         assert_eq!(s.objects[0].str_at("status.phase"), Some("Running"));
@@ -425,9 +451,36 @@ mod tests {
         assert_eq!(s.objects.len(), 1);
     }
 
+    /// Trimmed and shared (the webhook's store): what is trimmed is not held, and an object
+    /// that changed only there stays the same allocation, which views share.
+    #[test]
+    fn a_trimmed_store_keeps_unchanged_objects_shared() {
+        fn trim(o: &mut Object) -> bool {
+            if let Some(b) = o.body.as_object_mut() {
+                b.remove("status");
+            }
+            o.name != "skipped"
+        }
+        let mut s = Store::<Arc<Object>>::new(1);
+        s.trim = Some(trim);
+        assert!(s.upsert(0, pod("a", "x", "Pending", "1")));
+        let held = s.objects[0].clone();
+        assert!(held.at("status").is_none());
+        assert!(!s.upsert(0, pod("a", "x", "Running", "2")));
+        assert!(Arc::ptr_eq(&held, &s.objects[0]), "status only: kept");
+        assert!(s.upsert(0, pod("a", "y", "Running", "3")));
+        assert!(!Arc::ptr_eq(&held, &s.objects[0]), "a new image: replaced");
+        assert_eq!(
+            s.objects[0].body["spec"]["containers"][0]["image"],
+            json!("y")
+        );
+        assert!(!s.upsert(0, pod("skipped", "x", "Running", "1")));
+        assert_eq!(s.objects.len(), 1, "not held");
+    }
+
     #[test]
     fn removal_keeps_the_index_right() {
-        let mut s = Store::new(1);
+        let mut s = Store::<Object>::new(1);
         for n in ["a", "b", "c"] {
             s.upsert(0, pod(n, "x", "Running", "1"));
         }
@@ -442,7 +495,7 @@ mod tests {
 
     #[test]
     fn a_relist_drops_what_was_deleted_meanwhile_and_only_that() {
-        let mut s = Store::new(2);
+        let mut s = Store::<Object>::new(2);
         s.upsert(0, pod("a", "x", "Running", "1"));
         s.upsert(0, pod("b", "x", "Running", "1"));
         s.upsert(1, pod("other", "x", "Running", "1"));

@@ -94,6 +94,17 @@ impl Prepared {
             templates: template_facts(o),
         }
     }
+
+    /// Whether both hold the very same reading (not only an equal one): a view that took it
+    /// over from the view before did not read the object again.
+    pub fn same_as(&self, other: &Prepared) -> bool {
+        self.templates.len() == other.templates.len()
+            && self
+                .templates
+                .iter()
+                .zip(&other.templates)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
 }
 
 impl ExposureAnalyser {

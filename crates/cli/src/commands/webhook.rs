@@ -10,6 +10,7 @@ use anyhow::Context;
 use jackstop_admission::{ClusterState, Engine, Policy, Verdict};
 use jackstop_catalogue::Catalogue;
 use jackstop_cluster::watch::{ClusterWatch, Update};
+use jackstop_core::Object;
 use jackstop_manifests::{KindFilter, ReadOptions};
 use jackstop_report::table::paint;
 use jackstop_serve::admission::{
@@ -219,7 +220,8 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
             .map(str::to_string)
             .collect();
         let opts = cluster_options(&args.live, kinds);
-        let watch = ClusterWatch::start(&opts).await?;
+        let mut watch = ClusterWatch::<Arc<Object>>::start(&opts).await?;
+        watch.trim_with(ClusterState::trim);
         for w in &watch.warnings {
             eprintln!("jackstop: {}: {}", w.path, w.message);
         }
@@ -316,7 +318,7 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
 }
 
 /// Keeps the webhook's cluster view current: rebuilt once listed, then shortly after changes.
-async fn keep_view(mut watch: ClusterWatch, webhook: Webhook, ready: Arc<AtomicBool>) {
+async fn keep_view(mut watch: ClusterWatch<Arc<Object>>, webhook: Webhook, ready: Arc<AtomicBool>) {
     let catalogue = Catalogue::builtin();
     let mut dirty = false;
     loop {
@@ -349,14 +351,16 @@ async fn keep_view(mut watch: ClusterWatch, webhook: Webhook, ready: Arc<AtomicB
 }
 
 /// Builds the new view off the serving thread (its exposure analysis takes milliseconds on a
-/// large cluster, and reviews go on against the old view meanwhile), then swaps it in.
-async fn rebuild(
-    objects: Vec<jackstop_core::Object>,
-    webhook: &Webhook,
-    catalogue: &'static Catalogue,
-) {
+/// large cluster, and reviews go on against the old view meanwhile), then swaps it in. The
+/// objects are the watch's own, shared; what was read from those the old view holds too is
+/// taken from it.
+async fn rebuild(objects: Vec<Arc<Object>>, webhook: &Webhook, catalogue: &'static Catalogue) {
+    let previous = webhook.state.read().map(|s| s.clone()).ok();
     let built = tokio::task::spawn_blocking(move || {
-        let state = ClusterState::new(objects, catalogue);
+        let empty = ClusterState::empty();
+        let state =
+            ClusterState::shared(&objects, previous.as_deref().unwrap_or(&empty), catalogue);
+        drop(previous);
         release_freed_memory();
         state
     })

@@ -57,7 +57,7 @@ async fn watch(args: WatchArgs) -> anyhow::Result<u8> {
     let mut stop = std::pin::pin!(shutdown_signal());
 
     let mut watch = tokio::select! {
-        w = ClusterWatch::start(&opts) => w?,
+        w = ClusterWatch::<jackstop_core::Object>::start(&opts) => w?,
         why = &mut stop => {
             eprintln!("jackstop: {why} before the watch started; stopping");
             return Ok(EXIT_CLEAN);
