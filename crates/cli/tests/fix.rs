@@ -999,3 +999,399 @@ async fn host_ports_are_removed_by_a_json_patch() {
         r.stdout
     );
 }
+
+/// JupyterLab without a token behind Traefik: an Ingress that names a Middleware already, and
+/// an IngressRoute with a route without middlewares and one with a stripPrefix.
+const TRAEFIK: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: ml}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lab, namespace: ml}
+spec:
+  selector: {app: lab}
+  ports: [{port: 80, targetPort: 8888}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: lab, namespace: ml}
+spec:
+  selector: {matchLabels: {app: lab}}
+  template:
+    metadata: {labels: {app: lab}}
+    spec:
+      containers:
+      - name: lab
+        image: quay.io/jupyter/base-notebook
+        args: [start-notebook.py, "--IdentityProvider.token=''"]
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: strip, namespace: ml}
+spec:
+  stripPrefix: {prefixes: [/lab]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: lab
+  namespace: ml
+  annotations: {traefik.ingress.kubernetes.io/router.middlewares: ml-strip@kubernetescrd}
+spec:
+  ingressClassName: traefik
+  rules: [{http: {paths: [{path: /lab, pathType: Prefix, backend: {service: {name: lab, port: {number: 80}}}}]}}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: lab, namespace: ml}
+spec:
+  entryPoints: [websecure]
+  routes:
+  - match: Host(`lab.example.com`)
+    kind: Rule
+    services: [{name: lab, port: 80}]
+  - match: Host(`lab.example.com`) && PathPrefix(`/lab`)
+    kind: Rule
+    middlewares: [{name: strip}]
+    services: [{name: lab, port: 80}]
+"#;
+
+const AUTH_URL: &str = "http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth";
+
+/// The rules of the exposures a scan of `paths` finds, by the kind of their object.
+fn exposure_rules(paths: &[&str]) -> Vec<(String, String)> {
+    let mut args = vec!["scan", "-f", "json", "--fail-on", "none"];
+    args.extend_from_slice(paths);
+    let r = jackstop(&args, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut out: Vec<(String, String)> = r.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["category"] == "exposure")
+        .map(|f| {
+            (
+                f["resource"]["kind"].as_str().unwrap().to_string(),
+                f["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Traefik: the Middleware file and the two patches, as the real kubectl applies them offline
+/// (`--type merge` for the Ingress, `--type json` for the IngressRoute); the scan of what they
+/// leave finds the interface behind authentication (JS-EXP-009) on both ways in.
+#[test]
+fn traefik_files_are_what_kubectl_takes_and_put_the_login_in_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("traefik.yaml");
+    std::fs::write(&input, TRAEFIK).unwrap();
+    let before = exposure_rules(&[input.to_str().unwrap()]);
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert!(before.iter().all(|(_, rule)| rule != "JS-EXP-009"));
+    let out = tmp.path().join("fixes");
+    let (code, doc, stderr) = fix_json(&[
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--ingress-auth-url",
+        AUTH_URL,
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(doc["unfixed"].as_array().unwrap().is_empty(), "{doc:#}");
+    let fixes = doc["fixes"].as_array().unwrap();
+    let summary: Vec<(&str, &str, &str, &str)> = fixes
+        .iter()
+        .map(|f| {
+            (
+                f["action"].as_str().unwrap(),
+                f["effect"].as_str().unwrap(),
+                f["method"].as_str().unwrap(),
+                f["target"]["kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("traefik-forward-auth", "prepares", "apply", "Middleware"),
+            ("traefik-auth", "closes", "merge-patch", "Ingress"),
+            ("traefik-auth", "closes", "json-patch", "IngressRoute"),
+        ]
+    );
+    let middleware = json!({
+        "apiVersion": "traefik.io/v1alpha1", "kind": "Middleware",
+        "namespace": "ml", "name": "jackstop-forward-auth"
+    });
+    assert!(fixes[0].get("requires").is_none());
+    for f in &fixes[1..] {
+        assert_eq!(f["requires"], json!([middleware]), "{f:#}");
+        assert_eq!(f["needsInput"], false);
+    }
+
+    // The patches, by the real kubectl, offline, to the objects as they were read.
+    let mut objects = objects_from(&[input.as_path()]);
+    let work = tempfile::tempdir().unwrap();
+    for f in &fixes[1..] {
+        let ty = if f["method"] == "json-patch" {
+            "json"
+        } else {
+            "merge"
+        };
+        let command = f["command"].as_str().unwrap();
+        assert!(
+            command.contains(&format!("--type {ty} --patch-file")),
+            "{command}"
+        );
+        let i = objects
+            .iter()
+            .position(|o| same(o, &f["target"]))
+            .expect("target among the objects");
+        let obj_file = work.path().join("object.json");
+        std::fs::write(&obj_file, objects[i].to_string()).unwrap();
+        let o = std::process::Command::new("kubectl")
+            .args([
+                "patch",
+                "--local",
+                "--dry-run=client",
+                "--type",
+                ty,
+                "-o",
+                "json",
+                "-f",
+            ])
+            .arg(&obj_file)
+            .arg("--patch-file")
+            .arg(f["file"].as_str().unwrap())
+            .env("KUBECONFIG", "/dev/null")
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            o.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        objects[i] = serde_json::from_slice(&o.stdout).unwrap();
+    }
+    let ing = objects.iter().find(|o| o["kind"] == "Ingress").unwrap();
+    assert_eq!(
+        ing["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"],
+        "ml-jackstop-forward-auth@kubernetescrd,ml-strip@kubernetescrd"
+    );
+    let ir = objects
+        .iter()
+        .find(|o| o["kind"] == "IngressRoute")
+        .unwrap();
+    assert_eq!(
+        ir["spec"]["routes"][0]["middlewares"],
+        json!([{"name": "jackstop-forward-auth"}])
+    );
+    assert_eq!(
+        ir["spec"]["routes"][1]["middlewares"],
+        json!([{"name": "jackstop-forward-auth"}, {"name": "strip"}])
+    );
+    let patched = work.path().join("patched.json");
+    std::fs::write(
+        &patched,
+        json!({"apiVersion": "v1", "kind": "List", "items": objects}).to_string(),
+    )
+    .unwrap();
+    // The patches alone: Traefik would not find the Middleware; still open as jackstop reads it.
+    let alone = exposure_rules(&[patched.to_str().unwrap()]);
+    assert!(
+        alone.iter().all(|(_, rule)| rule != "JS-EXP-009"),
+        "{alone:?}"
+    );
+    // With the Middleware file (read as kubectl apply reads it): behind authentication.
+    let after = exposure_rules(&[
+        patched.to_str().unwrap(),
+        fixes[0]["file"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        after,
+        [
+            ("Ingress".to_string(), "JS-EXP-009".to_string()),
+            ("IngressRoute".to_string(), "JS-EXP-009".to_string()),
+        ]
+    );
+    // The table says what to apply first.
+    let r = jackstop(
+        &[
+            "fix",
+            "-f",
+            "table",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        r.stdout.contains(
+            "requires: apply the file that creates Middleware ml/jackstop-forward-auth first"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+/// `--apply` against the stand-in: without an auth URL the Middleware has a placeholder and
+/// nothing is sent, the patches that name it included; with one, the Middleware is created
+/// before the patches that name it are sent, and the cluster scanned again has the interface
+/// behind authentication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traefik_apply_creates_the_middleware_before_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("traefik.yaml");
+    std::fs::write(&input, TRAEFIK).unwrap();
+    let server = ApiServer::start(ServerConfig {
+        objects: objects_from(&[input.as_path()]),
+        ..ServerConfig::default()
+    })
+    .await;
+    let kc = kubeconfig(&server.url, tmp.path());
+    let out = tmp.path().join("fixes");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--cluster",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--apply",
+        ];
+        args.extend_from_slice(extra);
+        fix_json(&args)
+    };
+
+    let (code, doc, stderr) = run(&[]);
+    assert_eq!(code, 1, "{stderr}");
+    let fixes = doc["fixes"].as_array().unwrap();
+    assert_eq!(fixes.len(), 3, "{doc:#}");
+    assert!(fixes[0]["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("placeholders"));
+    for f in &fixes[1..] {
+        assert_eq!(
+            f["skipped"],
+            "not applied: it names Middleware ml/jackstop-forward-auth, which fix 001 creates, and that fix is not applied",
+            "{f:#}"
+        );
+        assert!(f["dryRun"].is_null() && f["applied"].is_null());
+    }
+    let writes = |server: &ApiServer| -> Vec<String> {
+        server
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("PATCH") || r.starts_with("POST"))
+            .collect()
+    };
+    assert!(writes(&server).is_empty(), "{:#?}", writes(&server));
+
+    let (code, doc, stderr) = run(&["--ingress-auth-url", AUTH_URL]);
+    assert_eq!(code, 1, "{stderr}");
+    let fixes = doc["fixes"].as_array().unwrap();
+    for f in fixes {
+        assert_eq!(f["dryRun"]["ok"], true, "{f:#}");
+        assert_eq!(f["applied"]["ok"], true, "{f:#}");
+    }
+    assert!(fixes[0]["dryRun"]["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("would create it"));
+    // Dry runs of the patches pass before the Middleware exists: only the reference is new.
+    let ir_said = fixes[2]["dryRun"]["message"].as_str().unwrap();
+    assert!(ir_said.contains("spec.routes[0].middlewares"), "{ir_said}");
+    // Every dry run first; then the Middleware, then the patches that name it.
+    let w = writes(&server);
+    assert_eq!(w.len(), 6, "{w:#?}");
+    assert!(w[..3].iter().all(|r| r.contains("dryRun=All")), "{w:#?}");
+    assert!(
+        w[3].contains("/middlewares/jackstop-forward-auth"),
+        "{w:#?}"
+    );
+    assert!(
+        w[4].contains("/ingresses/lab") && w[5].contains("/ingressroutes/lab"),
+        "{w:#?}"
+    );
+    let mw = server
+        .get(
+            "traefik.io/v1alpha1",
+            "Middleware",
+            Some("ml"),
+            "jackstop-forward-auth",
+        )
+        .unwrap();
+    assert_eq!(mw["spec"]["forwardAuth"]["address"], AUTH_URL);
+    let ir = server
+        .get("traefik.io/v1alpha1", "IngressRoute", Some("ml"), "lab")
+        .unwrap();
+    assert_eq!(
+        ir["spec"]["routes"][1]["middlewares"],
+        json!([{"name": "jackstop-forward-auth"}, {"name": "strip"}])
+    );
+    let r = jackstop(
+        &[
+            "scan",
+            "--cluster",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-f",
+            "json",
+            "--fail-on",
+            "none",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rules: Vec<String> = r.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["category"] == "exposure")
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(rules, ["JS-EXP-009", "JS-EXP-009"], "{}", r.stdout);
+    // Run again: nothing left to fix for Traefik.
+    let (_, again, _) = run(&["--ingress-auth-url", AUTH_URL]);
+    assert!(again["fixes"].as_array().unwrap().is_empty(), "{again:#}");
+    drop(server);
+
+    // The Middleware refused at its dry run: the patches that name it passed theirs, and are
+    // not applied, for that reason.
+    let server = ApiServer::start(ServerConfig {
+        objects: objects_from(&[input.as_path()]),
+        forbidden: vec!["middlewares".into()],
+        ..ServerConfig::default()
+    })
+    .await;
+    let kc = kubeconfig(&server.url, tmp.path());
+    let (code, doc, stderr) = fix_json(&[
+        "--cluster",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--apply",
+        "--ingress-auth-url",
+        AUTH_URL,
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    let fixes = doc["fixes"].as_array().unwrap();
+    assert_eq!(fixes.len(), 3, "{doc:#}");
+    assert_eq!(fixes[0]["dryRun"]["ok"], false, "{doc:#}");
+    for f in &fixes[1..] {
+        assert_eq!(f["dryRun"]["ok"], true, "{f:#}");
+        assert_eq!(
+            f["skipped"],
+            "not applied: it names Middleware ml/jackstop-forward-auth, which fix 001 creates, and that fix failed its dry run",
+            "{f:#}"
+        );
+    }
+    assert!(writes(&server).iter().all(|r| r.contains("dryRun=All")));
+}

@@ -227,5 +227,6 @@ fn policy(ns: &str, found: Vec<FindingRef>) -> Fix {
             "In Kubeflow profile namespaces the Istio sidecar carries the pods' traffic; the policy applies to it the same way.".into(),
         ],
         needs_input: false,
+        requires: Vec::new(),
     }
 }

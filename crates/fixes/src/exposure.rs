@@ -1,7 +1,8 @@
 //! Exposure fixes: close the way in (a Service back to ClusterIP, a Ray head without a public
 //! Service, a workload off the node's network), narrow it
 //! (load balancer source ranges, an OpenShift Route's router allow list), or authenticate it (an Istio ingress gateway that requires a
-//! token from an OIDC provider, Envoy Gateway SecurityPolicies on Gateway API routes).
+//! token from an OIDC provider, Envoy Gateway SecurityPolicies on Gateway API routes, a Traefik
+//! forwardAuth Middleware named by the Ingress or IngressRoute).
 
 use crate::{Effect, FindingRef, Fix, FixOptions, Method, MANAGED_BY};
 use jackstop_analysers::exposure::alb::Listeners;
@@ -16,9 +17,20 @@ const AUTHENTICATED_RULE: &str = "JS-EXP-009";
 /// The issuer written where the user gave none (`--oidc-issuer`): a TODO that cannot resolve.
 const ISSUER_PLACEHOLDER: &str = "https://oidc.example.invalid/TODO-your-issuer";
 
-/// What jackstop does not write for Traefik yet: the Middleware and the reference to it are
-/// two changes of two objects, which one fix file cannot hold.
-const TRAEFIK_WRITE_IT: &str = "Traefik authenticates through Middlewares, which jackstop does not write yet: create a Middleware with forwardAuth (oauth2-proxy's /oauth2/auth, for example) or basicAuth";
+/// The Middleware the Traefik fixes create in the way in's namespace and name.
+pub const TRAEFIK_MIDDLEWARE: &str = "jackstop-forward-auth";
+
+/// The Ingress annotation by which Traefik attaches Middlewares:
+/// `<namespace>-<name>@kubernetescrd`, comma-separated.
+const TRAEFIK_MIDDLEWARES_ANNOTATION: &str = "traefik.ingress.kubernetes.io/router.middlewares";
+
+/// The forwardAuth address written where the user gave none (`--ingress-auth-url`):
+/// oauth2-proxy's auth endpoint, at a Service whose namespace is a TODO that cannot resolve.
+const TRAEFIK_AUTH_PLACEHOLDER: &str =
+    "http://oauth2-proxy.TODO-namespace.svc.cluster.local/oauth2/auth";
+
+/// How deep Traefik `chain` Middlewares are followed (as the analysis does).
+const MAX_TRAEFIK_CHAIN: usize = 8;
 
 /// The Gateway API group.
 const GATEWAY_API: &str = "gateway.networking.k8s.io";
@@ -50,6 +62,7 @@ pub fn fixes(
     f: &Finding,
     object: Option<&Object>,
     objects: &[Object],
+    findings: &[Finding],
     opts: &FixOptions,
 ) -> Result<Vec<Fix>, String> {
     if f.rule == AUTHENTICATED_RULE {
@@ -69,18 +82,13 @@ pub fn fixes(
     match (o.group(), o.kind.as_str()) {
         ("", "Service") => service_fixes(f, o, objects, opts),
         ("ray.io", "RayCluster") => ray_fix(f, o),
-        ("networking.k8s.io" | "extensions", "Ingress") => ingress_fix(f, o, opts),
+        ("networking.k8s.io" | "extensions", "Ingress") => ingress_fix(f, o, objects, opts),
         (GATEWAY_API, "Gateway" | "HTTPRoute" | "GRPCRoute") => {
             gateway_api_fix(f, o, objects, opts).map(|fix| vec![fix])
         }
-        ("traefik.io" | "traefik.containo.us", "IngressRoute") => Err(format!(
-            "{TRAEFIK_WRITE_IT}: name it in the middlewares of {} ({{name: ..., namespace: ...}})",
-            f.location
-                .field
-                .as_deref()
-                .and_then(|f| f.split(".services").next())
-                .unwrap_or("the route")
-        )),
+        ("traefik.io" | "traefik.containo.us", "IngressRoute") => {
+            traefik_fixes(f, o, objects, findings, opts)
+        }
         (openshift::ROUTE_GROUP, "Route") => route_fix(f, o, opts).map(|fix| vec![fix]),
         (_, "Route" | "HTTPRoute" | "Gateway" | "GRPCRoute") => Err(format!(
             "a {} has no safe one-field change: put an authenticating proxy in front of the interface or remove the route (see its remediation)",
@@ -164,6 +172,7 @@ fn cluster_ip(f: &Finding, svc: &Object, ty: &str) -> Fix {
         ),
         notes: vec![MANAGED_ELSEWHERE.into()],
         needs_input: false,
+        requires: Vec::new(),
     }
 }
 
@@ -199,6 +208,7 @@ fn narrow(f: &Finding, svc: &Object, opts: &FixOptions) -> Fix {
         breaks: "clients outside these ranges (the cloud load balancer, or kube-proxy where it does not, drops them). Not every load balancer honours source ranges: check your provider's. The interface still has no login: the finding stays, at a narrower reach.".into(),
         notes: vec![MANAGED_ELSEWHERE.into()],
         needs_input: false,
+        requires: Vec::new(),
     }
 }
 
@@ -260,6 +270,7 @@ fn route_fix(f: &Finding, r: &Object, opts: &FixOptions) -> Result<Fix, String> 
             MANAGED_ELSEWHERE.into(),
         ],
         needs_input: false,
+        requires: Vec::new(),
     })
 }
 
@@ -380,6 +391,7 @@ fn gateway_auth(f: &Finding, svc: &Object, objects: &[Object], opts: &FixOptions
         breaks: "every client of the gateway that sends no token: browsers without a login proxy, health checks on other paths, machine clients. Another way to close the same findings; it can go with the ClusterIP patch, or be used instead of it when the gateway must stay public.".into(),
         notes,
         needs_input,
+        requires: Vec::new(),
     })
 }
 
@@ -406,12 +418,18 @@ fn ray_fix(f: &Finding, rc: &Object) -> Result<Vec<Fix>, String> {
         ),
         notes: Vec::new(),
         needs_input: false,
+        requires: Vec::new(),
     }])
 }
 
 /// An ingress-nginx Ingress: external authentication annotations (oauth2-proxy's pattern by
 /// default), which make the controller ask the auth service before every request.
-fn ingress_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Vec<Fix>, String> {
+fn ingress_fix(
+    f: &Finding,
+    ing: &Object,
+    objects: &[Object],
+    opts: &FixOptions,
+) -> Result<Vec<Fix>, String> {
     let class = ing
         .str_at("spec.ingressClassName")
         .or_else(|| ing.annotation("kubernetes.io/ingress.class"))
@@ -419,8 +437,12 @@ fn ingress_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Vec<Fix>,
     if class.eq_ignore_ascii_case("alb") {
         return alb_fix(f, ing, opts).map(|fix| vec![fix]);
     }
-    if class.to_ascii_lowercase().contains("traefik") {
-        return Err(format!("{TRAEFIK_WRITE_IT}: name it in the Ingress annotation traefik.ingress.kubernetes.io/router.middlewares as <namespace>-<name>@kubernetescrd"));
+    // Traefik's class, or none with Traefik's middleware annotation (Traefik serves Ingresses
+    // of no class when it is the default controller, as in k3s).
+    if class.to_ascii_lowercase().contains("traefik")
+        || (class.is_empty() && ing.annotation(TRAEFIK_MIDDLEWARES_ANNOTATION).is_some())
+    {
+        return traefik_fixes(f, ing, objects, &[], opts);
     }
     if !class.is_empty() && !class.to_ascii_lowercase().contains("nginx") {
         return Err(format!(
@@ -465,6 +487,7 @@ fn ingress_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Vec<Fix>,
         breaks: "clients that cannot log in (scripts, API clients without a session cookie or token the auth service accepts); remove the annotations to undo".into(),
         notes,
         needs_input,
+        requires: Vec::new(),
     }])
 }
 
@@ -555,7 +578,349 @@ fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Fix, String> 
         breaks: "clients that cannot follow a browser login (scripts, API clients): they get a redirect instead of an answer; remove the annotations to undo".into(),
         notes,
         needs_input: true,
+        requires: Vec::new(),
     })
+}
+
+/// Traefik authenticates through Middlewares, which takes changes of two objects: the
+/// forwardAuth Middleware `jackstop-forward-auth` in the way in's namespace (it prepares:
+/// nothing names it yet), then the reference to it, first among the way in's middlewares (it
+/// closes, and requires the Middleware). Where the way in names it already (and it was not
+/// read), the Middleware alone closes.
+fn traefik_fixes(
+    f: &Finding,
+    way_in: &Object,
+    objects: &[Object],
+    findings: &[Finding],
+    opts: &FixOptions,
+) -> Result<Vec<Fix>, String> {
+    let reference = if way_in.kind == "Ingress" {
+        traefik_ingress_reference(f, way_in)
+    } else {
+        traefik_route_reference(f, way_in, objects, findings)?
+    };
+    let mut middleware = traefik_middleware(f, way_in, objects, opts);
+    match reference {
+        Some(mut r) => {
+            r.requires = vec![middleware.target.clone()];
+            Ok(vec![middleware, r])
+        }
+        None => {
+            middleware.effect = Effect::Closes;
+            middleware.changes = format!(
+                "{}; {} names it already, so this closes",
+                middleware.changes,
+                way_in.display()
+            );
+            Ok(vec![middleware])
+        }
+    }
+}
+
+/// The apiVersion of the Middleware: that of the IngressRoute that names it; for an Ingress,
+/// traefik.io/v1alpha1 (Traefik 2.10 and later) unless the Traefik objects read are all of
+/// the older group.
+fn traefik_api_version(way_in: &Object, objects: &[Object]) -> (String, Option<String>) {
+    if way_in.kind == "IngressRoute" {
+        return (way_in.api_version.clone(), None);
+    }
+    let groups: Vec<&str> = objects
+        .iter()
+        .map(Object::group)
+        .filter(|g| matches!(*g, "traefik.io" | "traefik.containo.us"))
+        .collect();
+    if groups.is_empty() {
+        return (
+            "traefik.io/v1alpha1".into(),
+            Some("No Traefik object was read: traefik.io/v1alpha1 is the group of Traefik 2.10 and later (v3 knows no other); before 2.10, change the apiVersion to traefik.containo.us/v1alpha1.".into()),
+        );
+    }
+    if groups.contains(&"traefik.io") {
+        ("traefik.io/v1alpha1".into(), None)
+    } else {
+        ("traefik.containo.us/v1alpha1".into(), None)
+    }
+}
+
+/// The forwardAuth Middleware: `--ingress-auth-url`, or oauth2-proxy's auth endpoint at a
+/// placeholder namespace (a TODO).
+fn traefik_middleware(f: &Finding, way_in: &Object, objects: &[Object], opts: &FixOptions) -> Fix {
+    let ns = way_in.effective_namespace();
+    let (api_version, version_note) = traefik_api_version(way_in, objects);
+    let address = opts
+        .ingress_auth_url
+        .clone()
+        .unwrap_or_else(|| TRAEFIK_AUTH_PLACEHOLDER.to_string());
+    let mut notes = Vec::new();
+    let mut needs_input = false;
+    match &opts.ingress_auth_url {
+        None => {
+            needs_input = true;
+            notes.push("TODO: this is oauth2-proxy's pattern: it needs oauth2-proxy (configured for your OIDC provider, with --reverse-proxy and --set-xauthrequest) answering at this address: put its namespace in place of TODO-namespace (and its port, when its Service is not on 80), or rerun with --ingress-auth-url URL. Until it is there, the auth request fails and Traefik answers 500: it fails closed. `jackstop fix --apply` applies neither this file nor the one that names the Middleware while it has placeholders.".into());
+        }
+        Some(u) if u.contains('$') => {
+            needs_input = true;
+            notes.push(format!("TODO: the address {u} holds a variable, which ingress-nginx expands and Traefik does not: give the auth service's address as Traefik reaches it (http://oauth2-proxy.NAMESPACE.svc.cluster.local/oauth2/auth, say). `jackstop fix --apply` applies neither this file nor the one that names the Middleware until then."));
+        }
+        Some(_) => {}
+    }
+    notes.push("oauth2-proxy's /oauth2/auth answers 202 or 401 and sends no one to the login: browsers get the 401 until you add an errors middleware that turns 401s into its /oauth2/sign_in (oauth2-proxy's Traefik guide), or point the address at oauth2-proxy itself with --upstream=static://202, which redirects to the login. Traefik's forwardAuth has no sign-in URL of its own (--ingress-auth-signin is ingress-nginx's).".into());
+    notes.push("authResponseHeaders copies the user and email from the auth service's answer (oauth2-proxy sends them with --set-xauthrequest) onto the request, replacing what a client sent. trustForwardHeader passes on the X-Forwarded-* headers the entry point kept: by default Traefik removes a client's own, and keeps those of the proxies in its forwardedHeaders.trustedIPs; set it to false if the entry point has forwardedHeaders.insecure.".into());
+    notes.push(format!("If {ns} has a Middleware {TRAEFIK_MIDDLEWARE} already, applying this sets forwardAuth in it; delete the Middleware, after what names it, to undo."));
+    notes.extend(version_note);
+    let doc = json!({
+        "apiVersion": api_version,
+        "kind": "Middleware",
+        "metadata": {
+            "name": TRAEFIK_MIDDLEWARE,
+            "namespace": ns,
+            "labels": {MANAGED_BY.0: MANAGED_BY.1},
+        },
+        "spec": {
+            "forwardAuth": {
+                "address": address,
+                "trustForwardHeader": true,
+                "authResponseHeaders": ["X-Auth-Request-User", "X-Auth-Request-Email"],
+            }
+        }
+    });
+    Fix {
+        action: "traefik-forward-auth",
+        method: Method::Apply,
+        target: ResourceRef {
+            api_version,
+            kind: "Middleware".into(),
+            namespace: Some(ns.to_string()),
+            name: TRAEFIK_MIDDLEWARE.into(),
+        },
+        documents: vec![doc],
+        findings: vec![f.into()],
+        effect: Effect::Prepares,
+        changes: format!(
+            "creates Traefik Middleware {ns}/{TRAEFIK_MIDDLEWARE}: forwardAuth to {address}, which Traefik asks before every request of a router that names it; it closes nothing until one does (the files that require it)"
+        ),
+        breaks: "nothing by itself".into(),
+        notes,
+        needs_input,
+        requires: Vec::new(),
+    }
+}
+
+/// Whether the Traefik Middleware `ns/name` authenticates (forwardAuth, basicAuth,
+/// digestAuth, directly or through a chain), as the analysis reads it.
+fn traefik_authenticates(objects: &[Object], ns: &str, name: &str, depth: usize) -> bool {
+    let Some(spec) = objects
+        .iter()
+        .find(|o| {
+            o.kind == "Middleware"
+                && matches!(o.group(), "traefik.io" | "traefik.containo.us")
+                && o.effective_namespace() == ns
+                && o.name == name
+        })
+        .and_then(|m| m.at("spec"))
+    else {
+        return false;
+    };
+    ["forwardAuth", "basicAuth", "digestAuth"]
+        .iter()
+        .any(|k| spec.get(k).is_some())
+        || (depth < MAX_TRAEFIK_CHAIN
+            && spec
+                .pointer("/chain/middlewares")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|r| {
+                    r.get("name").and_then(Value::as_str).is_some_and(|n| {
+                        let mns = r.get("namespace").and_then(Value::as_str).unwrap_or(ns);
+                        traefik_authenticates(objects, mns, n, depth + 1)
+                    })
+                }))
+}
+
+/// The middlewares a route of an IngressRoute in `ns` names, as (namespace, name).
+fn route_middlewares(route: &Value, ns: &str) -> Vec<(String, String)> {
+    route
+        .get("middlewares")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let name = m.get("name")?.as_str()?;
+            let mns = m.get("namespace").and_then(Value::as_str).unwrap_or(ns);
+            Some((mns.to_string(), name.to_string()))
+        })
+        .collect()
+}
+
+/// The Services a route of an IngressRoute in `ns` sends to, as (namespace, name).
+fn route_services(route: &Value, ns: &str) -> Vec<(String, String)> {
+    route
+        .get("services")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|s| s.get("kind").and_then(Value::as_str).unwrap_or("Service") == "Service")
+        .filter_map(|s| {
+            let name = s.get("name")?.as_str()?;
+            let sns = s.get("namespace").and_then(Value::as_str).unwrap_or(ns);
+            Some((sns.to_string(), name.to_string()))
+        })
+        .collect()
+}
+
+/// `spec.routes[3].services[0]` -> 3.
+fn route_index(field: &str) -> Option<usize> {
+    field
+        .strip_prefix("spec.routes[")?
+        .split_once(']')?
+        .0
+        .parse()
+        .ok()
+}
+
+/// An Ingress that Traefik serves: jackstop's Middleware first in the router.middlewares
+/// annotation, the value as scanned after it. None when it names it already.
+fn traefik_ingress_reference(f: &Finding, ing: &Object) -> Option<Fix> {
+    let ns = ing.effective_namespace();
+    let ann = TRAEFIK_MIDDLEWARES_ANNOTATION;
+    let ours = format!("{ns}-{TRAEFIK_MIDDLEWARE}@kubernetescrd");
+    let existing = ing.annotation(ann).map(str::trim).unwrap_or("");
+    let bare = format!("{ns}-{TRAEFIK_MIDDLEWARE}");
+    if existing
+        .split(',')
+        .map(str::trim)
+        .any(|r| r == ours || r == bare)
+    {
+        return None;
+    }
+    let value = if existing.is_empty() {
+        ours.clone()
+    } else {
+        format!("{ours},{existing}")
+    };
+    let mut notes = vec![MANAGED_ELSEWHERE.to_string()];
+    if !existing.is_empty() {
+        notes.insert(0, format!("A merge patch writes the annotation whole: the middlewares as scanned ({existing}) stay, after jackstop's. If the annotation changed since the scan, run jackstop fix again first."));
+    }
+    let mut annotations = Map::new();
+    annotations.insert(ann.into(), json!(value));
+    Some(Fix {
+        action: "traefik-auth",
+        method: Method::MergePatch,
+        target: ing.resource(),
+        documents: vec![json!({"metadata": {"annotations": annotations}})],
+        findings: vec![f.into()],
+        effect: Effect::Closes,
+        changes: format!(
+            "annotation {ann}: {value} (Middleware {ns}/{TRAEFIK_MIDDLEWARE} first): every request through {} must pass its forwardAuth first",
+            ing.display()
+        ),
+        breaks: "clients that cannot log in (scripts, API clients without a session cookie or token the auth service accepts); the auth service is asked before the other middlewares (a redirect to HTTPS, an allow list). Until the Middleware exists Traefik does not serve the Ingress (404): it fails closed. Take the entry out of the annotation to undo.".into(),
+        notes,
+        needs_input: false,
+        requires: Vec::new(),
+    })
+}
+
+/// An IngressRoute: jackstop's Middleware first in the middlewares of every route that leads
+/// to an interface found through it (the routes of its findings, and the others to the same
+/// Service or the same pods that no Middleware authenticates), as a JSON patch that tests each
+/// route as scanned. One patch for all the findings of the IngressRoute, so that it is the
+/// same whichever finding it is written for. None when every such route names it already.
+fn traefik_route_reference(
+    f: &Finding,
+    ir: &Object,
+    objects: &[Object],
+    findings: &[Finding],
+) -> Result<Option<Fix>, String> {
+    let ns = ir.effective_namespace();
+    let Some(routes) = ir.at("spec.routes").and_then(Value::as_array) else {
+        return Err(format!("{} has no spec.routes as read", ir.display()));
+    };
+    let mut wanted = std::collections::BTreeSet::new();
+    let same_way_in = findings.iter().filter(|g| {
+        g.resource == f.resource
+            && g.category == jackstop_core::Category::Exposure
+            && g.rule != AUTHENTICATED_RULE
+    });
+    for g in std::iter::once(f).chain(same_way_in) {
+        let field = g.location.field.as_deref().unwrap_or("");
+        match route_index(field).filter(|i| *i < routes.len()) {
+            Some(i) => wanted.insert(i),
+            None => {
+                return Err(format!(
+                    "{field:?} is not a route of {} as read: name a forwardAuth Middleware in the middlewares of the route to the interface",
+                    ir.display()
+                ))
+            }
+        };
+        let svc = detail_via(g)
+            .into_iter()
+            .find(|r| r.kind == "Service" && group_of(r).is_empty())
+            .map(|r| (r.namespace.unwrap_or_else(|| "default".into()), r.name));
+        for (j, route) in routes.iter().enumerate() {
+            let leads = route_services(route, ns).iter().any(|(sns, name)| {
+                svc.as_ref().is_some_and(|(a, b)| a == sns && b == name)
+                    || selects_workload(g, (sns, name), objects)
+            });
+            let authenticated = route_middlewares(route, ns)
+                .iter()
+                .any(|(mns, name)| traefik_authenticates(objects, mns, name, 0));
+            if leads && !authenticated {
+                wanted.insert(j);
+            }
+        }
+    }
+    let mut ops = Vec::new();
+    let mut words = Vec::new();
+    for i in wanted {
+        let route = &routes[i];
+        if route_middlewares(route, ns)
+            .iter()
+            .any(|(mns, name)| mns == ns && name == TRAEFIK_MIDDLEWARE)
+        {
+            continue;
+        }
+        let path = format!("/spec/routes/{i}");
+        let rule = route.get("match").and_then(Value::as_str).unwrap_or("?");
+        ops.push(json!({"op": "test", "path": path, "value": route}));
+        match route.get("middlewares") {
+            Some(Value::Array(_)) => {
+                ops.push(json!({"op": "add", "path": format!("{path}/middlewares/0"), "value": {"name": TRAEFIK_MIDDLEWARE}}));
+                words.push(format!("spec.routes[{i}] ({rule})"));
+            }
+            None | Some(Value::Null) => {
+                ops.push(json!({"op": "add", "path": format!("{path}/middlewares"), "value": [{"name": TRAEFIK_MIDDLEWARE}]}));
+                words.push(format!("spec.routes[{i}] ({rule}; a list of its own)"));
+            }
+            Some(_) => {
+                return Err(format!(
+                    "spec.routes[{i}].middlewares of {} is not a list: Traefik does not take the IngressRoute as it is; fix it first",
+                    ir.display()
+                ))
+            }
+        }
+    }
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Fix {
+        action: "traefik-auth",
+        method: Method::JsonPatch,
+        target: ir.resource(),
+        documents: vec![Value::Array(ops)],
+        findings: vec![f.into()],
+        effect: Effect::Closes,
+        changes: format!(
+            "Middleware {ns}/{TRAEFIK_MIDDLEWARE} first in the middlewares of {}: every request through them must pass its forwardAuth first. Each route is tested as scanned: the patch fails, changing nothing, on an IngressRoute that moved on",
+            words.join(", ")
+        ),
+        breaks: "clients of these routes that cannot log in (scripts, API clients without a session cookie or token the auth service accepts); the auth service is asked before the routes' other middlewares. Until the Middleware exists Traefik does not serve these routes (404): they fail closed. Other routes of the IngressRoute are not changed. Take the entries out to undo.".into(),
+        notes: vec![MANAGED_ELSEWHERE.into()],
+        needs_input: false,
+        requires: Vec::new(),
+    }))
 }
 
 fn detail_str<'a>(f: &'a Finding, key: &str) -> Option<&'a str> {
@@ -877,6 +1242,7 @@ fn gateway_api_fix(
         documents,
         notes,
         needs_input,
+        requires: Vec::new(),
     })
 }
 
@@ -1033,6 +1399,7 @@ fn node_fix(f: &Finding, o: &Object) -> Result<Vec<Fix>, String> {
                 breaks,
                 notes,
                 needs_input: false,
+                requires: Vec::new(),
             }]);
         }
         // Its container publishes host ports too (the API server defaults them on
@@ -1051,6 +1418,7 @@ fn node_fix(f: &Finding, o: &Object) -> Result<Vec<Fix>, String> {
             breaks,
             notes,
             needs_input: false,
+            requires: Vec::new(),
         }]);
     }
     if let Some(container) = field.strip_suffix(".ports") {
@@ -1088,6 +1456,7 @@ fn node_fix(f: &Finding, o: &Object) -> Result<Vec<Fix>, String> {
             breaks: format!("{reach_instead}."),
             notes: vec![MANAGED_ELSEWHERE.into()],
             needs_input: false,
+            requires: Vec::new(),
         }]);
     }
     Err(format!(

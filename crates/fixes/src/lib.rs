@@ -21,6 +21,10 @@
 //!   middlewares), a JSON patch (`--type json`) that tests what it changes first.
 //! - One fix may answer several findings (three dashboards behind one gateway Service: one
 //!   patch), and one finding may have alternatives (ClusterIP, or a token at the gateway).
+//! - Where closing takes changes of two objects (a Traefik Middleware, and the Ingress or
+//!   IngressRoute that names it), they are two fixes in order: the first *prepares* (it closes
+//!   nothing by itself), the second closes and `requires` what the first creates, which the
+//!   render, the tests and `--apply` honour.
 
 mod egress;
 mod exposure;
@@ -62,6 +66,9 @@ pub enum Effect {
     Stops,
     /// No finding closes: what it guards against (a miner reaching its pool) is blocked.
     Contains,
+    /// Closes nothing by itself: it creates what another fix of the plan names (a Traefik
+    /// Middleware), and that fix, which `requires` it, closes the findings.
+    Prepares,
 }
 
 impl Effect {
@@ -71,6 +78,7 @@ impl Effect {
             Effect::Narrows => "narrows",
             Effect::Stops => "stops",
             Effect::Contains => "contains",
+            Effect::Prepares => "prepares",
         }
     }
 }
@@ -97,6 +105,7 @@ impl From<&Finding> for FindingRef {
 
 /// One reviewable change.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Fix {
     /// A short name of what it does (`clusterip`, `scale-to-zero`), used in file names.
     pub action: &'static str,
@@ -116,6 +125,31 @@ pub struct Fix {
     pub notes: Vec<String>,
     /// A placeholder must be replaced before it is applied: never applied by `--apply`.
     pub needs_input: bool,
+    /// Objects that another fix of the plan creates, to be applied before this one (a Traefik
+    /// Middleware that this fix names): not applied by `--apply` unless that fix is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<ResourceRef>,
+}
+
+impl Fix {
+    /// Whether it creates (or server-side applies) the object `r`.
+    pub fn creates(&self, r: &ResourceRef) -> bool {
+        self.method == Method::Apply
+            && self.documents.iter().any(|d| {
+                let s = |p: &str| d.pointer(p).and_then(Value::as_str);
+                s("/apiVersion") == Some(r.api_version.as_str())
+                    && s("/kind") == Some(r.kind.as_str())
+                    && s("/metadata/name") == Some(r.name.as_str())
+                    && s("/metadata/namespace") == r.namespace.as_deref()
+            })
+    }
+}
+
+impl Plan {
+    /// The index of the fix that creates `r`: the first in the plan's order.
+    pub fn creator_of(&self, r: &ResourceRef) -> Option<usize> {
+        self.fixes.iter().position(|f| f.creates(r))
+    }
 }
 
 /// A finding no fix is written for, and why.
@@ -161,7 +195,9 @@ pub struct FixOptions {
     /// The provider for the Istio gateway fix (placeholders and a TODO when absent).
     pub oidc: Option<Oidc>,
     /// The external authentication URL for ingress-nginx Ingresses (oauth2-proxy's
-    /// `https://$host/oauth2/auth` with a TODO when absent).
+    /// `https://$host/oauth2/auth` with a TODO when absent), and the forwardAuth address of
+    /// the Traefik Middleware (oauth2-proxy's `/oauth2/auth` at a TODO namespace when absent;
+    /// a TODO too when it holds an nginx variable, which Traefik does not expand).
     pub ingress_auth_url: Option<String>,
     /// Where ingress-nginx sends browsers to sign in.
     pub ingress_auth_signin: Option<String>,
@@ -265,7 +301,9 @@ pub fn plan(findings: &[Finding], objects: &[Object], opts: &FixOptions) -> Plan
     for f in findings {
         let object = find(&f.resource);
         let outcome = match f.category {
-            jackstop_core::Category::Exposure => exposure::fixes(f, object, objects, opts),
+            jackstop_core::Category::Exposure => {
+                exposure::fixes(f, object, objects, findings, opts)
+            }
             jackstop_core::Category::Miner => stop::fixes(f, object, opts),
             jackstop_core::Category::Suspicious
                 if opts.stop_suspicious && f.severity >= Severity::High =>
@@ -298,12 +336,17 @@ pub fn plan(findings: &[Finding], objects: &[Object], opts: &FixOptions) -> Plan
     plan
 }
 
-/// Adds a fix, or the findings of an identical one to it.
+/// Adds a fix, or the findings of an identical one to it (the same change of the same
+/// object, with the same claim: a Middleware that one Ingress already names closes, the same
+/// Middleware for an Ingress that does not name it yet only prepares).
 fn add(fixes: &mut Vec<Fix>, fix: Fix) {
-    if let Some(same) = fixes
-        .iter_mut()
-        .find(|f| f.action == fix.action && f.target == fix.target && f.documents == fix.documents)
-    {
+    if let Some(same) = fixes.iter_mut().find(|f| {
+        f.action == fix.action
+            && f.target == fix.target
+            && f.documents == fix.documents
+            && f.effect == fix.effect
+            && f.requires == fix.requires
+    }) {
         let have: BTreeSet<FindingRef> = same.findings.iter().cloned().collect();
         same.findings
             .extend(fix.findings.into_iter().filter(|f| !have.contains(f)));

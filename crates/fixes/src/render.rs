@@ -99,6 +99,9 @@ impl Fix {
             Effect::Narrows => "Narrows",
             Effect::Stops => "Stops (the finding stays until the object is deleted)",
             Effect::Contains => "Contains",
+            Effect::Prepares => {
+                "Prepares (closes nothing by itself; the file that names what it creates closes)"
+            }
         };
         let _ = writeln!(out, "# jackstop fix: {} {}", self.action, self.target);
         if self.findings.is_empty() {
@@ -120,6 +123,13 @@ impl Fix {
         comment(&mut out, "May break", &self.breaks);
         for n in &self.notes {
             comment(&mut out, "Note", n);
+        }
+        for r in &self.requires {
+            comment(
+                &mut out,
+                "Requires",
+                &format!("apply the file that creates {r} first"),
+            );
         }
         let _ = writeln!(out, "# Apply: {}", self.command(path));
         if self.method != Method::Apply {

@@ -181,5 +181,6 @@ pub fn fixes(f: &Finding, object: Option<&Object>, opts: &FixOptions) -> Result<
         ),
         notes,
         needs_input: false,
+        requires: Vec::new(),
     }])
 }

@@ -5,7 +5,12 @@
 //! - `narrows`: they are still there, reached only from the allowed ranges;
 //! - `stops`: the target is stopped in the way its controller understands (checked here
 //!   independently of the fix code);
-//! - `contains`: the policy lets no pool port of the catalogue out of the cluster.
+//! - `contains`: the policy lets no pool port of the catalogue out of the cluster;
+//! - `prepares`: what it creates is required by another fix of the plan, and alone it closes
+//!   none of its findings.
+//!
+//! A fix that `requires` objects another fix creates is applied after that fix (and checked
+//! so); the other fix must come first in the plan.
 
 use jackstop_core::{FieldLines, Finding, Object, ResourceRef, Source};
 use jackstop_fixes::{merge_patch, plan, Effect, Fix, FixOptions, Method, Oidc, OidcClient, Plan};
@@ -164,11 +169,37 @@ fn the_fix<'a>(plan: &'a Plan, action: &str) -> &'a Fix {
         .unwrap_or_else(|| panic!("no {action} fix: {:#?}", plan.unfixed))
 }
 
+/// The objects after the fixes of the plan that create what `fix` requires; each such fix
+/// must come before it in the plan (the order of the files, and of `--apply`).
+fn with_required(objects: &[Object], plan: &Plan, fix: &Fix) -> Vec<Object> {
+    let at = plan
+        .fixes
+        .iter()
+        .position(|f| std::ptr::eq(f, fix))
+        .expect("a fix of the plan");
+    let mut out = objects.to_vec();
+    for r in &fix.requires {
+        let i = plan.creator_of(r).unwrap_or_else(|| {
+            panic!(
+                "{} requires {r}, which no fix of the plan creates",
+                fix.action
+            )
+        });
+        assert!(
+            i < at,
+            "{} requires {r}, created by a fix after it",
+            fix.action
+        );
+        out = applied(&out, &plan.fixes[i]);
+    }
+    out
+}
+
 fn check_every_fix(objects: &[Object], opts: &FixOptions) -> Plan {
     let before = analyse(objects);
     let plan = plan(&before, objects, opts);
     for fix in &plan.fixes {
-        let after_objects = applied(objects, fix);
+        let after_objects = applied(&with_required(objects, &plan, fix), fix);
         let after = analyse(&after_objects);
         match fix.effect {
             Effect::Closes => {
@@ -233,6 +264,35 @@ fn check_every_fix(objects: &[Object], opts: &FixOptions) -> Plan {
                     assert!(
                         lets_out(&fix.documents[0], p),
                         "port {p} is needed by ML work"
+                    );
+                }
+            }
+            Effect::Prepares => {
+                assert_eq!(fix.method, Method::Apply, "{}", fix.action);
+                // Another fix names what it creates...
+                for d in &fix.documents {
+                    let s = |p: &str| d.pointer(p).and_then(Value::as_str).map(str::to_string);
+                    let created = ResourceRef {
+                        api_version: s("/apiVersion").unwrap(),
+                        kind: s("/kind").unwrap(),
+                        namespace: s("/metadata/namespace"),
+                        name: s("/metadata/name").unwrap(),
+                    };
+                    assert!(
+                        plan.fixes.iter().any(|g| g.requires.contains(&created)),
+                        "{} prepares {created}, which no fix requires",
+                        fix.action
+                    );
+                }
+                // ...and alone it closes nothing.
+                assert!(!fix.findings.is_empty());
+                for f in &fix.findings {
+                    assert!(
+                        !still_there(&before, &after, f).is_empty(),
+                        "{} claims to prepare, but alone it closes {} {}",
+                        fix.action,
+                        f.rule,
+                        f.resource
                     );
                 }
             }
@@ -1155,9 +1215,10 @@ spec:
     assert!(reason("LLMInferenceService").contains("knows no way to stop a LLMInferenceService"));
 }
 
-#[test]
-fn traefik_is_refused_with_what_to_write() {
-    let yaml = r#"
+/// JupyterLab without a token behind Traefik: two Ingresses (one that names a Middleware
+/// already) and an IngressRoute whose routes reach it with no middleware, with a stripPrefix,
+/// with a basicAuth of its own, and a route to something else.
+const TRAEFIK: &str = r#"
 apiVersion: v1
 kind: Service
 metadata: {name: lab, namespace: ml}
@@ -1177,6 +1238,18 @@ spec:
         image: quay.io/jupyter/base-notebook
         args: [start-notebook.py, "--IdentityProvider.token=''"]
 ---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: strip, namespace: ml}
+spec:
+  stripPrefix: {prefixes: [/lab]}
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: team-login, namespace: ml}
+spec:
+  basicAuth: {secret: team-users}
+---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: lab, namespace: ml}
@@ -1184,23 +1257,267 @@ spec:
   ingressClassName: traefik
   rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: lab, port: {number: 80}}}}]}}]
 ---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: lab-prefixed
+  namespace: ml
+  annotations: {traefik.ingress.kubernetes.io/router.middlewares: ml-strip@kubernetescrd}
+spec:
+  ingressClassName: traefik
+  rules: [{http: {paths: [{path: /lab, pathType: Prefix, backend: {service: {name: lab, port: {number: 80}}}}]}}]
+---
 apiVersion: traefik.io/v1alpha1
 kind: IngressRoute
 metadata: {name: lab, namespace: ml}
 spec:
-  routes: [{match: Host(`lab.example.com`), kind: Rule, services: [{name: lab, port: 80}]}]
+  entryPoints: [websecure]
+  routes:
+  - match: Host(`lab.example.com`)
+    kind: Rule
+    services: [{name: lab, port: 80}]
+  - match: Host(`lab.example.com`) && PathPrefix(`/lab`)
+    kind: Rule
+    middlewares: [{name: strip}]
+    services: [{name: lab, port: 80}]
+  - match: Host(`lab.example.com`) && PathPrefix(`/team`)
+    kind: Rule
+    middlewares: [{name: team-login}]
+    services: [{name: lab, port: 80}]
+  - match: Host(`www.example.com`)
+    kind: Rule
+    services: [{name: www, port: 80}]
 "#;
-    let objects = parse(yaml);
-    let plan = check_every_fix(&objects, &opts());
-    assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
-    let reasons: Vec<&str> = plan.unfixed.iter().map(|u| u.reason.as_str()).collect();
-    assert_eq!(reasons.len(), 2, "{reasons:#?}");
-    assert!(reasons.iter().any(|r| r.contains(
-        "traefik.ingress.kubernetes.io/router.middlewares as <namespace>-<name>@kubernetescrd"
-    )));
-    assert!(reasons
+
+fn the_fix_of<'a>(plan: &'a Plan, action: &str, kind: &str, name: &str) -> &'a Fix {
+    plan.fixes
         .iter()
-        .any(|r| r.contains("name it in the middlewares of spec.routes[0]")));
+        .find(|f| f.action == action && f.target.kind == kind && f.target.name == name)
+        .unwrap_or_else(|| panic!("no {action} of {kind} {name}: {:#?}", plan.fixes))
+}
+
+#[test]
+fn traefik_gets_a_forward_auth_middleware_and_the_reference_to_it() {
+    let objects = parse(TRAEFIK);
+    let before = exposures(&objects);
+    assert_eq!(before.len(), 3, "{before:?}");
+    assert!(before.iter().all(|(rule, _)| rule != "JS-EXP-009"));
+    let opts = FixOptions {
+        ingress_auth_url: Some("http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth".into()),
+        ..opts()
+    };
+    // Each fix, after what it requires, does what it claims.
+    let plan = check_every_fix(&objects, &opts);
+    assert!(plan.unfixed.is_empty(), "{:#?}", plan.unfixed);
+    let actions: Vec<(&str, &str, &str)> = plan
+        .fixes
+        .iter()
+        .map(|f| (f.action, f.target.kind.as_str(), f.target.name.as_str()))
+        .collect();
+    assert_eq!(actions.len(), 4, "{actions:#?}");
+    // One Middleware for the namespace, first, for all three findings.
+    let mw = &plan.fixes[0];
+    assert_eq!(
+        (mw.action, mw.method, mw.effect),
+        ("traefik-forward-auth", Method::Apply, Effect::Prepares)
+    );
+    assert_eq!(mw.findings.len(), 3);
+    assert!(!mw.needs_input);
+    assert_eq!(
+        mw.documents,
+        [serde_json::json!({
+            "apiVersion": "traefik.io/v1alpha1",
+            "kind": "Middleware",
+            "metadata": {
+                "name": "jackstop-forward-auth",
+                "namespace": "ml",
+                "labels": {"app.kubernetes.io/managed-by": "jackstop"},
+            },
+            "spec": {"forwardAuth": {
+                "address": "http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth",
+                "trustForwardHeader": true,
+                "authResponseHeaders": ["X-Auth-Request-User", "X-Auth-Request-Email"],
+            }}
+        })]
+    );
+    for f in &plan.fixes[1..] {
+        assert_eq!((f.action, f.effect), ("traefik-auth", Effect::Closes));
+        assert_eq!(f.requires, std::slice::from_ref(&mw.target));
+        assert!(
+            f.render("F").contains(
+                "# Requires: apply the file that creates Middleware ml/jackstop-forward-auth first"
+            ),
+            "{}",
+            f.render("F")
+        );
+    }
+    // The Ingress: the annotation, jackstop's first.
+    let ing = the_fix_of(&plan, "traefik-auth", "Ingress", "lab");
+    assert_eq!(ing.method, Method::MergePatch);
+    assert_eq!(
+        ing.documents,
+        [serde_json::json!({"metadata": {"annotations": {
+            "traefik.ingress.kubernetes.io/router.middlewares": "ml-jackstop-forward-auth@kubernetescrd"
+        }}})]
+    );
+    // The Ingress that names a Middleware already: it stays, after jackstop's.
+    let prefixed = the_fix_of(&plan, "traefik-auth", "Ingress", "lab-prefixed");
+    assert_eq!(
+        prefixed.documents,
+        [serde_json::json!({"metadata": {"annotations": {
+            "traefik.ingress.kubernetes.io/router.middlewares": "ml-jackstop-forward-auth@kubernetescrd,ml-strip@kubernetescrd"
+        }}})]
+    );
+    // The IngressRoute: the routes to the interface that nothing authenticates (a list of
+    // its own for the first, first in the second's), each tested as scanned; not the route
+    // behind basicAuth, nor the route to something else.
+    let ir = the_fix_of(&plan, "traefik-auth", "IngressRoute", "lab");
+    assert_eq!(ir.method, Method::JsonPatch);
+    let route = |i: usize| {
+        objects
+            .iter()
+            .find(|o| o.kind == "IngressRoute")
+            .unwrap()
+            .body["spec"]["routes"][i]
+            .clone()
+    };
+    assert_eq!(
+        ir.documents,
+        [serde_json::json!([
+            {"op": "test", "path": "/spec/routes/0", "value": route(0)},
+            {"op": "add", "path": "/spec/routes/0/middlewares", "value": [{"name": "jackstop-forward-auth"}]},
+            {"op": "test", "path": "/spec/routes/1", "value": route(1)},
+            {"op": "add", "path": "/spec/routes/1/middlewares/0", "value": {"name": "jackstop-forward-auth"}},
+        ])]
+    );
+    // Without the Middleware, the reference closes nothing: it is required, not decoration.
+    let alone = applied(&objects, ir);
+    assert!(exposures(&alone)
+        .iter()
+        .any(|(rule, r)| r.kind == "IngressRoute" && rule != "JS-EXP-009"));
+    // All of them, in the plan's order: every way in is behind authentication.
+    let mut all = objects.clone();
+    for f in &plan.fixes {
+        all = applied(&all, f);
+    }
+    let after = exposures(&all);
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(
+        after.iter().all(|(rule, _)| rule == "JS-EXP-009"),
+        "{after:?}"
+    );
+    // The routes as the patch leaves them.
+    let patched = all.iter().find(|o| o.kind == "IngressRoute").unwrap();
+    assert_eq!(
+        patched.body["spec"]["routes"][1]["middlewares"],
+        serde_json::json!([{"name": "jackstop-forward-auth"}, {"name": "strip"}])
+    );
+    assert!(patched.body["spec"]["routes"][3]
+        .get("middlewares")
+        .is_none());
+    // An IngressRoute that moved on since the scan: the patch fails and changes nothing.
+    let mut moved = objects
+        .iter()
+        .find(|o| o.kind == "IngressRoute")
+        .unwrap()
+        .body
+        .clone();
+    moved["spec"]["routes"][0]["middlewares"] = serde_json::json!([{"name": "strip"}]);
+    let was = moved.clone();
+    assert!(jackstop_fixes::json_patch(&mut moved, &ir.documents[0]).is_err());
+    assert_eq!(moved, was);
+    // Applied twice (the user ran the files again): the Middleware is the same object, the
+    // annotation the same value; the JSON patch fails its test instead of adding a second entry.
+    let twice = applied(&all, mw);
+    assert_eq!(exposures(&twice), after);
+    let mut again = patched.body.clone();
+    assert!(jackstop_fixes::json_patch(&mut again, &ir.documents[0]).is_err());
+}
+
+#[test]
+fn traefik_without_an_auth_url_has_a_placeholder() {
+    let objects = parse(TRAEFIK);
+    let plan = check_every_fix(&objects, &opts());
+    let mw = &plan.fixes[0];
+    assert!(mw.needs_input);
+    assert_eq!(
+        mw.documents[0]["spec"]["forwardAuth"]["address"],
+        "http://oauth2-proxy.TODO-namespace.svc.cluster.local/oauth2/auth"
+    );
+    assert!(
+        mw.notes[0].starts_with("TODO: this is oauth2-proxy's pattern"),
+        "{:?}",
+        mw.notes
+    );
+    assert!(plan.fixes[1..].iter().all(|f| !f.needs_input));
+    // ingress-nginx's variables mean nothing to Traefik: written, but as a TODO.
+    let nginx_style = FixOptions {
+        ingress_auth_url: Some("https://$host/oauth2/auth".into()),
+        ..opts()
+    };
+    nginx_style.validate().unwrap();
+    let plan = check_every_fix(&objects, &nginx_style);
+    assert!(plan.fixes[0].needs_input);
+    assert!(
+        plan.fixes[0].notes[0].contains("Traefik does not"),
+        "{:?}",
+        plan.fixes[0].notes
+    );
+}
+
+#[test]
+fn traefik_edge_cases() {
+    let base = TRAEFIK
+        .split("---\napiVersion: networking.k8s.io/v1\nkind: Ingress")
+        .next()
+        .unwrap();
+    // An Ingress that names jackstop's Middleware, which was not read: the Middleware alone
+    // closes. Of no class, the annotation says Traefik serves it.
+    let named = format!(
+        "{base}---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: lab\n  namespace: ml\n  annotations: {{traefik.ingress.kubernetes.io/router.middlewares: 'ml-jackstop-forward-auth@kubernetescrd'}}\nspec:\n  rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: lab, port: {{number: 80}}}}}}}}]}}}}]\n"
+    );
+    let objects = parse(&named);
+    assert_eq!(exposures(&objects).len(), 1);
+    let plan = check_every_fix(&objects, &opts());
+    assert_eq!(plan.fixes.len(), 1, "{:#?}", plan.fixes);
+    assert_eq!(
+        (plan.fixes[0].action, plan.fixes[0].effect),
+        ("traefik-forward-auth", Effect::Closes)
+    );
+    // An Ingress of no class without Traefik's annotation: ingress-nginx's fix, as before.
+    let plain = named.replace(
+        "  annotations: {traefik.ingress.kubernetes.io/router.middlewares: 'ml-jackstop-forward-auth@kubernetescrd'}\n",
+        "",
+    );
+    let plan = check_every_fix(&parse(&plain), &opts());
+    assert_eq!(plan.fixes[0].action, "ingress-auth");
+    // Traefik before 2.10: an IngressRoute of traefik.containo.us gets a Middleware of it.
+    let old = format!(
+        "{}---\napiVersion: traefik.containo.us/v1alpha1\nkind: IngressRoute\nmetadata: {{name: old, namespace: ml}}\nspec:\n  routes: [{{match: Host(`old.example.com`), kind: Rule, services: [{{name: lab, port: 80}}]}}]\n",
+        base.split("---\napiVersion: traefik.io/v1alpha1\nkind: Middleware").next().unwrap()
+    );
+    let plan = check_every_fix(&parse(&old), &opts());
+    assert_eq!(plan.fixes.len(), 2, "{:#?}", plan.unfixed);
+    assert_eq!(
+        plan.fixes[0].target.api_version,
+        "traefik.containo.us/v1alpha1"
+    );
+    assert_eq!(
+        plan.fixes[1].requires,
+        std::slice::from_ref(&plan.fixes[0].target)
+    );
+    // A route whose middlewares is not a list: refused, not guessed.
+    let broken = old.replace(
+        "kind: Rule, services",
+        "kind: Rule, middlewares: strip, services",
+    );
+    let plan = jackstop_fixes::plan(&analyse(&parse(&broken)), &parse(&broken), &opts());
+    assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
+    assert!(
+        plan.unfixed[0].reason.contains("is not a list"),
+        "{:#?}",
+        plan.unfixed
+    );
 }
 
 /// MLflow published by an OpenShift Route, with no login in front.

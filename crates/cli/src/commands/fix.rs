@@ -214,8 +214,30 @@ fn changes_of(fix: &Fix) -> Vec<Change> {
     }
 }
 
-/// Dry run of every fix; then, when all passed, the real thing. Returns whether anything
-/// failed (exit 2).
+/// Why a fix cannot go because of what it requires: the fix of the plan that creates a
+/// required object is not applied (`skipped`), or failed (`failed`).
+fn unmet_requirement(
+    plan: &Plan,
+    fix: &Fix,
+    out: &[Applied],
+    failed: impl Fn(&Applied) -> bool,
+    what: &str,
+) -> Option<String> {
+    fix.requires.iter().find_map(|r| match plan.creator_of(r) {
+        None => Some(format!(
+            "not applied: it names {r}, which no fix of this run creates"
+        )),
+        Some(j) if out[j].skipped.is_some() || failed(&out[j]) => Some(format!(
+            "not applied: it names {r}, which fix {:03} creates, and that fix {what}",
+            j + 1
+        )),
+        Some(_) => None,
+    })
+}
+
+/// Dry run of every fix; then, when all passed, the real thing, in the plan's order. A fix
+/// that requires what another creates goes only when that one does, and after it has been
+/// applied. Returns whether anything failed (exit 2).
 fn apply(
     args: &FixArgs,
     plan: &Plan,
@@ -228,10 +250,14 @@ fn apply(
         if fix.needs_input {
             out[i].skipped =
                 Some("has placeholders to fill in (its file says which): not applied".into());
+        } else if let Some(why) = unmet_requirement(plan, fix, out, |_| false, "is not applied") {
+            out[i].skipped = Some(why);
         } else {
             wanted.push((i, changes_of(fix)));
         }
     }
+    // Dry runs of patches that name an object not created yet pass: the object patched
+    // exists, and the reference is not checked by the API server.
     let all: Vec<Change> = wanted.iter().flat_map(|(_, c)| c.clone()).collect();
     let dry = jackstop_cluster::apply::send_blocking(&opts, &all, true)?;
     let mut results = dry.into_iter();
@@ -249,24 +275,64 @@ fn apply(
     if !every_dry_run_passed {
         for (i, _) in &wanted {
             if out[*i].dry_run.as_ref().is_some_and(Result::is_ok) {
-                out[*i].skipped = Some("not applied: another fix failed its dry run".into());
+                let failed = |a: &Applied| a.dry_run.as_ref().is_some_and(Result::is_err);
+                out[*i].skipped = Some(
+                    unmet_requirement(plan, &plan.fixes[*i], out, failed, "failed its dry run")
+                        .unwrap_or_else(|| "not applied: another fix failed its dry run".into()),
+                );
             }
         }
         eprintln!("jackstop: a server-side dry run failed: nothing was applied");
         return Ok(true);
     }
-    let real = jackstop_cluster::apply::send_blocking(&opts, &all, false)?;
-    let mut results = real.into_iter();
+    // In the plan's order, in batches that end before a fix that requires what one of the
+    // batch creates: that fix goes only once its creator has been applied.
     let mut failed = false;
-    for (i, changes) in &wanted {
-        let mine: Vec<Result<String, String>> = results
-            .by_ref()
-            .take(changes.len())
-            .map(|r| r.map(|sent| describe(&sent, objects, "did")))
-            .collect();
-        let r = combine(mine);
-        failed |= r.is_err();
-        out[*i].applied = Some(r);
+    let mut batch: Vec<&(usize, Vec<Change>)> = Vec::new();
+    let mut rest = wanted.iter().peekable();
+    while rest.peek().is_some() || !batch.is_empty() {
+        let next = rest.peek().map(|(i, _)| &plan.fixes[*i]);
+        let needs_batch = next.is_some_and(|fix| {
+            fix.requires.iter().any(|r| {
+                plan.creator_of(r)
+                    .is_some_and(|j| batch.iter().any(|(b, _)| *b == j))
+            })
+        });
+        if let (Some(w), false) = (rest.peek(), needs_batch) {
+            batch.push(w);
+            rest.next();
+            continue;
+        }
+        // Send the batch, less the fixes whose creator was not applied.
+        let not_applied = |a: &Applied| !a.applied.as_ref().is_some_and(Result::is_ok);
+        let mut send: Vec<(usize, usize)> = Vec::new();
+        let mut changes: Vec<Change> = Vec::new();
+        for (i, c) in batch.drain(..) {
+            if let Some(why) =
+                unmet_requirement(plan, &plan.fixes[*i], out, not_applied, "was not applied")
+            {
+                out[*i].skipped = Some(why);
+                failed = true;
+                continue;
+            }
+            send.push((*i, c.len()));
+            changes.extend(c.iter().cloned());
+        }
+        if changes.is_empty() {
+            continue;
+        }
+        let real = jackstop_cluster::apply::send_blocking(&opts, &changes, false)?;
+        let mut results = real.into_iter();
+        for (i, n) in send {
+            let mine: Vec<Result<String, String>> = results
+                .by_ref()
+                .take(n)
+                .map(|r| r.map(|sent| describe(&sent, objects, "did")))
+                .collect();
+            let r = combine(mine);
+            failed |= r.is_err();
+            out[i].applied = Some(r);
+        }
     }
     Ok(failed)
 }
@@ -409,6 +475,9 @@ fn write_json(
                 "command": fix.command(&file),
                 "needsInput": fix.needs_input,
             });
+            if !fix.requires.is_empty() {
+                v["requires"] = json!(fix.requires);
+            }
             if a.dry_run.is_some() || a.skipped.is_some() {
                 v["dryRun"] = result_json(&a.dry_run);
                 v["applied"] = result_json(&a.applied);
@@ -470,6 +539,9 @@ fn write_table(
                 w,
                 "      TODO: placeholders to fill in before applying (see the file)"
             )?;
+        }
+        for r in &fix.requires {
+            writeln!(w, "      requires: apply the file that creates {r} first")?;
         }
         writeln!(
             w,
