@@ -388,9 +388,10 @@ pub struct FixArgs {
     /// the namespace of each route.
     #[arg(long, value_name = "SECRET", requires = "oidc_client_id")]
     pub oidc_client_secret: Option<String>,
-    /// The external authentication URL written on ingress-nginx Ingresses (e.g.
-    /// http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth) [default: oauth2-proxy at
-    /// https://$host/oauth2/auth, with a TODO].
+    /// The external authentication URL written on ingress-nginx Ingresses, and the address of
+    /// the forwardAuth Middleware written for Traefik (e.g.
+    /// http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth; Traefik expands no $host)
+    /// [default: oauth2-proxy's pattern, with a TODO].
     #[arg(long, value_name = "URL")]
     pub ingress_auth_url: Option<String>,
     /// With --ingress-auth-url: where ingress-nginx sends browsers to sign in.

@@ -217,6 +217,16 @@ fn specific_remediation(e: &Exposure<'_>) -> String {
         ("Service", _) => format!(
             "kubectl -n {ns} patch service {name} --type merge -p '{{\"spec\":{{\"type\":\"ClusterIP\",\"externalIPs\":null}}}}'"
         ),
+        ("Ingress", _)
+            if o
+                .str_at("spec.ingressClassName")
+                .or_else(|| o.annotation("kubernetes.io/ingress.class"))
+                .is_some_and(|c| c.to_ascii_lowercase().contains("traefik")) =>
+        {
+            format!(
+                "jackstop fix --ingress-auth-url URL  # writes a forwardAuth Middleware and names it in traefik.ingress.kubernetes.io/router.middlewares of Ingress {ns}/{name}"
+            )
+        }
         ("Ingress", _) => format!(
             "kubectl -n {ns} annotate ingress {name} nginx.ingress.kubernetes.io/auth-url='https://$host/oauth2/auth' nginx.ingress.kubernetes.io/auth-signin='https://$host/oauth2/start?rd=$escaped_request_uri'  # with oauth2-proxy serving /oauth2"
         ),
@@ -226,7 +236,7 @@ fn specific_remediation(e: &Exposure<'_>) -> String {
             w = openshift::WHITELIST
         ),
         ("IngressRoute", f) => format!(
-            "# add a Traefik Middleware with forwardAuth (oauth2-proxy's /oauth2/auth, for example) to the middlewares of {f} in IngressRoute {ns}/{name}"
+            "jackstop fix --ingress-auth-url URL  # writes a forwardAuth Middleware and names it in the middlewares of {f} in IngressRoute {ns}/{name}"
         ),
         ("Gateway", _) => format!(
             "# attach authentication to Gateway {ns}/{name}, for example an Envoy Gateway SecurityPolicy with oidc, or detach the routes to the interface"
