@@ -5,7 +5,8 @@
 # them), with a mix of AdmissionReviews from tests/fixtures/admission: Pods a ReplicaSet makes
 # (4 in 11), Deployments benign and mining (3), a miner Pod (1), and Service changes (2): one to
 # the spec, judged on the whole cluster view, one to the labels only. Reports latency
-# percentiles (overall and per second), errors and the server's memory and CPU, with how
+# percentiles (overall and per second; as the generator sees each call, and as the network does,
+# by kernel timestamps), errors and the server's memory and CPU, with how
 # steady the machine's CPU was just before and after (scripts/cpu-steadiness.py): on a shared
 # 2-core machine, episodes in which the CPU runs at half speed or less make the tail.
 # Usage: [THREADS=N] [PIN=1] scripts/bench-webhook.sh [RATE=1000] [SECONDS=60] [CONNECTIONS=8]
@@ -71,6 +72,10 @@ print(f"load                : {load['sent']} reviews at {rate}/s for {secs} s ov
 print(f"answers             : {load['answered']} , transport errors {load['transportErrors']}")
 print(f"latency ms (call)   : p50 {sv['p50']:.3f}  p90 {sv['p90']:.3f}  p99 {sv['p99']:.3f}  p99.9 {sv['p999']:.3f}  max {sv['max']:.3f} (written to the connection -> answer; target p99 < 2 ms)")
 print(f"latency ms (due)    : p50 {l['p50']:.3f}  p90 {l['p90']:.3f}  p99 {l['p99']:.3f}  p99.9 {l['p999']:.3f}  max {l['max']:.3f} (from when it was due: queueing and the generator's delays included)")
+w = load["wireMs"]
+print(f"latency ms (wire)   : p50 {w['p50']:.3f}  p90 {w['p90']:.3f}  p99 {w['p99']:.3f}  p99.9 {w['p999']:.3f}  max {w['max']:.3f} (write system call -> the answer's arrival in the generator's socket, kernel timestamps: the call without the generator's delays in reading it; {w['timed']} calls timed)")
+ws = load["wireP99BySecondMs"]
+print(f"seconds at wire p99 < 2ms: {sum(1 for x in ws if x < 2.0)} of {len(ws)} (worst {max(ws):.2f} ms)")
 secs = load["p99BySecondMs"]
 print(f"seconds at p99 < 2ms: {sum(1 for x in secs if x < 2.0)} of {len(secs)} (the call p99 of each second; worst {max(secs):.2f} ms)")
 print(f"server-side time ms : p50 <= {q(0.5):.3f}  p99 <= {q(0.99):.3f}  p99.9 <= {q(0.999):.3f} (histogram bucket bounds)")

@@ -13,6 +13,13 @@
 //! Bodies are sent in turn. Prints one JSON object: sent, answered by status, transport
 //! errors, achieved rate, latency p50/p90/p99/p999/max in milliseconds, and, per body,
 //! how many answers said `"allowed":false`.
+//!
+//! With the generator on the same cores as the server, a call's latency as the generator
+//! sees it includes the generator's own delays (its thread waiting for a CPU before it reads
+//! the answer). So each call is also timed as the network sees it (`wireMs`, Linux): from the
+//! moment its first bytes are handed to the kernel (the write system call) to the moment the
+//! last bytes of its answer arrive in the generator's socket (the kernel's receive timestamp,
+//! `SO_TIMESTAMPNS`), which no delay of the generator's after that moves.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -86,6 +93,8 @@ struct Done {
     /// When it was written to its connection (after the one before it on that connection
     /// was answered).
     sent: Instant,
+    /// Write system call to the kernel's receive time of the answer's last bytes, in ms.
+    wire: Option<f64>,
     at: Instant,
     status: Option<u16>,
     denied: bool,
@@ -131,6 +140,8 @@ async fn main() {
             .await
             .expect("connect");
         tcp.set_nodelay(true).ok();
+        let clock = Arc::new(std::sync::Mutex::new(WireClock::default()));
+        let tcp = Timed::new(tcp, clock.clone());
         let tls = connector.connect(name.clone(), tcp).await.expect("TLS");
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
@@ -152,6 +163,7 @@ async fn main() {
                     req = req.header(k, v);
                 }
                 let req = req.body(Full::new(bodies[i].clone())).unwrap();
+                clock.lock().unwrap().written = None;
                 let sent = Instant::now();
                 let (status, denied) = match sender.send_request(req).await {
                     Ok(r) => {
@@ -164,9 +176,19 @@ async fn main() {
                     }
                     Err(_) => (None, false),
                 };
+                let wire = {
+                    let c = clock.lock().unwrap();
+                    match (c.written, c.received) {
+                        (Some(w), Some(r)) if r >= w => {
+                            Some(r.duration_since(w).unwrap_or_default().as_secs_f64() * 1000.0)
+                        }
+                        _ => None,
+                    }
+                };
                 let _ = done.send(Done {
                     body: i,
                     due,
+                    wire,
                     sent,
                     at: Instant::now(),
                     status,
@@ -203,9 +225,18 @@ async fn main() {
     // Call latencies by the second they were written in.
     let mut by_second: Vec<Vec<f64>> = vec![Vec::new(); a.seconds as usize + 1];
     let mut errors = 0u64;
+    let mut wires: Vec<f64> = Vec::with_capacity(total as usize);
+    let mut wire_by_second: Vec<Vec<f64>> = vec![Vec::new(); a.seconds as usize + 1];
     let mut last = start;
     while let Some(d) = done_rx.recv().await {
         last = last.max(d.at);
+        if let Some(w) = d.wire {
+            wires.push(w);
+            if let Some(v) = wire_by_second.get_mut(d.sent.duration_since(start).as_secs() as usize)
+            {
+                v.push(w);
+            }
+        }
         latencies.push(d.at.duration_since(d.due).as_secs_f64() * 1000.0);
         service.push(d.at.duration_since(d.sent).as_secs_f64() * 1000.0);
         let call = d.at.duration_since(d.sent).as_secs_f64() * 1000.0;
@@ -242,6 +273,8 @@ async fn main() {
     };
     let pct = |p: f64| pct_of(&latencies, p);
     let spct = |p: f64| pct_of(&service, p);
+    wires.sort_by(|x, y| x.total_cmp(y));
+    let wpct = |p: f64| pct_of(&wires, p);
     let elapsed = last.duration_since(start).as_secs_f64();
     let report = serde_json::json!({
         "sent": total,
@@ -261,6 +294,18 @@ async fn main() {
             "p50": spct(0.50), "p90": spct(0.90), "p99": spct(0.99), "p999": spct(0.999),
             "max": service.last().copied().unwrap_or(f64::NAN),
         },
+        // From the write system call to the kernel's receive time of the answer: the call as
+        // the network sees it, without the generator's delays in reading it. `timed` calls
+        // of all (one whose answer came in several reads is timed by its last).
+        "wireMs": {
+            "timed": wires.len(),
+            "p50": wpct(0.50), "p90": wpct(0.90), "p99": wpct(0.99), "p999": wpct(0.999),
+            "max": wires.last().copied().unwrap_or(f64::NAN),
+        },
+        "wireP99BySecondMs": wire_by_second.iter_mut().filter(|v| !v.is_empty()).map(|v| {
+            v.sort_by(|x, y| x.total_cmp(y));
+            pct_of(v, 0.99)
+        }).collect::<Vec<f64>>(),
         "deniedByBody": denied_by_body.iter().map(|(k, (n, d))| (k.clone(), serde_json::json!({"sent": n, "denied": d}))).collect::<serde_json::Map<_, _>>(),
         "slowCalls": slow,
         // The call p99 of each second of the run.
@@ -279,4 +324,140 @@ async fn main() {
 
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The times of one connection's current call: its first write system call, and the kernel's
+/// receive timestamp of the last bytes read.
+#[derive(Default)]
+struct WireClock {
+    written: Option<std::time::SystemTime>,
+    received: Option<std::time::SystemTime>,
+}
+
+/// A TCP stream that notes when bytes are handed to the kernel, and reads with `recvmsg` to
+/// get the kernel's receive timestamp of what it reads (`SO_TIMESTAMPNS`: CLOCK_REALTIME, the
+/// clock `SystemTime` reads).
+struct Timed {
+    tcp: tokio::net::TcpStream,
+    clock: Arc<std::sync::Mutex<WireClock>>,
+}
+
+impl Timed {
+    fn new(tcp: tokio::net::TcpStream, clock: Arc<std::sync::Mutex<WireClock>>) -> Timed {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket descriptor, and a c_int option value of the size given.
+        let r = unsafe {
+            libc::setsockopt(
+                tcp.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "SO_TIMESTAMPNS: {}", std::io::Error::last_os_error());
+        Timed { tcp, clock }
+    }
+
+    /// One `recvmsg` into `buf`: the bytes read, and the receive timestamp if the kernel gave
+    /// one.
+    fn recv(fd: i32, buf: &mut [u8]) -> std::io::Result<(usize, Option<std::time::SystemTime>)> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut control = [0u64; 16];
+        // SAFETY: msghdr is plain data; every pointer set below is valid for its length for
+        // the duration of the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: fd is an open socket, msg points at live buffers.
+        let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut at = None;
+        // SAFETY: the CMSG macros walk the control buffer the kernel filled, within
+        // msg_controllen.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    at = Some(
+                        std::time::UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
+                    );
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Ok((n as usize, at))
+    }
+}
+
+impl tokio::io::AsyncRead for Timed {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::os::fd::AsRawFd;
+        let this = self.get_mut();
+        loop {
+            std::task::ready!(this.tcp.poll_read_ready(cx))?;
+            let fd = this.tcp.as_raw_fd();
+            let unfilled = buf.initialize_unfilled();
+            match this
+                .tcp
+                .try_io(tokio::io::Interest::READABLE, || Timed::recv(fd, unfilled))
+            {
+                Ok((n, at)) => {
+                    buf.advance(n);
+                    if at.is_some() {
+                        this.clock.lock().unwrap().received = at;
+                    }
+                    return std::task::Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return std::task::Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Timed {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let now = std::time::SystemTime::now();
+        let r = std::pin::Pin::new(&mut this.tcp).poll_write(cx, data);
+        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            let mut c = this.clock.lock().unwrap();
+            if c.written.is_none() {
+                c.written = Some(now);
+            }
+        }
+        r
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
 }
