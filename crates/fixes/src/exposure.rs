@@ -7,6 +7,9 @@
 use crate::{Effect, FindingRef, Fix, FixOptions, Method, MANAGED_BY};
 use jackstop_analysers::exposure::alb::Listeners;
 use jackstop_analysers::exposure::openshift;
+use jackstop_analysers::exposure::traefik::{
+    find_middleware, route_middlewares, MiddlewareEffect, MIDDLEWARES_ANNOTATION, TRAEFIK_GROUPS,
+};
 use jackstop_core::labels::{labels_from, selects};
 use jackstop_core::{Finding, Object, ResourceRef};
 use serde_json::{json, Map, Value};
@@ -20,17 +23,10 @@ const ISSUER_PLACEHOLDER: &str = "https://oidc.example.invalid/TODO-your-issuer"
 /// The Middleware the Traefik fixes create in the way in's namespace and name.
 pub const TRAEFIK_MIDDLEWARE: &str = "jackstop-forward-auth";
 
-/// The Ingress annotation by which Traefik attaches Middlewares:
-/// `<namespace>-<name>@kubernetescrd`, comma-separated.
-const TRAEFIK_MIDDLEWARES_ANNOTATION: &str = "traefik.ingress.kubernetes.io/router.middlewares";
-
 /// The forwardAuth address written where the user gave none (`--ingress-auth-url`):
 /// oauth2-proxy's auth endpoint, at a Service whose namespace is a TODO that cannot resolve.
 const TRAEFIK_AUTH_PLACEHOLDER: &str =
     "http://oauth2-proxy.TODO-namespace.svc.cluster.local/oauth2/auth";
-
-/// How deep Traefik `chain` Middlewares are followed (as the analysis does).
-const MAX_TRAEFIK_CHAIN: usize = 8;
 
 /// The Gateway API group.
 const GATEWAY_API: &str = "gateway.networking.k8s.io";
@@ -440,7 +436,7 @@ fn ingress_fix(
     // Traefik's class, or none with Traefik's middleware annotation (Traefik serves Ingresses
     // of no class when it is the default controller, as in k3s).
     if class.to_ascii_lowercase().contains("traefik")
-        || (class.is_empty() && ing.annotation(TRAEFIK_MIDDLEWARES_ANNOTATION).is_some())
+        || (class.is_empty() && ing.annotation(MIDDLEWARES_ANNOTATION).is_some())
     {
         return traefik_fixes(f, ing, objects, &[], opts);
     }
@@ -627,7 +623,7 @@ fn traefik_api_version(way_in: &Object, objects: &[Object]) -> (String, Option<S
     let groups: Vec<&str> = objects
         .iter()
         .map(Object::group)
-        .filter(|g| matches!(*g, "traefik.io" | "traefik.containo.us"))
+        .filter(|g| TRAEFIK_GROUPS.contains(g))
         .collect();
     if groups.is_empty() {
         return (
@@ -706,51 +702,11 @@ fn traefik_middleware(f: &Finding, way_in: &Object, objects: &[Object], opts: &F
     }
 }
 
-/// Whether the Traefik Middleware `ns/name` authenticates (forwardAuth, basicAuth,
-/// digestAuth, directly or through a chain), as the analysis reads it.
-fn traefik_authenticates(objects: &[Object], ns: &str, name: &str, depth: usize) -> bool {
-    let Some(spec) = objects
-        .iter()
-        .find(|o| {
-            o.kind == "Middleware"
-                && matches!(o.group(), "traefik.io" | "traefik.containo.us")
-                && o.effective_namespace() == ns
-                && o.name == name
-        })
-        .and_then(|m| m.at("spec"))
-    else {
-        return false;
-    };
-    ["forwardAuth", "basicAuth", "digestAuth"]
-        .iter()
-        .any(|k| spec.get(k).is_some())
-        || (depth < MAX_TRAEFIK_CHAIN
-            && spec
-                .pointer("/chain/middlewares")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|r| {
-                    r.get("name").and_then(Value::as_str).is_some_and(|n| {
-                        let mns = r.get("namespace").and_then(Value::as_str).unwrap_or(ns);
-                        traefik_authenticates(objects, mns, n, depth + 1)
-                    })
-                }))
-}
-
-/// The middlewares a route of an IngressRoute in `ns` names, as (namespace, name).
-fn route_middlewares(route: &Value, ns: &str) -> Vec<(String, String)> {
-    route
-        .get("middlewares")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|m| {
-            let name = m.get("name")?.as_str()?;
-            let mns = m.get("namespace").and_then(Value::as_str).unwrap_or(ns);
-            Some((mns.to_string(), name.to_string()))
-        })
-        .collect()
+/// Whether the Traefik Middlewares `refs` authenticate (forwardAuth, basicAuth, digestAuth,
+/// directly or through a chain), as the analysis reads them.
+fn traefik_authenticates(objects: &[Object], refs: &[(String, String)]) -> bool {
+    let find = |ns: &str, name: &str| find_middleware(objects, ns, name);
+    !MiddlewareEffect::of(refs, &find).auth.is_empty()
 }
 
 /// The Services a route of an IngressRoute in `ns` sends to, as (namespace, name).
@@ -783,7 +739,7 @@ fn route_index(field: &str) -> Option<usize> {
 /// annotation, the value as scanned after it. None when it names it already.
 fn traefik_ingress_reference(f: &Finding, ing: &Object) -> Option<Fix> {
     let ns = ing.effective_namespace();
-    let ann = TRAEFIK_MIDDLEWARES_ANNOTATION;
+    let ann = MIDDLEWARES_ANNOTATION;
     let ours = format!("{ns}-{TRAEFIK_MIDDLEWARE}@kubernetescrd");
     let existing = ing.annotation(ann).map(str::trim).unwrap_or("");
     let bare = format!("{ns}-{TRAEFIK_MIDDLEWARE}");
@@ -864,9 +820,7 @@ fn traefik_route_reference(
                 svc.as_ref().is_some_and(|(a, b)| a == sns && b == name)
                     || selects_workload(g, (sns, name), objects)
             });
-            let authenticated = route_middlewares(route, ns)
-                .iter()
-                .any(|(mns, name)| traefik_authenticates(objects, mns, name, 0));
+            let authenticated = traefik_authenticates(objects, &route_middlewares(route, ns));
             if leads && !authenticated {
                 wanted.insert(j);
             }

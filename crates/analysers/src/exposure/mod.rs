@@ -15,7 +15,7 @@ mod graph;
 mod istio;
 pub mod openshift;
 mod path;
-mod traefik;
+pub mod traefik;
 mod ways_in;
 
 pub use path::{Exposure, Reach};

@@ -38,26 +38,30 @@ pub struct MiddlewareEffect {
     pub notes: Vec<String>,
 }
 
-impl<'a> Index<'a> {
-    fn traefik_middleware(&self, ns: &str, name: &str) -> Option<&'a Object> {
-        self.traefik_middlewares
-            .iter()
-            .copied()
-            .find(|m| m.effective_namespace() == ns && m.name == name)
-    }
-
-    /// What the Middlewares named `(namespace, name)` do, in order; `chain`s are followed.
-    pub fn middleware_effect(&self, refs: &[(String, String)]) -> MiddlewareEffect {
+impl MiddlewareEffect {
+    /// What the Middlewares named `(namespace, name)` do, in order, each found by `find`;
+    /// `chain`s are followed. Read by the analysis and by the fix that adds authentication,
+    /// so that both agree on what authenticates.
+    pub fn of<'o>(
+        refs: &[(String, String)],
+        find: &dyn Fn(&str, &str) -> Option<&'o Object>,
+    ) -> MiddlewareEffect {
         let mut effect = MiddlewareEffect::default();
         for (ns, name) in refs {
-            self.add_middleware(ns, name, 0, &mut effect);
+            effect.add(ns, name, 0, find);
         }
         effect
     }
 
-    fn add_middleware(&self, ns: &str, name: &str, depth: usize, effect: &mut MiddlewareEffect) {
-        let Some(m) = self.traefik_middleware(ns, name) else {
-            effect.notes.push(format!(
+    fn add<'o>(
+        &mut self,
+        ns: &str,
+        name: &str,
+        depth: usize,
+        find: &dyn Fn(&str, &str) -> Option<&'o Object>,
+    ) {
+        let Some(m) = find(ns, name) else {
+            self.notes.push(format!(
                 "Traefik Middleware {ns}/{name} is not among the objects read: if it authenticates, scan it too"
             ));
             return;
@@ -66,15 +70,14 @@ impl<'a> Index<'a> {
         let has = |k: &str| spec.and_then(|s| s.get(k)).is_some();
         if has("forwardAuth") {
             let address = m.str_at("spec.forwardAuth.address").unwrap_or("?");
-            effect.auth.push(format!(
+            self.auth.push(format!(
                 "Traefik forwardAuth to {address} ({})",
                 m.display()
             ));
         }
         for (k, what) in [("basicAuth", "basic"), ("digestAuth", "digest")] {
             if has(k) {
-                effect
-                    .auth
+                self.auth
                     .push(format!("Traefik {what} authentication ({})", m.display()));
             }
         }
@@ -90,7 +93,7 @@ impl<'a> Index<'a> {
                     .map(str::to_string)
                     .collect();
                 if !ranges.is_empty() {
-                    effect.ranges = Some(ranges);
+                    self.ranges = Some(ranges);
                 }
             }
         }
@@ -100,7 +103,7 @@ impl<'a> Index<'a> {
             .and_then(Value::as_array)
         {
             if depth >= MAX_CHAIN {
-                effect.notes.push(format!(
+                self.notes.push(format!(
                     "Traefik chain {} is nested deeper than {MAX_CHAIN}: not followed",
                     m.display()
                 ));
@@ -109,7 +112,7 @@ impl<'a> Index<'a> {
             for r in chain {
                 if let Some(n) = r.get("name").and_then(Value::as_str) {
                     let cns = r.get("namespace").and_then(Value::as_str).unwrap_or(ns);
-                    self.add_middleware(cns, n, depth + 1, effect);
+                    self.add(cns, n, depth + 1, find);
                 }
             }
         }
@@ -118,12 +121,47 @@ impl<'a> Index<'a> {
             .and_then(Value::as_object)
         {
             let names: Vec<&str> = plugins.keys().map(String::as_str).collect();
-            effect.notes.push(format!(
+            self.notes.push(format!(
                 "Traefik {} runs the plugin {}, which jackstop does not judge: if it authenticates, record an exception",
                 m.display(),
                 names.join(", ")
             ));
         }
+    }
+}
+
+/// The Middleware `ns/name` among `objects`.
+pub fn find_middleware<'o>(objects: &'o [Object], ns: &str, name: &str) -> Option<&'o Object> {
+    objects.iter().find(|m| {
+        m.kind == "Middleware" && is_traefik(m) && m.effective_namespace() == ns && m.name == name
+    })
+}
+
+/// The Middlewares a route of an IngressRoute in `ns` names, as (namespace, name).
+pub fn route_middlewares(route: &Value, ns: &str) -> Vec<(String, String)> {
+    route
+        .get("middlewares")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let name = m.get("name")?.as_str()?;
+            let mns = m.get("namespace").and_then(Value::as_str).unwrap_or(ns);
+            Some((mns.to_string(), name.to_string()))
+        })
+        .collect()
+}
+
+impl<'a> Index<'a> {
+    /// What the Middlewares named `(namespace, name)` do, in order; `chain`s are followed.
+    pub fn middleware_effect(&self, refs: &[(String, String)]) -> MiddlewareEffect {
+        let find = |ns: &str, name: &str| -> Option<&'a Object> {
+            self.traefik_middlewares
+                .iter()
+                .copied()
+                .find(|m| m.effective_namespace() == ns && m.name == name)
+        };
+        MiddlewareEffect::of(refs, &find)
     }
 
     /// The Middlewares an Ingress attaches by annotation, when Traefik serves it: those of
@@ -180,17 +218,7 @@ impl<'a> Index<'a> {
             .enumerate()
         {
             let rule = route.get("match").and_then(Value::as_str).unwrap_or("?");
-            let refs: Vec<(String, String)> = route
-                .get("middlewares")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|m| {
-                    let name = m.get("name")?.as_str()?;
-                    let mns = m.get("namespace").and_then(Value::as_str).unwrap_or(ns);
-                    Some((mns.to_string(), name.to_string()))
-                })
-                .collect();
+            let refs = route_middlewares(route, ns);
             let effect = self.middleware_effect(&refs);
             let reach = match (&base_reach, &effect.ranges) {
                 (Reach::Internet, Some(r)) => {
