@@ -240,6 +240,33 @@ spec:
         case("{alb.ingress.kubernetes.io/scheme: internal}", "alb"),
         vec![("JS-EXP-003".into(), Severity::Medium)]
     );
+    // Another controller's annotation: a Traefik or ALB Ingress ignores ingress-nginx's
+    // auth-url; a class that names no controller may be ingress-nginx, and is trusted.
+    let nginx_auth =
+        "{nginx.ingress.kubernetes.io/auth-url: 'https://auth.example.com/oauth2/auth'}";
+    for class in ["traefik", "alb"] {
+        let f = scan(
+            &base
+                .replace("ANNOTATIONS", nginx_auth)
+                .replace("CLASS", class),
+        );
+        assert_eq!(
+            brief(&f),
+            vec![("JS-EXP-003".into(), Severity::Critical)],
+            "{class}"
+        );
+        assert!(
+            f[0].evidence
+                .iter()
+                .any(|e| e.contains("it is ingress-nginx's annotation")),
+            "{:#?}",
+            f[0].evidence
+        );
+    }
+    assert_eq!(
+        case(nginx_auth, "public"),
+        vec![("JS-EXP-009".into(), Severity::Low)]
+    );
     // The ALB authenticates on HTTPS listeners only.
     let oidc =
         "alb.ingress.kubernetes.io/auth-type: oidc, alb.ingress.kubernetes.io/auth-idp-oidc: '{}'";

@@ -71,6 +71,33 @@ fn all_private(ranges: &[String], syntax: RangeSyntax) -> Option<bool> {
     Some(nets.iter().all(|n| private.iter().any(|p| p.contains(n))))
 }
 
+/// Ingress controllers whose annotations only they read, by annotation prefix, and the word
+/// their class names carry.
+const CONTROLLER_ANNOTATIONS: &[(&str, &str, &str)] = &[
+    ("nginx.ingress.kubernetes.io/", "nginx", "ingress-nginx"),
+    (
+        "alb.ingress.kubernetes.io/",
+        "alb",
+        "the AWS Load Balancer Controller",
+    ),
+    ("traefik.ingress.kubernetes.io/", "traefik", "Traefik"),
+    ("konghq.com/", "kong", "Kong"),
+];
+
+/// The controller an annotation belongs to, when the Ingress's class clearly names another
+/// one (a class that names none of them, or no class, may be any controller: the annotation
+/// is trusted).
+fn served_by_another(key: &str, class: &str) -> Option<&'static str> {
+    let class = class.to_ascii_lowercase();
+    let (_, word, name) = CONTROLLER_ANNOTATIONS
+        .iter()
+        .find(|(prefix, _, _)| key.starts_with(prefix))?;
+    let names_one = CONTROLLER_ANNOTATIONS
+        .iter()
+        .any(|(_, w, _)| class.contains(w));
+    (names_one && !class.contains(word)).then_some(*name)
+}
+
 /// The reach of a way in that only `ranges` may use (`what` says what limits it): from
 /// anywhere when one is all addresses (0.0.0.0/0, ::/0), the private network when all are
 /// private.
@@ -260,6 +287,14 @@ impl<'a> Index<'a> {
         }
         for m in &self.catalogue.exposure.ingress_auth {
             if ann.get(&m.key).is_some_and(|v| m.holds(v)) {
+                if let Some(other) = served_by_another(&m.key, &class) {
+                    notes.push(format!(
+                        "{} ({}) is set, but it is {other}'s annotation and the Ingress's class {class} names another controller, which ignores it",
+                        m.what.as_deref().unwrap_or(&m.key),
+                        m.key
+                    ));
+                    continue;
+                }
                 if m.key.starts_with(super::alb::PREFIX) {
                     let listeners = super::alb::Listeners::of(ing);
                     if let Some(why) = listeners.as_ref().and_then(super::alb::Listeners::gap) {
