@@ -159,6 +159,18 @@ fn keys(findings: &[Finding]) -> HashSet<String> {
     findings.iter().map(key).collect()
 }
 
+/// Whether an object has a controller (`ownerReferences` with `controller: true`): it was made
+/// by another object, from that object's template. An owner reference that names nothing
+/// real does not last: the garbage collector deletes what it finds no owner for.
+fn has_controller(o: &Object) -> bool {
+    o.at("metadata.ownerReferences")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("controller").and_then(serde_json::Value::as_bool) == Some(true))
+        })
+}
+
 fn same(a: &Object, kind: &str, ns: Option<&str>, name: &str) -> bool {
     a.kind == kind && a.namespace.as_deref() == ns && a.name == name
 }
@@ -240,10 +252,18 @@ impl Engine {
                 ));
             }
         }
-        if ROUTING_KINDS.contains(&kind) {
+        let controlled = object.as_ref().is_some_and(has_controller);
+        if ROUTING_KINDS.contains(&kind) || (self.exposure.kinds().contains(&kind) && !controlled)
+        {
+            // A way in, or a workload a Service may already route to: judged on the cluster
+            // as the change would leave it.
             found.extend(self.exposure_change(req, kind, ns, object.as_ref(), state));
         } else if self.exposure.kinds().contains(&kind) {
-            // A workload alone can be a way in (hostPort, hostNetwork).
+            // What a controller makes (a ReplicaSet's Pods, a Deployment's ReplicaSets) was
+            // judged as the controller's template: judged on the view, a replica of a workload
+            // exposed already would add a finding of its own and be refused, breaking what
+            // runs without closing anything. Alone, it can still be a way in (hostPort,
+            // hostNetwork).
             if let Some(o) = &object {
                 let before = old
                     .as_ref()

@@ -251,7 +251,8 @@ fn the_benign_corpora_are_admitted_without_a_denial() {
 /// A live cluster's view holds a Deployment and its ReplicaSet (its Pods, described by the
 /// ReplicaSet's template, are not held). A new Pod of a ReplicaSet whose exposure is already
 /// there (a replica restarted, a scale-up) is admitted: refusing it would break a running
-/// workload without closing anything.
+/// workload without closing anything. A Pod of its own is judged on the view: behind a public
+/// Service that exposed nothing sensitive, a notebook is refused.
 #[test]
 fn a_new_replica_of_an_exposed_workload_adds_nothing() {
     use jackstop_core::{FieldLines, Source};
@@ -286,6 +287,12 @@ fn a_new_replica_of_an_exposed_workload_adds_nothing() {
                 "template": {"metadata": {"labels": {"app": "lab", "pod-template-hash": "7d9f"}}, "spec": {"containers": container}}}}),
         ),
         obj(pod("lab-7d9f-aaaaa", true)),
+        // A public model API: an open door to nothing sensitive.
+        obj(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "ml"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}})),
+        obj(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "ml"},
+            "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": {"metadata": {"labels": {"app": "api"}},
+                "spec": {"containers": [{"name": "api", "image": "registry.example.com/fraud-model:1.4"}]}}}})),
     ];
     let cat = Catalogue::builtin();
     let state = ClusterState::new(view, cat);
@@ -303,4 +310,23 @@ fn a_new_replica_of_an_exposed_workload_adds_nothing() {
     };
     let v = create(pod("lab-7d9f-bbbbb", true));
     assert!(v.allowed, "a replica of what runs already: {:?}", v.message);
+    // A notebook of its own that the model API's public Service routes to: a new door.
+    let mut stray = pod("stray", false);
+    stray["metadata"]["labels"] = json!({"app": "api"});
+    let v = create(stray);
+    assert!(!v.allowed, "a Pod behind the open Service");
+    assert!(
+        v.message.as_deref().unwrap().contains("JS-EXP-003"),
+        "{:?}",
+        v.message
+    );
+    // The same Pod where no Service routes to it: nothing to judge.
+    let mut elsewhere = pod("stray", false);
+    elsewhere["metadata"]["labels"] = json!({"app": "other"});
+    // Another Jupyter behind the Service that exposes one already adds no door (the finding
+    // is the Service's, and it is there).
+    let v = create(pod("another", false));
+    assert!(v.allowed, "{:?}", v.message);
+    let v = create(elsewhere);
+    assert!(v.allowed, "{:?}", v.message);
 }
