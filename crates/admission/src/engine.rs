@@ -253,8 +253,7 @@ impl Engine {
             }
         }
         let controlled = object.as_ref().is_some_and(has_controller);
-        if ROUTING_KINDS.contains(&kind) || (self.exposure.kinds().contains(&kind) && !controlled)
-        {
+        if ROUTING_KINDS.contains(&kind) || (self.exposure.kinds().contains(&kind) && !controlled) {
             // A way in, or a workload a Service may already route to: judged on the cluster
             // as the change would leave it.
             found.extend(self.exposure_change(req, kind, ns, object.as_ref(), state));

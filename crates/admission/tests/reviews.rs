@@ -288,11 +288,15 @@ fn a_new_replica_of_an_exposed_workload_adds_nothing() {
         ),
         obj(pod("lab-7d9f-aaaaa", true)),
         // A public model API: an open door to nothing sensitive.
-        obj(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "ml"},
-            "spec": {"type": "LoadBalancer", "selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}})),
-        obj(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "ml"},
+        obj(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "ml"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+        ),
+        obj(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "ml"},
             "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": {"metadata": {"labels": {"app": "api"}},
-                "spec": {"containers": [{"name": "api", "image": "registry.example.com/fraud-model:1.4"}]}}}})),
+                "spec": {"containers": [{"name": "api", "image": "registry.example.com/fraud-model:1.4"}]}}}}),
+        ),
     ];
     let cat = Catalogue::builtin();
     let state = ClusterState::new(view, cat);

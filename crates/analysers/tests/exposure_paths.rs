@@ -267,6 +267,56 @@ spec:
         case(nginx_auth, "public"),
         vec![("JS-EXP-009".into(), Severity::Low)]
     );
+    // The IngressClass says who serves the Ingress: the default one for an Ingress of no
+    // class, the named one otherwise; its controller, not the class's name, decides.
+    let ingress_class = |name: &str, controller: &str, default: bool| {
+        format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: {name}\n  annotations: {{ingressclass.kubernetes.io/is-default-class: '{default}'}}\nspec: {{controller: {controller}}}\n"
+        )
+    };
+    let no_class = base.replace("  ingressClassName: CLASS\n", "");
+    let with = |yaml: &str, classes: &str| {
+        brief(&scan(&format!(
+            "{}{classes}",
+            yaml.replace("ANNOTATIONS", nginx_auth)
+        )))
+    };
+    // k3s: Traefik is the default; ingress-nginx's annotation on a class-less Ingress is ignored.
+    assert_eq!(
+        with(
+            &no_class,
+            &ingress_class("traefik", "traefik.io/ingress-controller", true)
+        ),
+        vec![("JS-EXP-003".into(), Severity::Critical)]
+    );
+    // The default is ingress-nginx: it reads it.
+    assert_eq!(
+        with(
+            &no_class,
+            &ingress_class("public", "k8s.io/ingress-nginx", true)
+        ),
+        vec![("JS-EXP-009".into(), Severity::Low)]
+    );
+    // A class named nginx that F5 NGINX's controller serves: it reads nginx.org/ annotations.
+    assert_eq!(
+        with(
+            &base.replace("CLASS", "nginx"),
+            &ingress_class("nginx", "nginx.org/ingress-controller", false)
+        ),
+        vec![("JS-EXP-003".into(), Severity::Critical)]
+    );
+    // A class of a name that says nothing, served by ingress-nginx.
+    assert_eq!(
+        with(
+            &base.replace("CLASS", "edge"),
+            &format!(
+                "{}{}",
+                ingress_class("edge", "k8s.io/ingress-nginx", false),
+                ingress_class("traefik", "traefik.io/ingress-controller", true)
+            )
+        ),
+        vec![("JS-EXP-009".into(), Severity::Low)]
+    );
     // The ALB authenticates on HTTPS listeners only.
     let oidc =
         "alb.ingress.kubernetes.io/auth-type: oidc, alb.ingress.kubernetes.io/auth-idp-oidc: '{}'";

@@ -6,6 +6,7 @@
 
 use crate::{Effect, FindingRef, Fix, FixOptions, Method, MANAGED_BY};
 use jackstop_analysers::exposure::alb::Listeners;
+use jackstop_analysers::exposure::ingress_class::{class_name, served, Controller, Served};
 use jackstop_analysers::exposure::openshift;
 use jackstop_analysers::exposure::traefik::{
     find_middleware, route_middlewares, MiddlewareEffect, MIDDLEWARES_ANNOTATION, TRAEFIK_GROUPS,
@@ -426,24 +427,25 @@ fn ingress_fix(
     objects: &[Object],
     opts: &FixOptions,
 ) -> Result<Vec<Fix>, String> {
-    let class = ing
-        .str_at("spec.ingressClassName")
-        .or_else(|| ing.annotation("kubernetes.io/ingress.class"))
-        .unwrap_or("");
-    if class.eq_ignore_ascii_case("alb") {
-        return alb_fix(f, ing, opts).map(|fix| vec![fix]);
-    }
-    // Traefik's class, or none with Traefik's middleware annotation (Traefik serves Ingresses
-    // of no class when it is the default controller, as in k3s).
-    if class.to_ascii_lowercase().contains("traefik")
-        || (class.is_empty() && ing.annotation(MIDDLEWARES_ANNOTATION).is_some())
-    {
-        return traefik_fixes(f, ing, objects, &[], opts);
-    }
-    if !class.is_empty() && !class.to_ascii_lowercase().contains("nginx") {
-        return Err(format!(
-            "ingress class {class}: jackstop writes authentication for ingress-nginx and the AWS ALB only; put an authenticating proxy in front of the interface (see its remediation)"
-        ));
+    // By its IngressClass (or the default one) when read, else by its class name.
+    let class = class_name(ing);
+    match served(ing, objects) {
+        Served::By(Controller::AwsAlb) => return alb_fix(f, ing, opts).map(|fix| vec![fix]),
+        Served::By(Controller::Traefik) => return traefik_fixes(f, ing, objects, &[], opts),
+        // No class, or one that names no controller, with Traefik's middleware annotation:
+        // Traefik serves Ingresses of no class when it is the default controller (k3s).
+        Served::Unknown if ing.annotation(MIDDLEWARES_ANNOTATION).is_some() => {
+            return traefik_fixes(f, ing, objects, &[], opts)
+        }
+        Served::By(Controller::IngressNginx) => {}
+        Served::Unknown if class.is_empty() => {}
+        other => {
+            let class = if class.is_empty() { "(default)" } else { class };
+            return Err(format!(
+                "ingress class {class}, served by {}: jackstop writes authentication for ingress-nginx, Traefik and the AWS ALB only; put an authenticating proxy in front of the interface (see its remediation)",
+                other.words()
+            ));
+        }
     }
     let (url, signin, needs_input) = match &opts.ingress_auth_url {
         Some(u) => (u.clone(), opts.ingress_auth_signin.clone(), false),

@@ -1491,6 +1491,33 @@ fn traefik_edge_cases() {
     );
     let plan = check_every_fix(&parse(&plain), &opts());
     assert_eq!(plan.fixes[0].action, "ingress-auth");
+    // ... unless the cluster's default IngressClass is Traefik's (k3s): then Traefik's fix.
+    let default = |controller: &str| {
+        format!(
+            "{plain}---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: default\n  annotations: {{ingressclass.kubernetes.io/is-default-class: 'true'}}\nspec: {{controller: {controller}}}\n"
+        )
+    };
+    let plan = check_every_fix(&parse(&default("traefik.io/ingress-controller")), &opts());
+    let actions: Vec<&str> = plan.fixes.iter().map(|f| f.action).collect();
+    assert_eq!(
+        actions,
+        ["traefik-forward-auth", "traefik-auth"],
+        "{:#?}",
+        plan.unfixed
+    );
+    // A controller jackstop writes no authentication for: refused, naming it.
+    let plan = check_every_fix(
+        &parse(&default("haproxy.org/ingress-controller/haproxy")),
+        &opts(),
+    );
+    assert!(plan.fixes.is_empty(), "{:#?}", plan.fixes);
+    assert!(
+        plan.unfixed[0]
+            .reason
+            .contains("served by the controller haproxy.org/ingress-controller/haproxy"),
+        "{:#?}",
+        plan.unfixed
+    );
     // Traefik before 2.10: an IngressRoute of traefik.containo.us gets a Middleware of it.
     let old = format!(
         "{}---\napiVersion: traefik.containo.us/v1alpha1\nkind: IngressRoute\nmetadata: {{name: old, namespace: ml}}\nspec:\n  routes: [{{match: Host(`old.example.com`), kind: Rule, services: [{{name: lab, port: 80}}]}}]\n",

@@ -33,10 +33,12 @@ pub struct Index<'a> {
     pub ingresses: Vec<&'a Object>,
     pub openshift_routes: Vec<&'a Object>,
     pub ingress_routes: Vec<&'a Object>,
+    pub ingress_classes: Vec<&'a Object>,
     pub traefik_middlewares: Vec<&'a Object>,
     pub ray_clusters: Vec<&'a Object>,
 }
 
+use super::ingress_class::is_ingress_class;
 use super::traefik::is_traefik;
 
 fn is_istio(o: &Object) -> bool {
@@ -68,6 +70,7 @@ impl<'a> Index<'a> {
             ingresses: Vec::new(),
             openshift_routes: Vec::new(),
             ingress_routes: Vec::new(),
+            ingress_classes: Vec::new(),
             traefik_middlewares: Vec::new(),
             ray_clusters: Vec::new(),
         };
@@ -92,6 +95,7 @@ impl<'a> Index<'a> {
                 "Ingress" => ix.ingresses.push(o),
                 "Route" if super::openshift::is_openshift_route(o) => ix.openshift_routes.push(o),
                 "IngressRoute" if is_traefik(o) => ix.ingress_routes.push(o),
+                "IngressClass" if is_ingress_class(o) => ix.ingress_classes.push(o),
                 "Middleware" if is_traefik(o) => ix.traefik_middlewares.push(o),
                 "RayCluster" | "RayService" | "RayJob" => ix.ray_clusters.push(o),
                 _ => {}

@@ -12,6 +12,7 @@
 
 pub mod alb;
 mod graph;
+pub mod ingress_class;
 mod istio;
 pub mod openshift;
 mod path;
@@ -51,6 +52,7 @@ pub const ROUTING_KINDS: &[&str] = &[
     "Route",
     "IngressRoute",
     "Middleware",
+    "IngressClass",
 ];
 
 /// Routing kinds and the kinds that carry pod templates.

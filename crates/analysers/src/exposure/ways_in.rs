@@ -1,6 +1,7 @@
 //! Ways in from outside the cluster, and the exposures behind each.
 
 use super::graph::{GatewayWorkload, Index};
+use super::ingress_class::{served, Controller};
 use super::path::{Exposure, Reach, Target, Trail};
 use crate::pods::PortRef;
 use ipnet::IpNet;
@@ -69,33 +70,6 @@ fn all_private(ranges: &[String], syntax: RangeSyntax) -> Option<bool> {
         "fe80::/10".parse().expect("static"),
     ];
     Some(nets.iter().all(|n| private.iter().any(|p| p.contains(n))))
-}
-
-/// Ingress controllers whose annotations only they read, by annotation prefix, and the word
-/// their class names carry.
-const CONTROLLER_ANNOTATIONS: &[(&str, &str, &str)] = &[
-    ("nginx.ingress.kubernetes.io/", "nginx", "ingress-nginx"),
-    (
-        "alb.ingress.kubernetes.io/",
-        "alb",
-        "the AWS Load Balancer Controller",
-    ),
-    ("traefik.ingress.kubernetes.io/", "traefik", "Traefik"),
-    ("konghq.com/", "kong", "Kong"),
-];
-
-/// The controller an annotation belongs to, when the Ingress's class clearly names another
-/// one (a class that names none of them, or no class, may be any controller: the annotation
-/// is trusted).
-fn served_by_another(key: &str, class: &str) -> Option<&'static str> {
-    let class = class.to_ascii_lowercase();
-    let (_, word, name) = CONTROLLER_ANNOTATIONS
-        .iter()
-        .find(|(prefix, _, _)| key.starts_with(prefix))?;
-    let names_one = CONTROLLER_ANNOTATIONS
-        .iter()
-        .any(|(_, w, _)| class.contains(w));
-    (names_one && !class.contains(word)).then_some(*name)
 }
 
 /// The reach of a way in that only `ranges` may use (`what` says what limits it): from
@@ -275,7 +249,8 @@ impl<'a> Index<'a> {
         let mut notes = Vec::new();
         let mut reach = reach;
         // Traefik serves Ingresses of its class, and those of none when it is the default.
-        if class.is_empty() || class.to_ascii_lowercase().contains("traefik") {
+        let served = served(ing, self.ingress_classes.iter().copied());
+        if served.may_be(Controller::Traefik) {
             let (refs, missing) = self.ingress_middlewares(ing);
             let effect = self.middleware_effect(&refs);
             auth.extend(effect.auth);
@@ -287,11 +262,13 @@ impl<'a> Index<'a> {
         }
         for m in &self.catalogue.exposure.ingress_auth {
             if ann.get(&m.key).is_some_and(|v| m.holds(v)) {
-                if let Some(other) = served_by_another(&m.key, &class) {
+                if let Some(c) = Controller::of_annotation(&m.key).filter(|c| !served.may_be(*c)) {
                     notes.push(format!(
-                        "{} ({}) is set, but it is {other}'s annotation and the Ingress's class {class} names another controller, which ignores it",
+                        "{} ({}) is set, but it is {}'s annotation and the Ingress is served by {}, which ignores it",
                         m.what.as_deref().unwrap_or(&m.key),
-                        m.key
+                        m.key,
+                        c.name(),
+                        served.words()
                     ));
                     continue;
                 }
