@@ -7,8 +7,11 @@ use jackstop_analysers::miners::MinerAnalyser;
 use jackstop_analysers::Analyser;
 use jackstop_catalogue::Catalogue;
 use jackstop_core::{FieldLines, Finding, Object, Source};
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::core::DynamicObject;
+use serde::Deserialize;
+use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -28,10 +31,35 @@ pub enum ReviewError {
     Kind(String),
     #[error("an AdmissionReview without a request")]
     NoRequest,
+    #[error("not an AdmissionReview: {0}")]
+    Object(String),
+}
+
+/// A review as read: the request, and the objects it carries, read once into jackstop's
+/// objects. Derefs to the request.
+#[derive(Debug)]
+pub struct Review {
+    pub request: AdmissionRequest<DynamicObject>,
+    object: Option<Object>,
+    old_object: Option<Object>,
+}
+
+impl std::ops::Deref for Review {
+    type Target = AdmissionRequest<DynamicObject>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.request
+    }
 }
 
 /// Reads a request body.
-pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ReviewError> {
+///
+/// The body is read once, as JSON values; the request is then read without its objects (kube's
+/// `DynamicObject` reads an object through a flattened map, and was a seventh of a review's
+/// time, with as much again to turn it back into values), and the objects are taken as they
+/// are. They are checked as `DynamicObject` checks them: a map, with `metadata` an
+/// `ObjectMeta`; one that is not is a bad request, never an object judged without them.
+pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
     #[derive(serde::Deserialize)]
     struct Envelope {
         #[serde(default, rename = "apiVersion")]
@@ -48,21 +76,78 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, Revi
         }
         Ok(())
     };
-    match serde_json::from_slice::<AdmissionReview<DynamicObject>>(body) {
-        Ok(review) => {
-            check(&review.types.api_version, &review.types.kind)?;
-            review.try_into().map_err(|_| ReviewError::NoRequest)
+    let mut doc: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return Err(ReviewError::Json(e)),
+    };
+    let envelope = Envelope::deserialize(&doc).map_err(ReviewError::Json)?;
+    check(&envelope.api_version, &envelope.kind)?;
+    let Some(mut request) = doc
+        .get_mut("request")
+        .map(Value::take)
+        .filter(|r| !r.is_null())
+    else {
+        return Err(ReviewError::NoRequest);
+    };
+    // What the request says the object is, for an object that does not say it itself (the
+    // API server always sends both; a body that leaves them out is judged all the same).
+    let gvk = request.get("kind").cloned().unwrap_or(Value::Null);
+    let text = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (group, version, kind) = (text("group"), text("version"), text("kind"));
+    let mut take = |key: &str| -> Result<Option<Object>, ReviewError> {
+        let Some(mut v) = request
+            .as_object_mut()
+            .and_then(|r| r.get_mut(key))
+            .map(Value::take)
+            .filter(|v| !v.is_null())
+        else {
+            return Ok(None);
+        };
+        if !v.is_object() {
+            return Err(ReviewError::Object(format!(
+                "request.{key} is not an object"
+            )));
         }
-        // Read once on the way that counts; on failure, the envelope again so that a wrong
-        // version is named as such, not as a field the other version lacks.
-        Err(e) => match serde_json::from_slice::<Envelope>(body) {
-            Ok(env) => {
-                check(&env.api_version, &env.kind)?;
-                Err(ReviewError::Json(e))
-            }
-            Err(_) => Err(ReviewError::Json(e)),
-        },
-    }
+        ObjectMeta::deserialize(v.get("metadata").unwrap_or(&Value::Null))
+            .map_err(|e| ReviewError::Object(format!("request.{key}.metadata: {e}")))?;
+        let map = v.as_object_mut().expect("checked: an object");
+        if !map.get("kind").is_some_and(Value::is_string) {
+            map.insert("kind".into(), Value::String(kind.clone()));
+        }
+        if !map.get("apiVersion").is_some_and(Value::is_string) {
+            let api_version = if group.is_empty() {
+                version.clone()
+            } else {
+                format!("{group}/{version}")
+            };
+            map.insert("apiVersion".into(), Value::String(api_version));
+        }
+        Object::from_value(
+            v,
+            Source {
+                path: Arc::from("admission"),
+                line: 0,
+                template: None,
+            },
+            FieldLines::default(),
+        )
+        .map(Some)
+        .ok_or_else(|| ReviewError::Object(format!("request.{key} has no kind")))
+    };
+    let object = take("object")?;
+    let old_object = take("oldObject")?;
+    let mut request: AdmissionRequest<DynamicObject> =
+        serde_json::from_value(request).map_err(ReviewError::Json)?;
+    // Copied from the review, as kube does: the answer is of the same apiVersion and kind.
+    request.types = kube::core::TypeMeta {
+        api_version: envelope.api_version,
+        kind: envelope.kind,
+    };
+    Ok(Review {
+        request,
+        object,
+        old_object,
+    })
 }
 
 /// What was decided, and why.
@@ -110,20 +195,6 @@ pub struct Engine {
     catalogue: &'static Catalogue,
     miners: MinerAnalyser,
     exposure: ExposureAnalyser,
-}
-
-fn object_of(o: &Option<DynamicObject>) -> Option<Object> {
-    let o = o.as_ref()?;
-    let v = serde_json::to_value(o).ok()?;
-    Object::from_value(
-        v,
-        Source {
-            path: Arc::from("admission"),
-            line: 0,
-            template: None,
-        },
-        FieldLines::default(),
-    )
 }
 
 /// Whether two versions of an object say the same to the analysers: every top-level field but
@@ -199,12 +270,8 @@ impl Engine {
     }
 
     /// Judges one request against the cluster as `state` holds it.
-    pub fn review(
-        &self,
-        req: &AdmissionRequest<DynamicObject>,
-        policy: &Policy,
-        state: &ClusterState,
-    ) -> Verdict {
+    pub fn review(&self, review: &Review, policy: &Policy, state: &ClusterState) -> Verdict {
+        let req = &review.request;
         let kind = req.kind.kind.as_str();
         let ns = req.namespace.as_deref().filter(|n| !n.is_empty());
         let user = req.user_info.username.as_deref().unwrap_or("");
@@ -222,8 +289,8 @@ impl Engine {
                 ..Verdict::allow()
             };
         }
-        let object = object_of(&req.object);
-        let old = object_of(&req.old_object);
+        let object = review.object.as_ref();
+        let old = review.old_object.as_ref();
         // An object being deleted only loses finalizers now.
         if object.as_ref().is_some_and(|o| {
             o.at("metadata.deletionTimestamp")
@@ -252,11 +319,11 @@ impl Engine {
                 ));
             }
         }
-        let controlled = object.as_ref().is_some_and(has_controller);
+        let controlled = object.is_some_and(has_controller);
         if ROUTING_KINDS.contains(&kind) || (self.exposure.kinds().contains(&kind) && !controlled) {
             // A way in, or a workload a Service may already route to: judged on the cluster
             // as the change would leave it.
-            found.extend(self.exposure_change(req, kind, ns, object.as_ref(), state));
+            found.extend(self.exposure_change(req, kind, ns, object, state));
         } else if self.exposure.kinds().contains(&kind) {
             // What a controller makes (a ReplicaSet's Pods, a Deployment's ReplicaSets) was
             // judged as the controller's template: judged on the view, a replica of a workload
@@ -457,6 +524,42 @@ mod tests {
         let mut e = b.clone();
         e["data"] = serde_json::json!({"config.json": "{}"});
         assert!(!same_content(&a, &e), "a field added beside spec");
+    }
+
+    /// The objects of a review are checked as kube's `DynamicObject` checks them; one that
+    /// says not what it is is taken for what the request says.
+    #[test]
+    fn objects_are_read_once_and_checked() {
+        let review = |object: Value| {
+            serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "name": "p", "namespace": "ml", "operation": "CREATE",
+                    "userInfo": {"username": "alice"}, "object": object}})
+            .to_string()
+        };
+        let miner = serde_json::json!({"metadata": {"name": "p", "namespace": "ml"},
+            "spec": {"containers": [{"name": "c", "image": "alpine",
+                "command": ["xmrig", "-o", "stratum+tcp://pool.example.invalid:3333", "--donate-level", "1"]}]}});
+        // No kind or apiVersion: a Pod, as the request says, and judged as one.
+        let r = parse_review(review(miner.clone()).as_bytes()).unwrap();
+        assert_eq!(r.types.api_version, "admission.k8s.io/v1");
+        let o = r.object.as_ref().unwrap();
+        assert_eq!((o.api_version.as_str(), o.kind.as_str()), ("v1", "Pod"));
+        let v = Engine::new(Catalogue::builtin()).review(
+            &r,
+            &Policy::default(),
+            &ClusterState::empty(),
+        );
+        assert!(!v.allowed, "{v:?}");
+        // Not an object, or metadata that is not ObjectMeta: a bad request.
+        for bad in [
+            serde_json::json!("a string"),
+            serde_json::json!({"metadata": {"name": "p", "labels": ["a"]}, "spec": {}}),
+        ] {
+            let e = parse_review(review(bad).as_bytes()).unwrap_err();
+            assert!(matches!(e, ReviewError::Object(_)), "{e}");
+        }
     }
 
     #[test]
