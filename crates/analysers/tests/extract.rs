@@ -926,6 +926,7 @@ metadata: {name: tj, namespace: t}
 spec:
   runtimeRef: {name: torch-distributed}
   initializer:
+    dataset: {storageUri: "hf://d"}
     model: {storageUri: "hf://x", env: [{name: M, value: m1}]}
   trainer:
     image: pytorch/pytorch
@@ -933,6 +934,18 @@ spec:
     args: [--epochs, 1]
     env: [{name: A, value: b}]
     resourcesPerNode: {limits: {nvidia.com/gpu: 2}}
+  runtimePatches:
+  - manager: kueue.x-k8s.io/manager
+    trainingRuntimeSpec:
+      template:
+        spec:
+          replicatedJobs:
+          - name: node
+            template:
+              spec:
+                template:
+                  spec:
+                    containers: [{name: node, env: [{name: P, value: p1}]}]
 ---
 apiVersion: trainer.kubeflow.org/v1alpha1
 kind: ClusterTrainingRuntime
@@ -950,7 +963,14 @@ spec:
         brief(&x),
         vec![
             row("spec.trainer", "trainer", Some("pytorch/pytorch"), true),
+            row("spec.initializer.dataset", "dataset", None, false),
             row("spec.initializer.model", "model", None, false),
+            row(
+                "spec.runtimePatches[0].trainingRuntimeSpec.template.spec.replicatedJobs[0].template.spec.template.spec.containers[0]",
+                "node",
+                None,
+                false
+            ),
             row(
                 "spec.template.spec.replicatedJobs[0].template.spec.template.spec.containers[0]",
                 "trainer",
@@ -970,12 +990,21 @@ spec:
             t(TextRole::Env, "spec.trainer.env[0].value", "b"),
         ]
     );
+    assert_eq!(texts(&x.runnables[1]), vec![]);
     assert_eq!(
-        texts(&x.runnables[1]),
+        texts(&x.runnables[2]),
         vec![t(
             TextRole::Env,
             "spec.initializer.model.env[0].value",
             "m1"
+        )]
+    );
+    assert_eq!(
+        texts(&x.runnables[3]),
+        vec![t(
+            TextRole::Env,
+            "spec.runtimePatches[0].trainingRuntimeSpec.template.spec.replicatedJobs[0].template.spec.template.spec.containers[0].env[0].value",
+            "p1"
         )]
     );
 }
@@ -1212,6 +1241,93 @@ spec:
         texts(&x.runnables[2]),
         vec![t(TextRole::Env, "spec.predictor.model.env[0].value", "v")]
     );
+}
+
+/// KServe LLMInferenceService and LLMInferenceServiceConfig (v1alpha1, KServe v0.16 CRDs):
+/// the same five pod specs, the router's scheduler (the llm-d endpoint picker) among them.
+#[test]
+fn kserve_llm_inference_services_and_configs() {
+    let places = r#"
+  template:
+    containers: [{name: main, image: vllm, command: [vllm, serve, /mnt/models], resources: {limits: {nvidia.com/gpu: 1}}}]
+  worker:
+    containers: [{name: main, image: vllm-w}]
+  prefill:
+    template:
+      initContainers: [{name: warm, image: alpine}]
+      containers: [{name: main, image: vllm-p}]
+    worker:
+      containers: [{name: main, image: vllm-pw}]
+  router:
+    route: {}
+    gateway: {}
+    scheduler:
+      pool: {spec: {targetPortNumber: 8000}}
+      template:
+        containers:
+        - name: main
+          image: ghcr.io/llm-d/llm-d-inference-scheduler:v0.2.0
+          args: [--poolName, "{{ ChildName .ObjectMeta.Name `-inference-pool` }}", --grpcPort, "9002"]
+"#;
+    let objs = parse(&format!(
+        "apiVersion: serving.kserve.io/v1alpha1\nkind: LLMInferenceService\nmetadata: {{name: llm, namespace: serve}}\nspec:\n  model: {{uri: hf://Qwen/Qwen2.5-7B-Instruct}}{places}---\napiVersion: serving.kserve.io/v1alpha1\nkind: LLMInferenceServiceConfig\nmetadata: {{name: kserve-config-llm, namespace: kserve}}\nspec:{places}"
+    ));
+    let x = extract(&objs);
+    let one = vec![
+        row("spec.template.containers[0]", "main", Some("vllm"), true),
+        row("spec.worker.containers[0]", "main", Some("vllm-w"), false),
+        row(
+            "spec.prefill.template.initContainers[0]",
+            "warm",
+            Some("alpine"),
+            false,
+        ),
+        row(
+            "spec.prefill.template.containers[0]",
+            "main",
+            Some("vllm-p"),
+            false,
+        ),
+        row(
+            "spec.prefill.worker.containers[0]",
+            "main",
+            Some("vllm-pw"),
+            false,
+        ),
+        row(
+            "spec.router.scheduler.template.containers[0]",
+            "main",
+            Some("ghcr.io/llm-d/llm-d-inference-scheduler:v0.2.0"),
+            false,
+        ),
+    ];
+    assert_eq!(brief(&x), [one.clone(), one].concat());
+    let kinds: Vec<&str> = x.runnables.iter().map(|r| r.owner.kind.as_str()).collect();
+    assert_eq!(kinds[5], "LLMInferenceService");
+    assert_eq!(kinds[6], "LLMInferenceServiceConfig");
+    for r in [&x.runnables[5], &x.runnables[11]] {
+        assert_eq!(
+            texts(r),
+            vec![t(
+                TextRole::CommandLine,
+                "spec.router.scheduler.template.containers[0].args[0]",
+                "--poolName {{ ChildName .ObjectMeta.Name `-inference-pool` }} --grpcPort 9002"
+            )]
+        );
+    }
+    // A scheduler without a template (the controller's default) and a pool alone: nothing.
+    let objs = parse(
+        r#"
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceServiceConfig
+metadata: {name: kserve-config-llm-router, namespace: kserve}
+spec:
+  router:
+    scheduler:
+      pool: {ref: {name: shared-pool}}
+"#,
+    );
+    assert_eq!(brief(&extract(&objs)), vec![]);
 }
 
 #[test]

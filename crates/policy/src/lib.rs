@@ -233,35 +233,49 @@ const POD_SPECS: &[(&[&str], &[&str])] = &[
         &["spec", "spec.workerSpec"],
     ),
     (
-        &["LLMInferenceService"],
+        &["LLMInferenceService", "LLMInferenceServiceConfig"],
         &[
             "spec.template",
             "spec.worker",
             "spec.prefill.template",
             "spec.prefill.worker",
+            "spec.router.scheduler.template",
         ],
     ),
 ];
 /// Where each kind keeps single containers: a KServe predictor's model or framework block, an
-/// explainer's, each a map with a container's fields (the webhook's `Container` places).
-const CONTAINERS: &[(&[&str], &[&str])] = &[(
-    &["InferenceService"],
-    &[
-        "spec.predictor.model",
-        "spec.predictor.tensorflow",
-        "spec.predictor.pytorch",
-        "spec.predictor.sklearn",
-        "spec.predictor.xgboost",
-        "spec.predictor.onnx",
-        "spec.predictor.triton",
-        "spec.predictor.huggingface",
-        "spec.predictor.lightgbm",
-        "spec.predictor.paddle",
-        "spec.predictor.pmml",
-        "spec.explainer.alibi",
-        "spec.explainer.art",
-    ],
-)];
+/// explainer's, a Kubeflow Trainer TrainJob's trainer and initializers, each a map with a
+/// container's fields (the webhook's `Container` and `TrainJobTrainer` places). The
+/// initializers are named one by one: a schema's object with fixed properties is not a map
+/// that CEL may iterate.
+const CONTAINERS: &[(&[&str], &[&str])] = &[
+    (
+        &["InferenceService"],
+        &[
+            "spec.predictor.model",
+            "spec.predictor.tensorflow",
+            "spec.predictor.pytorch",
+            "spec.predictor.sklearn",
+            "spec.predictor.xgboost",
+            "spec.predictor.onnx",
+            "spec.predictor.triton",
+            "spec.predictor.huggingface",
+            "spec.predictor.lightgbm",
+            "spec.predictor.paddle",
+            "spec.predictor.pmml",
+            "spec.explainer.alibi",
+            "spec.explainer.art",
+        ],
+    ),
+    (
+        &["TrainJob"],
+        &[
+            "spec.trainer",
+            "spec.initializer.dataset",
+            "spec.initializer.model",
+        ],
+    ),
+];
 const ARGO_TEMPLATES: &[(&[&str], &str)] = &[
     (
         &["Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate"],
@@ -486,7 +500,7 @@ fn miner_resource_rules() -> Vec<NamedRuleWithOperations> {
         ),
         rule(
             &["trainer.kubeflow.org"],
-            &["trainingruntimes", "clustertrainingruntimes"],
+            &["trainjobs", "trainingruntimes", "clustertrainingruntimes"],
             ops,
         ),
         rule(&["jobset.x-k8s.io"], &["jobsets"], ops),
@@ -502,6 +516,7 @@ fn miner_resource_rules() -> Vec<NamedRuleWithOperations> {
                 "servingruntimes",
                 "clusterservingruntimes",
                 "llminferenceservices",
+                "llminferenceserviceconfigs",
             ],
             ops,
         ),
@@ -974,8 +989,8 @@ mod places {
         assert_eq!(
             webhook_only_kinds,
             BTreeSet::from([
-                // Kubeflow Pipelines (executors, parameters), Kubeflow Trainer v2 TrainJobs,
-                // Katib (trials are embedded objects), Spark, Tekton (steps in lists of lists).
+                // Kubeflow Pipelines (executors, parameters), Katib (trials are embedded
+                // objects), Spark, Tekton (steps in lists of lists).
                 "Experiment",
                 "Pipeline",
                 "PipelineRun",
@@ -985,7 +1000,6 @@ mod places {
                 "SparkApplication",
                 "Task",
                 "TaskRun",
-                "TrainJob",
             ])
         );
         // The places of exported kinds that only the webhook reads.
@@ -1004,6 +1018,8 @@ mod places {
                 "RayCronJob spec.jobTemplate.runtimeEnvYAML",
                 "RayJob spec.runtimeEnvYAML",
                 "RayService spec.serveConfigV2",
+                // A list of lists (runtime patches, each with replicated jobs): only env.
+                "TrainJob spec.runtimePatches[*].trainingRuntimeSpec.template.spec.replicatedJobs[*].template.spec.template.spec",
             ]
         );
     }

@@ -464,5 +464,5 @@ pub const WEBHOOK_ONLY: &[(&str, &str)] = &[
     ("combinations", "a pool with a wallet or a pool port, generic flags next to a miner image: the verdict weighs several weak or medium signals"),
     ("ML context", "JS-SUS-001 is denied only in an ML image or with GPUs, JS-SUS-002 is medium (warned, never denied)"),
     ("`$(VAR)` expansion and ConfigMaps", "env values from ConfigMaps (`envFrom`, `configMapKeyRef`, mounted files) are other objects; `$(VAR)` in command and args is checked unexpanded"),
-    ("ConfigMaps and other kinds", "JS-MIN-002 (a miner configuration in a ConfigMap), and the kinds whose containers sit in lists of lists or in other shapes (Kubeflow Trainer v2 TrainJobs, Katib, Spark, Tekton, KFP pipelines, Argo init containers, sidecars and container sets, Ray runtime environments and Serve configs): CEL in Kubernetes has no portable flatten"),
+    ("ConfigMaps and other kinds", "JS-MIN-002 (a miner configuration in a ConfigMap), and the kinds whose containers sit in lists of lists or in other shapes (Kubeflow Trainer v2 TrainJobs' runtime patches, Katib, Spark, Tekton, KFP pipelines, Argo init containers, sidecars and container sets, Ray runtime environments and Serve configs): CEL in Kubernetes has no portable flatten"),
 ];

@@ -8,10 +8,9 @@
 //!   the examples, a CEL match is a strong hit of the same indicator for the webhook (CEL never
 //!   denies what the webhook allows).
 //! - Kinds: a miner in each kind the policies read (at every place, for the KServe, Kubeflow
-//!   Trainer runtime and RayCronJob kinds) is denied by both, the same object with a benign
-//!   command admitted by both; and the real-shaped objects of
-//!   `tests/fixtures/kinds/{deny,allow}` (KServe, Kubeflow Trainer runtimes, RayCronJob) are
-//!   judged alike.
+//!   Trainer and RayCronJob kinds) is denied by both, the same object with a benign command
+//!   admitted by both; and the real-shaped objects of `tests/fixtures/kinds/{deny,allow}`
+//!   (KServe, Kubeflow Trainer TrainJobs and runtimes, RayCronJob) are judged alike.
 //! - Exposure rules: CEL is stricter by design. Wherever the webhook denies an exposure (in any
 //!   cluster state of `expected.json`), CEL denies too; where CEL denies and the webhook does
 //!   not, it is because the webhook saw authentication in front (or a second layer left), which
@@ -677,7 +676,7 @@ fn sklearn_model() -> Json {
     json!({"modelFormat": {"name": "sklearn"}, "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model"})
 }
 
-/// One case per place of the KServe, Kubeflow Trainer runtime and RayCronJob kinds, each path
+/// One case per place of the KServe, Kubeflow Trainer and RayCronJob kinds, each path
 /// written out here from the CRDs (not taken from the policy's tables, so that a wrong path
 /// there fails): the command at that place only, the rest of the object benign.
 fn kserve_trainer_and_ray_cron_cases() -> Vec<(String, MakeObject)> {
@@ -801,30 +800,64 @@ fn kserve_trainer_and_ray_cron_cases() -> Vec<(String, MakeObject)> {
             }),
         ));
     }
-    // The spec of an LLMInferenceService with a given pod spec at one place.
+    // The spec of an LLMInferenceService (or of an LLMInferenceServiceConfig, the same spec)
+    // with a given pod spec at one place.
     type WithPodAt = fn(Json) -> Json;
-    let llm: [(&str, WithPodAt); 4] = [
+    let llm: [(&str, WithPodAt); 5] = [
         (
-            "LLMInferenceService template",
+            "template",
             |p| json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"}, "template": p}),
         ),
         (
-            "LLMInferenceService worker",
+            "worker",
             |p| json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"}, "template": vllm_main(), "worker": p}),
         ),
         (
-            "LLMInferenceService prefill.template",
+            "prefill.template",
             |p| json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"}, "template": vllm_main(), "prefill": {"replicas": 1, "template": p}}),
         ),
         (
-            "LLMInferenceService prefill.worker",
+            "prefill.worker",
             |p| json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"}, "template": vllm_main(), "prefill": {"template": vllm_main(), "worker": p}}),
         ),
+        (
+            "router.scheduler.template",
+            |p| json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"}, "template": vllm_main(), "router": {"route": {}, "gateway": {}, "scheduler": {"pool": {"spec": {"targetPortNumber": 8000}}, "template": p}}}),
+        ),
     ];
-    for (what, spec) in llm {
+    for kind in ["LLMInferenceService", "LLMInferenceServiceConfig"] {
+        for (what, spec) in llm {
+            cases.push((
+                format!("{kind} {what}"),
+                Box::new(move |c: &str| object(KSERVE, kind, spec(pod_running(c)))),
+            ));
+        }
+    }
+    // A TrainJob's trainer runs the command; its initializers only take env values.
+    cases.push((
+        "TrainJob trainer".to_string(),
+        Box::new(|c: &str| {
+            object(
+                TRAINER,
+                "TrainJob",
+                json!({"runtimeRef": {"name": "torch-distributed"}, "trainer": {"image": "pytorch/pytorch:2.7.1-cuda12.8-cudnn9-runtime", "command": ["/bin/sh", "-c", c], "numNodes": 2, "resourcesPerNode": {"limits": {"nvidia.com/gpu": 1}}}}),
+            )
+        }),
+    ));
+    for initializer in ["dataset", "model"] {
         cases.push((
-            what.to_string(),
-            Box::new(move |c: &str| object(KSERVE, "LLMInferenceService", spec(pod_running(c)))),
+            format!("TrainJob initializer.{initializer}"),
+            Box::new(move |c: &str| {
+                object(
+                    TRAINER,
+                    "TrainJob",
+                    json!({"runtimeRef": {"name": "torchtune-llama3.2-1b"}, "initializer": {
+                        "dataset": {"storageUri": "hf://tatsu-lab/alpaca/data"},
+                        "model": {"storageUri": "hf://meta-llama/Llama-3.2-1B-Instruct"},
+                        initializer: {"storageUri": "hf://x/y", "env": [{"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"}, {"name": "CMD", "value": c}]}
+                    }}),
+                )
+            }),
         ));
     }
     for kind in ["TrainingRuntime", "ClusterTrainingRuntime"] {
@@ -944,6 +977,8 @@ fn kind_fixtures_are_judged_alike() {
         "ServingRuntime",
         "ClusterServingRuntime",
         "LLMInferenceService",
+        "LLMInferenceServiceConfig",
+        "TrainJob",
         "TrainingRuntime",
         "ClusterTrainingRuntime",
         "RayCronJob",
@@ -1021,6 +1056,22 @@ fn odd_shapes_are_not_errors() {
             "serving.kserve.io/v1alpha1",
             "LLMInferenceService",
             json!({"model": {"uri": "hf://x/y"}, "prefill": {}}),
+        ),
+        object(
+            "serving.kserve.io/v1alpha1",
+            "LLMInferenceServiceConfig",
+            json!({"router": {"scheduler": {"pool": {"ref": {"name": "p"}}}}}),
+        ),
+        object(
+            "serving.kserve.io/v1alpha1",
+            "LLMInferenceService",
+            json!({"router": {"scheduler": {"template": {}}}}),
+        ),
+        object("trainer.kubeflow.org/v1alpha1", "TrainJob", json!({})),
+        object(
+            "trainer.kubeflow.org/v1alpha1",
+            "TrainJob",
+            json!({"initializer": {"dataset": {"env": [{"name": "X"}]}}, "trainer": {}}),
         ),
         object(
             "trainer.kubeflow.org/v1alpha1",

@@ -114,6 +114,17 @@ const INFERENCE_SERVICE: &[(&str, Shape)] = &[
 
 const SERVING_RUNTIME: &[(&str, Shape)] = &[("spec", PodSpec), ("spec.workerSpec", PodSpec)];
 
+/// An LLMInferenceService, and an LLMInferenceServiceConfig (a part of one, merged in through
+/// `spec.baseRefs`): the same spec (KServe v0.16 CRDs).
+const LLM_INFERENCE_SERVICE: &[(&str, Shape)] = &[
+    ("spec.template", PodSpec),
+    ("spec.worker", PodSpec),
+    ("spec.prefill.template", PodSpec),
+    ("spec.prefill.worker", PodSpec),
+    // The endpoint picker (llm-d inference scheduler) the router runs.
+    ("spec.router.scheduler.template", PodSpec),
+];
+
 const TRAINING_RUNTIME: &[(&str, Shape)] = &[(
     "spec.template.spec.replicatedJobs[*].template.spec.template.spec",
     PodSpec,
@@ -233,12 +244,19 @@ pub const TABLE: &[Entry] = &[
         "JAXJob",
         &[("spec.jaxReplicaSpecs.*.template.spec", PodSpec)],
     ),
-    // Kubeflow Trainer v2.
+    // Kubeflow Trainer v2 (the v2.2 CRD): the initializers are the two the CRD has (it prunes
+    // any other key); a runtime patch's pod spec holds containers' env, never a command or an
+    // image.
     (
         "TrainJob",
         &[
             ("spec.trainer", TrainJobTrainer),
-            ("spec.initializer.*", TrainJobTrainer),
+            ("spec.initializer.dataset", TrainJobTrainer),
+            ("spec.initializer.model", TrainJobTrainer),
+            (
+                "spec.runtimePatches[*].trainingRuntimeSpec.template.spec.replicatedJobs[*].template.spec.template.spec",
+                PodSpec,
+            ),
         ],
     ),
     ("TrainingRuntime", TRAINING_RUNTIME),
@@ -270,15 +288,8 @@ pub const TABLE: &[Entry] = &[
     ("InferenceService", INFERENCE_SERVICE),
     ("ServingRuntime", SERVING_RUNTIME),
     ("ClusterServingRuntime", SERVING_RUNTIME),
-    (
-        "LLMInferenceService",
-        &[
-            ("spec.template", PodSpec),
-            ("spec.worker", PodSpec),
-            ("spec.prefill.template", PodSpec),
-            ("spec.prefill.worker", PodSpec),
-        ],
-    ),
+    ("LLMInferenceService", LLM_INFERENCE_SERVICE),
+    ("LLMInferenceServiceConfig", LLM_INFERENCE_SERVICE),
     // Spark operator.
     (
         "SparkApplication",

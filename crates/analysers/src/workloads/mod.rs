@@ -135,6 +135,7 @@ pub const KINDS: &[&str] = &[
     "ServingRuntime",
     "ClusterServingRuntime",
     "LLMInferenceService",
+    "LLMInferenceServiceConfig",
     "SparkApplication",
     "ScheduledSparkApplication",
     "Task",
