@@ -29,6 +29,28 @@ pub const TRAEFIK_MIDDLEWARE: &str = "jackstop-forward-auth";
 const TRAEFIK_AUTH_PLACEHOLDER: &str =
     "http://oauth2-proxy.TODO-namespace.svc.cluster.local/oauth2/auth";
 
+/// A merge patch of `o`'s annotations for finding `f` (what it changes and breaks to be said).
+fn annotations_patch(
+    action: &'static str,
+    o: &Object,
+    annotations: Map<String, Value>,
+    f: &Finding,
+) -> Fix {
+    Fix {
+        action,
+        method: Method::MergePatch,
+        target: o.resource(),
+        documents: vec![json!({"metadata": {"annotations": annotations}})],
+        findings: vec![f.into()],
+        effect: Effect::Closes,
+        changes: String::new(),
+        breaks: String::new(),
+        notes: Vec::new(),
+        needs_input: false,
+        requires: Vec::new(),
+    }
+}
+
 /// The Gateway API group.
 const GATEWAY_API: &str = "gateway.networking.k8s.io";
 
@@ -250,11 +272,6 @@ fn route_fix(f: &Finding, r: &Object, opts: &FixOptions) -> Result<Fix, String> 
         changes.push_str(&format!("; replaces {}", existing.join(", ")));
     }
     Ok(Fix {
-        action: "route-allowlist",
-        method: Method::MergePatch,
-        target: r.resource(),
-        documents: vec![json!({"metadata": {"annotations": annotations}})],
-        findings: vec![f.into()],
         effect: Effect::Narrows,
         changes,
         breaks: format!(
@@ -266,8 +283,7 @@ fn route_fix(f: &Finding, r: &Object, opts: &FixOptions) -> Result<Fix, String> 
             "The router checks the address it sees: where the load balancer in front of it hides the client's (no PROXY protocol, or externalTrafficPolicy Cluster), it sees the load balancer's or a node's address, and the list does not hold as written.".into(),
             MANAGED_ELSEWHERE.into(),
         ],
-        needs_input: false,
-        requires: Vec::new(),
+        ..annotations_patch("route-allowlist", r, annotations, f)
     })
 }
 
@@ -471,12 +487,6 @@ fn ingress_fix(
         );
     }
     Ok(vec![Fix {
-        action: "ingress-auth",
-        method: Method::MergePatch,
-        target: ing.resource(),
-        documents: vec![json!({"metadata": {"annotations": annotations}})],
-        findings: vec![f.into()],
-        effect: Effect::Closes,
         changes: format!(
             "annotation nginx.ingress.kubernetes.io/auth-url: {url}{}: every request through {} must pass the auth service first",
             signin.map(|s| format!(", auth-signin: {s}")).unwrap_or_default(),
@@ -485,7 +495,7 @@ fn ingress_fix(
         breaks: "clients that cannot log in (scripts, API clients without a session cookie or token the auth service accepts); remove the annotations to undo".into(),
         notes,
         needs_input,
-        requires: Vec::new(),
+        ..annotations_patch("ingress-auth", ing, annotations, f)
     }])
 }
 
@@ -562,12 +572,6 @@ fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Fix, String> 
         ));
     }
     Ok(Fix {
-        action: "alb-oidc",
-        method: Method::MergePatch,
-        target: ing.resource(),
-        documents: vec![json!({"metadata": {"annotations": annotations}})],
-        findings: vec![f.into()],
-        effect: Effect::Closes,
         changes: format!(
             "annotations {a}/auth-type: oidc, auth-idp-oidc, auth-on-unauthenticated-request: authenticate, auth-scope: openid{}: the ALB logs every request through {} in before it reaches a backend",
             listen.iter().map(|l| format!(", {l}")).collect::<String>(),
@@ -576,7 +580,7 @@ fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Fix, String> 
         breaks: "clients that cannot follow a browser login (scripts, API clients): they get a redirect instead of an answer; remove the annotations to undo".into(),
         notes,
         needs_input: true,
-        requires: Vec::new(),
+        ..annotations_patch("alb-oidc", ing, annotations, f)
     })
 }
 
@@ -764,20 +768,13 @@ fn traefik_ingress_reference(f: &Finding, ing: &Object) -> Option<Fix> {
     let mut annotations = Map::new();
     annotations.insert(ann.into(), json!(value));
     Some(Fix {
-        action: "traefik-auth",
-        method: Method::MergePatch,
-        target: ing.resource(),
-        documents: vec![json!({"metadata": {"annotations": annotations}})],
-        findings: vec![f.into()],
-        effect: Effect::Closes,
         changes: format!(
             "annotation {ann}: {value} (Middleware {ns}/{TRAEFIK_MIDDLEWARE} first): every request through {} must pass its forwardAuth first",
             ing.display()
         ),
         breaks: "clients that cannot log in (scripts, API clients without a session cookie or token the auth service accepts); the auth service is asked before the other middlewares (a redirect to HTTPS, an allow list). Until the Middleware exists Traefik does not serve the Ingress (404): it fails closed. Take the entry out of the annotation to undo.".into(),
         notes,
-        needs_input: false,
-        requires: Vec::new(),
+        ..annotations_patch("traefik-auth", ing, annotations, f)
     })
 }
 
