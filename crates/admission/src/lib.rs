@@ -7,7 +7,9 @@
 //!   AuthorizationPolicy or RequestAuthentication) by the exposure analysis of the cluster as
 //!   it would be after the change, against the cluster as it is: the change is judged by the
 //!   exposures it opens. The cluster comes from a watch-fed [`ClusterState`], never from a
-//!   call per request.
+//!   call per request;
+//! - a workload that no controller made, by that exposure analysis too (a Service may route to
+//!   it already); one that a controller made, alone (its controller's template was judged).
 //!
 //! An update is judged by what it adds: scaling a miner to zero, or removing a finalizer from
 //! a deleted object, is never denied. [`policy`] says what each finding does (enforce, warn,
