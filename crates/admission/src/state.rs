@@ -77,7 +77,7 @@ impl ClusterState {
     /// ReplicationController controls is described by that controller's template, which the
     /// view holds (those kinds are among [`ClusterState::kinds`]); in a large cluster such
     /// Pods are nearly all of the objects. A watch that feeds the view trims each object as it
-    /// arrives ([`jackstop_cluster`]'s `trim_with`).
+    /// arrives (`jackstop_cluster::watch::ClusterWatch::trim_with`).
     pub fn trim(o: &mut Object) -> bool {
         if o.kind == "Pod" && o.api_version == "v1" && templated(o) {
             return false;
