@@ -35,15 +35,10 @@ const TEMPLATED_BY: &[(&str, &str)] = &[
 
 /// Whether a Pod's controller is one whose template describes it.
 fn templated(pod: &Object) -> bool {
-    pod.at("metadata.ownerReferences")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-        .any(|r| {
-            let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
-            TEMPLATED_BY.contains(&(field("apiVersion"), field("kind")))
-        })
+    pod.controller_ref().is_some_and(|r| {
+        let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
+        TEMPLATED_BY.contains(&(field("apiVersion"), field("kind")))
+    })
 }
 
 /// What makes two findings the same finding (before and after a change).

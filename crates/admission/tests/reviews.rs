@@ -251,7 +251,8 @@ fn the_benign_corpora_are_admitted_without_a_denial() {
 /// A live cluster's view holds a Deployment and its ReplicaSet (its Pods, described by the
 /// ReplicaSet's template, are not held). A new Pod of a ReplicaSet whose exposure is already
 /// there (a replica restarted, a scale-up) is admitted: refusing it would break a running
-/// workload without closing anything. A Pod of its own is judged on the view: behind a public
+/// workload without closing anything, also where the view has not caught up with its
+/// controller yet. A Pod of its own is judged on the view: behind a public
 /// Service that exposed nothing sensitive, a notebook is refused.
 #[test]
 fn a_new_replica_of_an_exposed_workload_adds_nothing() {
@@ -299,10 +300,13 @@ fn a_new_replica_of_an_exposed_workload_adds_nothing() {
         ),
     ];
     let cat = Catalogue::builtin();
+    // The same cluster as a view that has not caught up with the Deployment and its
+    // ReplicaSet yet (the watch lags their creation): only the open Service.
+    let lagging = ClusterState::new(view[..1].to_vec(), cat);
     let state = ClusterState::new(view, cat);
     assert!(state.exposures() > 0);
     let engine = Engine::new(cat);
-    let create = |p: Value| {
+    let review_in = |p: Value, state: &ClusterState| {
         let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
                 "resource": {"group": "", "version": "v1", "resource": "pods"},
@@ -310,10 +314,21 @@ fn a_new_replica_of_an_exposed_workload_adds_nothing() {
                 "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
                 "object": p, "dryRun": false}});
         let req = parse_review(body.to_string().as_bytes()).unwrap();
-        engine.review(&req, &Policy::default(), &state)
+        engine.review(&req, &Policy::default(), state)
     };
+    let create = |p: Value| review_in(p, &state);
     let v = create(pod("lab-7d9f-bbbbb", true));
     assert!(v.allowed, "a replica of what runs already: {:?}", v.message);
+    // Where the view lags, a replica judged on it would open a door of its own: it is
+    // judged alone, and admitted; the same Pod that no controller made is not.
+    let v = review_in(pod("lab-7d9f-ccccc", true), &lagging);
+    assert!(
+        v.allowed,
+        "a replica the view has no template for: {:?}",
+        v.message
+    );
+    let v = review_in(pod("lab-unowned", false), &lagging);
+    assert!(!v.allowed, "the same Pod of its own");
     // A notebook of its own that the model API's public Service routes to: a new door.
     let mut stray = pod("stray", false);
     stray["metadata"]["labels"] = json!({"app": "api"});

@@ -18,11 +18,13 @@ pub struct Folded<'a> {
     pub under: HashMap<ResourceRef, Vec<String>>,
 }
 
+/// The controller, else the first owner.
 fn controller(o: &Object) -> Option<&Value> {
-    let refs = o.at("metadata.ownerReferences")?.as_array()?;
-    refs.iter()
-        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-        .or_else(|| refs.first())
+    o.controller_ref().or_else(|| {
+        o.at("metadata.ownerReferences")
+            .and_then(Value::as_array)?
+            .first()
+    })
 }
 
 /// Folds controlled objects into their top-level controllers (manifests, which rarely carry

@@ -203,10 +203,8 @@ impl<T: From<Object> + Borrow<Object>> ClusterWatch<T> {
             }
             Event::InitApply(o) => {
                 // Trimmed as it arrives: a first listing of a large cluster is not held whole.
-                if let Some(mut o) = object(o, r, &self.store.path) {
-                    if self.store.trim.is_none_or(|trim| trim(&mut o)) {
-                        self.store.pending[i].get_or_insert_with(Vec::new).push(o);
-                    }
+                if let Some(o) = object(o, r, &self.store.path).and_then(|o| self.store.admit(o)) {
+                    self.store.pending[i].get_or_insert_with(Vec::new).push(o);
                 }
                 None
             }
@@ -317,14 +315,25 @@ impl<T: From<Object> + Borrow<Object>> Store<T> {
         )
     }
 
-    /// Adds or replaces one object; whether what analysers read changed.
-    fn upsert(&mut self, resource: usize, mut o: Object) -> bool {
-        if let Some(trim) = self.trim {
-            if !trim(&mut o) {
-                return self.remove(&Self::key(resource, &o));
-            }
+    /// An object as it is held: trimmed, or `None` when it is not held at all.
+    fn admit(&self, mut o: Object) -> Option<Object> {
+        match self.trim {
+            Some(trim) => trim(&mut o).then_some(o),
+            None => Some(o),
         }
+    }
+
+    /// Adds or replaces one object as it arrived; whether what analysers read changed.
+    fn upsert(&mut self, resource: usize, o: Object) -> bool {
         let key = Self::key(resource, &o);
+        match self.admit(o) {
+            Some(o) => self.put(key, o),
+            None => self.remove(&key),
+        }
+    }
+
+    /// Adds or replaces one admitted object; whether what analysers read changed.
+    fn put(&mut self, key: Key, o: Object) -> bool {
         let d = digest(&o.body);
         match self.index.get(&key) {
             Some(&at) => {
@@ -361,14 +370,15 @@ impl<T: From<Object> + Borrow<Object>> Store<T> {
         true
     }
 
-    /// Replaces every object of a resource by a fresh listing: whether anything analysers
-    /// read changed, and how many objects went away.
+    /// Replaces every object of a resource by a fresh listing (admitted as it arrived):
+    /// whether anything analysers read changed, and how many objects went away.
     fn replace(&mut self, resource: usize, listed: Vec<Object>) -> (bool, usize) {
         let mut changed = false;
         let mut keep = std::collections::HashSet::with_capacity(listed.len());
         for o in listed {
-            keep.insert(Self::key(resource, &o));
-            changed |= self.upsert(resource, o);
+            let key = Self::key(resource, &o);
+            keep.insert(key.clone());
+            changed |= self.put(key, o);
         }
         let gone: Vec<Key> = self
             .keys

@@ -108,6 +108,13 @@ pub struct ResourceRef {
     pub name: String,
 }
 
+impl ResourceRef {
+    /// The API group (`apps`), empty for the core group.
+    pub fn group(&self) -> &str {
+        self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
+    }
+}
+
 impl fmt::Display for ResourceRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.namespace {

@@ -138,6 +138,15 @@ impl Object {
         self.at(path).and_then(Value::as_str)
     }
 
+    /// The owner reference marked `controller: true`: the object that made this one from its
+    /// template (a ReplicaSet for its Pods, a Deployment for its ReplicaSets).
+    pub fn controller_ref(&self) -> Option<&Value> {
+        self.at("metadata.ownerReferences")?
+            .as_array()?
+            .iter()
+            .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+    }
+
     /// What a policy attaches to (Gateway API policy attachment: Envoy Gateway's
     /// SecurityPolicy, Istio's AuthorizationPolicy), as (kind, name): `spec.targetRefs` and the
     /// older single `spec.targetRef`.

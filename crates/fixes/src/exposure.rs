@@ -300,7 +300,7 @@ fn istio_gateway_selector(
     }
     let through_gateway = detail_via(f)
         .iter()
-        .any(|r| r.kind == "Gateway" && group_of(r) == "networking.istio.io");
+        .any(|r| r.kind == "Gateway" && r.group() == "networking.istio.io");
     let selected = objects.iter().any(|o| {
         o.kind == "Gateway"
             && o.group() == "networking.istio.io"
@@ -812,7 +812,7 @@ fn traefik_route_reference(
         };
         let svc = detail_via(g)
             .into_iter()
-            .find(|r| r.kind == "Service" && group_of(r).is_empty())
+            .find(|r| r.kind == "Service" && r.group().is_empty())
             .map(|r| (r.namespace.unwrap_or_else(|| "default".into()), r.name));
         for (j, route) in routes.iter().enumerate() {
             let leads = route_services(route, ns).iter().any(|(sns, name)| {
@@ -887,11 +887,6 @@ fn detail_via(f: &Finding) -> Vec<ResourceRef> {
         .and_then(|d| d.get("via"))
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default()
-}
-
-/// The API group of a reference, empty for the core group.
-fn group_of(r: &ResourceRef) -> &str {
-    r.api_version.rsplit_once('/').map_or("", |(g, _)| g)
 }
 
 /// The Services a route sends to, as (namespace, name).
@@ -988,12 +983,12 @@ fn gateway_api_fix(
     // The route and Service of the finding's path.
     let at = via
         .iter()
-        .position(|r| group_of(r) == GATEWAY_API && is_route(&r.kind));
+        .position(|r| r.group() == GATEWAY_API && is_route(&r.kind));
     let (route, svc) = match at {
         Some(i) => {
             let svc = via[i + 1..]
                 .iter()
-                .find(|r| r.kind == "Service" && group_of(r).is_empty())
+                .find(|r| r.kind == "Service" && r.group().is_empty())
                 .map(|r| {
                     (
                         r.namespace.clone().unwrap_or_else(|| "default".into()),
@@ -1015,7 +1010,7 @@ fn gateway_api_fix(
         Some(o)
     } else {
         via.iter()
-            .find(|r| r.kind == "Gateway" && group_of(r) == GATEWAY_API)
+            .find(|r| r.kind == "Gateway" && r.group() == GATEWAY_API)
             .and_then(read)
     };
     let Some(gw) = gw else {

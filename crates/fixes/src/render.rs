@@ -10,9 +10,9 @@ use std::fmt::Write;
 /// `notebook.kubeflow.org`.
 pub fn kubectl_resource(r: &ResourceRef) -> String {
     let kind = r.kind.to_ascii_lowercase();
-    match r.api_version.rsplit_once('/') {
-        Some((group, _)) => format!("{kind}.{group}"),
-        None => kind,
+    match r.group() {
+        "" => kind,
+        group => format!("{kind}.{group}"),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The object index the exposure analysis walks, and how a Service resolves to what serves it.
 
+use super::ingress_class::is_ingress_class;
 use super::path::{service_ref, Target, Trail};
+use super::traefik::is_traefik;
 use super::Prepared;
 use crate::pods::{template_facts, Container, PodTemplate, PortRef};
 use jackstop_catalogue::interfaces::{ContainerFacts, Interface};
@@ -37,9 +39,6 @@ pub struct Index<'a> {
     pub traefik_middlewares: Vec<&'a Object>,
     pub ray_clusters: Vec<&'a Object>,
 }
-
-use super::ingress_class::is_ingress_class;
-use super::traefik::is_traefik;
 
 fn is_istio(o: &Object) -> bool {
     o.group().ends_with("istio.io")

@@ -39,6 +39,17 @@ pub struct MiddlewareEffect {
 }
 
 impl MiddlewareEffect {
+    /// The reach of a router these Middlewares are on, from `reach` without them: an IP allow
+    /// list narrows a router open to the internet.
+    pub fn narrow(&self, reach: Reach) -> Reach {
+        match (&reach, &self.ranges) {
+            (Reach::Internet, Some(r)) => {
+                reach_of_ranges(r, "Traefik ipAllowList", RangeSyntax::Addresses)
+            }
+            _ => reach,
+        }
+    }
+
     /// What the Middlewares named `(namespace, name)` do, in order, each found by `find`;
     /// `chain`s are followed. Read by the analysis and by the fix that adds authentication,
     /// so that both agree on what authenticates.
@@ -220,12 +231,7 @@ impl<'a> Index<'a> {
             let rule = route.get("match").and_then(Value::as_str).unwrap_or("?");
             let refs = route_middlewares(route, ns);
             let effect = self.middleware_effect(&refs);
-            let reach = match (&base_reach, &effect.ranges) {
-                (Reach::Internet, Some(r)) => {
-                    reach_of_ranges(r, "Traefik ipAllowList", RangeSyntax::Addresses)
-                }
-                _ => base_reach.clone(),
-            };
+            let reach = effect.narrow(base_reach.clone());
             for (si, svc) in route
                 .get("services")
                 .and_then(Value::as_array)

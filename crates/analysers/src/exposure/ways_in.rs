@@ -78,11 +78,8 @@ fn all_private(ranges: &[String], syntax: RangeSyntax) -> Option<bool> {
 pub(super) fn reach_of_ranges(ranges: &[String], what: &str, syntax: RangeSyntax) -> Reach {
     if ranges
         .iter()
-        .any(|r| r.trim() == "0.0.0.0/0" || r.trim() == "::/0")
-        || ranges
-            .iter()
-            .filter_map(|r| syntax.parse(r))
-            .any(|n| n.prefix_len() == 0)
+        .filter_map(|r| syntax.parse(r))
+        .any(|n| n.prefix_len() == 0)
     {
         return Reach::Internet;
     }
@@ -253,12 +250,10 @@ impl<'a> Index<'a> {
         if served.may_be(Controller::Traefik) {
             let (refs, missing) = self.ingress_middlewares(ing);
             let effect = self.middleware_effect(&refs);
+            reach = effect.narrow(reach);
             auth.extend(effect.auth);
             notes.extend(missing);
             notes.extend(effect.notes);
-            if let (Reach::Internet, Some(r)) = (&reach, &effect.ranges) {
-                reach = reach_of_ranges(r, "Traefik ipAllowList", RangeSyntax::Addresses);
-            }
         }
         for m in &self.catalogue.exposure.ingress_auth {
             if ann.get(&m.key).is_some_and(|v| m.holds(v)) {

@@ -285,54 +285,26 @@ fn apply(
         eprintln!("jackstop: a server-side dry run failed: nothing was applied");
         return Ok(true);
     }
-    // In the plan's order, in batches that end before a fix that requires what one of the
-    // batch creates: that fix goes only once its creator has been applied.
+    // In the plan's order, one fix at a time (a client costs no round trip): a fix that
+    // requires what another creates goes only once that one has been applied.
     let mut failed = false;
-    let mut batch: Vec<&(usize, Vec<Change>)> = Vec::new();
-    let mut rest = wanted.iter().peekable();
-    while rest.peek().is_some() || !batch.is_empty() {
-        let next = rest.peek().map(|(i, _)| &plan.fixes[*i]);
-        let needs_batch = next.is_some_and(|fix| {
-            fix.requires.iter().any(|r| {
-                plan.creator_of(r)
-                    .is_some_and(|j| batch.iter().any(|(b, _)| *b == j))
-            })
-        });
-        if let (Some(w), false) = (rest.peek(), needs_batch) {
-            batch.push(w);
-            rest.next();
+    let not_applied = |a: &Applied| !a.applied.as_ref().is_some_and(Result::is_ok);
+    for (i, changes) in &wanted {
+        if let Some(why) =
+            unmet_requirement(plan, &plan.fixes[*i], out, not_applied, "was not applied")
+        {
+            out[*i].skipped = Some(why);
+            failed = true;
             continue;
         }
-        // Send the batch, less the fixes whose creator was not applied.
-        let not_applied = |a: &Applied| !a.applied.as_ref().is_some_and(Result::is_ok);
-        let mut send: Vec<(usize, usize)> = Vec::new();
-        let mut changes: Vec<Change> = Vec::new();
-        for (i, c) in batch.drain(..) {
-            if let Some(why) =
-                unmet_requirement(plan, &plan.fixes[*i], out, not_applied, "was not applied")
-            {
-                out[*i].skipped = Some(why);
-                failed = true;
-                continue;
-            }
-            send.push((*i, c.len()));
-            changes.extend(c.iter().cloned());
-        }
-        if changes.is_empty() {
-            continue;
-        }
-        let real = jackstop_cluster::apply::send_blocking(&opts, &changes, false)?;
-        let mut results = real.into_iter();
-        for (i, n) in send {
-            let mine: Vec<Result<String, String>> = results
-                .by_ref()
-                .take(n)
+        let mine: Vec<Result<String, String>> =
+            jackstop_cluster::apply::send_blocking(&opts, changes, false)?
+                .into_iter()
                 .map(|r| r.map(|sent| describe(&sent, objects, "did")))
                 .collect();
-            let r = combine(mine);
-            failed |= r.is_err();
-            out[i].applied = Some(r);
-        }
+        let r = combine(mine);
+        failed |= r.is_err();
+        out[*i].applied = Some(r);
     }
     Ok(failed)
 }
