@@ -9,7 +9,11 @@
 # by kernel timestamps), errors and the server's memory and CPU, with how
 # steady the machine's CPU was just before and after (scripts/cpu-steadiness.py): on a shared
 # 2-core machine, episodes in which the CPU runs at half speed or less make the tail.
-# Usage: [THREADS=N] [PIN=1] scripts/bench-webhook.sh [RATE=1000] [SECONDS=60] [CONNECTIONS=8]
+# FLOOR: unless FLOOR=0, the same load is then sent to nginx (when installed: apt-get install
+# nginx-light) on the same certificate, one worker process, answering every review with a fixed
+# "allowed" AdmissionReview and reading nothing: the floor this machine sets for any TLS server at
+# this rate, printed beside the webhook's figures with their ratio.
+# Usage: [THREADS=N] [PIN=1] [FLOOR=0] scripts/bench-webhook.sh [RATE=1000] [SECONDS=60] [CONNECTIONS=8]
 # BODIES="a.json b.json": another mix of reviews. THREADS: the webhook's --threads (its default when unset). PIN=1: the webhook on CPU 0 and
 # the generator on CPU 1 (taskset), so that neither preempts the other.
 set -euo pipefail
@@ -19,7 +23,8 @@ command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 2; }
 cargo build --release -p jackstop >&2
 cargo build --release -p jackstop-serve --example load >&2
 target="${CARGO_TARGET_DIR:-$PWD/target}/release"
-work=$(mktemp -d); trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+work=$(mktemp -d); npid=""
+trap 'kill "$pid" $npid 2>/dev/null || true; rm -rf "$work"' EXIT
 # A CA and a serving certificate it signs, as cert-manager makes them in deploy/webhook.
 ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
 openssl req -x509 $ec -days 1 -subj /CN=bench-ca -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
@@ -45,6 +50,7 @@ bodies=("$r/benign-pod.json" "$r/benign-deployment.json" "$r/benign-pod.json" "$
 [[ -n "${BODIES:-}" ]] && read -r -a bodies <<< "$BODIES"
 steady_before=$(python3 scripts/cpu-steadiness.py 5)
 idle_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+idle_cpu=$(awk '{print ($14+$15)/100}' "/proc/$pid/stat")
 "${gen_cpu[@]}" "$target/examples/load" --url "https://localhost:$port/validate" --ca "$work/ca.crt" \
   --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/load.json"
 steady_after=$(python3 scripts/cpu-steadiness.py 5)
@@ -52,7 +58,7 @@ peak_kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
 end_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
 curl -s "http://127.0.0.1:$mport/metrics" > "$work/metrics.txt"
 cpu=$(awk '{print ($14+$15)/100}' "/proc/$pid/stat")
-STEADY_BEFORE="$steady_before" STEADY_AFTER="$steady_after" python3 - "$work/load.json" "$idle_kb" "$peak_kb" "$cpu" "$rate" "$seconds" "$work/decisions.jsonl" "$end_kb" "$work/metrics.txt" <<'PY'
+IDLE_CPU="$idle_cpu" STEADY_BEFORE="$steady_before" STEADY_AFTER="$steady_after" python3 - "$work/load.json" "$idle_kb" "$peak_kb" "$cpu" "$rate" "$seconds" "$work/decisions.jsonl" "$end_kb" "$work/metrics.txt" <<'PY'
 import json, os, sys, re
 load = json.load(open(sys.argv[1])); idle, peak, cpu = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 rate, secs, end = sys.argv[5], sys.argv[6], int(sys.argv[8])
@@ -80,10 +86,60 @@ secs = load["p99BySecondMs"]
 print(f"seconds at p99 < 2ms: {sum(1 for x in secs if x < 2.0)} of {len(secs)} (the call p99 of each second; worst {max(secs):.2f} ms)")
 print(f"server-side time ms : p50 <= {q(0.5):.3f}  p99 <= {q(0.99):.3f}  p99.9 <= {q(0.999):.3f} (histogram bucket bounds)")
 print(f"server memory       : {idle/1024:.0f} MB before the load, {end/1024:.0f} MB after it, high-water {peak/1024:.0f} MB (reading the 12 MB install at start) (target < 50 MB)")
-print(f"server CPU          : {cpu:.1f} s over the run")
+busy = cpu - float(os.environ["IDLE_CPU"])
+print(f"server CPU          : {busy:.1f} s under the load ({busy / max(load['sent'], 1) * 1e6:.0f} us a review; {cpu:.1f} s with the start)")
 print(f"denied              : {denied} (the miner Deployments and Pods), {decisions} decisions logged")
 print(os.environ["STEADY_BEFORE"]); print(os.environ["STEADY_AFTER"].replace("cpu steadiness     ", "  after the load    "))
 for body, v in sorted(load["deniedByBody"].items()):
     c = load["serviceMsByBody"].get(body, {})
     print(f"  {body.split('/')[-1]:<28} sent {v['sent']:>6} denied {v['denied']:>6}  call p50 {c.get('p50', 0):.3f} p99 {c.get('p99', 0):.3f} ms")
 PY
+
+# The floor: nginx on the same certificate and machine, under the same load, doing no work.
+[[ "${FLOOR:-1}" == 0 ]] && exit 0
+command -v nginx >/dev/null || { echo "floor               : nginx not installed (apt-get install nginx-light), not measured"; exit 0; }
+kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+nport=$(free)
+mkdir -p "$work/ngx"
+cat > "$work/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $work/ngx/nginx.pid;
+error_log $work/ngx/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $work/ngx/body; proxy_temp_path $work/ngx/proxy;
+  fastcgi_temp_path $work/ngx/fcgi; uwsgi_temp_path $work/ngx/uwsgi; scgi_temp_path $work/ngx/scgi;
+  server {
+    listen 127.0.0.1:$nport ssl;
+    ssl_certificate $work/tls.crt; ssl_certificate_key $work/tls.key;
+    ssl_protocols TLSv1.3;
+    keepalive_requests 10000000; keepalive_timeout 300s;
+    client_max_body_size 4m;
+    location = /validate {
+      default_type application/json;
+      return 200 '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}';
+    }
+  }
+}
+NGX
+"${server_cpu[@]}" nginx -c "$work/nginx.conf" -e "$work/ngx/error.log" 2>"$work/ngx/stderr" &
+npid=$!
+for _ in $(seq 50); do curl -sk -o /dev/null "https://127.0.0.1:$nport/validate" -d '{}' && break; sleep 0.1; done
+"${gen_cpu[@]}" "$target/examples/load" --url "https://localhost:$nport/validate" --ca "$work/ca.crt" \
+  --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/floor.json"
+ncpu=$(for c in $(pgrep -P "$npid"); do awk '{print ($14+$15)/100}' "/proc/$c/stat"; done | awk '{s+=$1} END {print s+0}')
+steady_floor=$(python3 scripts/cpu-steadiness.py 5)
+python3 - "$work/load.json" "$work/floor.json" "$ncpu" <<'PY'
+import json, sys
+j, f = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print(f"floor (nginx, fixed answer, same load): answers {f['answered']}, transport errors {f['transportErrors']}, worker CPU {sys.argv[3]} s ({float(sys.argv[3]) / max(f['sent'], 1) * 1e6:.0f} us a review)")
+for key, name in (("serviceMs", "call"), ("wireMs", "wire")):
+    a, b = j[key], f[key]
+    print(f"  {name:<5} p50 {b['p50']:.3f}  p90 {b['p90']:.3f}  p99 {b['p99']:.3f}  p99.9 {b['p999']:.3f} ms;"
+          f" jackstop/nginx: p50 {a['p50']/b['p50']:.2f}x  p99 {a['p99']/b['p99']:.2f}x")
+ws = f["wireP99BySecondMs"]
+print(f"  seconds at wire p99 < 2ms: {sum(1 for x in ws if x < 2.0)} of {len(ws)} (worst {max(ws):.2f} ms)")
+PY
+echo "${steady_floor/cpu steadiness     /  after the floor   }"

@@ -1,15 +1,22 @@
-//! How long one review takes (reading the request included, and alone), per fixture, on the real Kubeflow install's view:
-//! `cargo run --release -p jackstop-admission --example review_cost [N]`.
+//! How long one review takes (reading the request included, and alone), per fixture, on the
+//! real Kubeflow install's view, and with the whole view walked for every workload
+//! (`Engine::walking_always`): the cost of a review of a workload on no path does not grow
+//! with the cluster. COPIES > 1 adds copies of the install's namespaced objects in namespaces
+//! of their own, for a larger view:
+//! `cargo run --release -p jackstop-admission --example review_cost [N=200] [COPIES=1]`.
 
 use jackstop_admission::{parse_review, ClusterState, Engine, Policy};
 use jackstop_catalogue::Catalogue;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn main() {
-    let n: u32 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+    let arg = |i: usize, default: u32| -> u32 {
+        std::env::args()
+            .nth(i)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let (n, copies) = (arg(1, 200), arg(2, 1));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let corpus = root
         .join("../shared/corpus/kubeflow-platform")
@@ -17,11 +24,22 @@ fn main() {
         .to_string();
     let (inputs, _) = jackstop_manifests::collect_inputs(&[corpus], &[]);
     let t = Instant::now();
-    let objects = jackstop_manifests::read_inputs(&inputs, &Default::default()).objects;
+    let install = jackstop_manifests::read_inputs(&inputs, &Default::default()).objects;
+    let mut objects = install.clone();
+    for k in 1..copies {
+        for o in install.iter().filter(|o| o.namespace.is_some()) {
+            let mut o = o.clone();
+            let ns = format!("{}-copy{k}", o.effective_namespace());
+            o.body["metadata"]["namespace"] = ns.clone().into();
+            o.namespace = Some(ns);
+            objects.push(o);
+        }
+    }
     let cat = Catalogue::builtin();
     let state = ClusterState::new(objects, cat);
     println!("view: {} objects, built in {:?}", state.len(), t.elapsed());
     let engine = Engine::new(cat);
+    let walking = Engine::new(cat).walking_always();
     let policy = Policy::default();
     let dir = root.join("tests/fixtures/admission/reviews");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
@@ -29,14 +47,22 @@ fn main() {
         .map(|e| e.unwrap().path())
         .collect();
     names.sort();
-    for p in names {
-        let body = std::fs::read(&p).unwrap();
+    let time = |body: &[u8], engine: &Engine| -> Duration {
         let t = Instant::now();
         for _ in 0..n {
-            let req = parse_review(&body).unwrap();
+            let req = parse_review(body).unwrap();
             std::hint::black_box(engine.review(&req, &policy, &state));
         }
-        let per = t.elapsed() / n;
+        t.elapsed() / n
+    };
+    println!(
+        "{:<40} {:>10} {:>16} {:>22}",
+        "review", "ms", "reading it (ms)", "whole view walked (ms)"
+    );
+    for p in names {
+        let body = std::fs::read(&p).unwrap();
+        let per = time(&body, &engine);
+        let whole = time(&body, &walking);
         // The share of it that is reading the request.
         let t = Instant::now();
         for _ in 0..n {
@@ -44,10 +70,11 @@ fn main() {
         }
         let parse = t.elapsed() / n;
         println!(
-            "{:<40} {:>10.3} ms (reading the request {:.3} ms)",
+            "{:<40} {:>10.3} {:>16.3} {:>22.3}",
             p.file_name().unwrap().to_string_lossy(),
             per.as_secs_f64() * 1e3,
-            parse.as_secs_f64() * 1e3
+            parse.as_secs_f64() * 1e3,
+            whole.as_secs_f64() * 1e3
         );
     }
 }

@@ -196,6 +196,10 @@ pub struct Engine {
     catalogue: &'static Catalogue,
     miners: MinerAnalyser,
     exposure: ExposureAnalyser,
+    /// Walk the whole view for every workload not made by a controller, even one that is on
+    /// no path ([`ClusterState`] knows which are): for tests that check the shortcut changes
+    /// no verdict.
+    walk_always: bool,
 }
 
 /// Whether two versions of an object say the same to the analysers: every top-level field but
@@ -241,7 +245,15 @@ impl Engine {
             catalogue,
             miners: MinerAnalyser::default(),
             exposure: ExposureAnalyser,
+            walk_always: false,
         }
+    }
+
+    /// The same engine without the shortcut for workloads on no path: each is judged by
+    /// walking the whole view. Slower, and never of another verdict (the tests compare).
+    pub fn walking_always(mut self) -> Engine {
+        self.walk_always = true;
+        self
     }
 
     /// The kinds a webhook should be sent (the ValidatingWebhookConfiguration's rules).
@@ -311,10 +323,19 @@ impl Engine {
         // A forged controller reference does not last: the garbage collector deletes what it
         // finds no owner for.
         let controlled = object.is_some_and(|o| o.controller_ref().is_some());
-        if ROUTING_KINDS.contains(&kind) || (self.exposure.kinds().contains(&kind) && !controlled) {
-            // A way in, or a workload a Service may already route to: judged on the cluster
-            // as the change would leave it.
-            found.extend(self.exposure_change(req, kind, ns, object, state));
+        if ROUTING_KINDS.contains(&kind) {
+            // A way in: judged on the cluster as the change would leave it.
+            found.extend(self.exposure_change(req, kind, ns, object, None, state));
+        } else if self.exposure.kinds().contains(&kind) && !controlled {
+            // A workload a Service may already route to: judged on the cluster as the change
+            // would leave it, unless it is on no path before or after (then the exposures stay
+            // as they are, and walking the whole view would find nothing new).
+            let name = object.map(|o| o.name.as_str()).unwrap_or(req.name.as_str());
+            let prepared = object.map(|o| (o, Prepared::of(o)));
+            let now = prepared.as_ref().map(|(o, p)| (*o, p));
+            if self.walk_always || state.may_change_exposure(kind, ns, name, now, old) {
+                found.extend(self.exposure_change(req, kind, ns, object, now.map(|n| n.1), state));
+            }
         } else if self.exposure.kinds().contains(&kind) {
             // What a controller makes (a ReplicaSet's Pods, a Deployment's ReplicaSets) was
             // judged as the controller's template: judged on the view, a replica of a workload
@@ -349,6 +370,7 @@ impl Engine {
         kind: &str,
         ns: Option<&str>,
         object: Option<&Object>,
+        prepared: Option<&Prepared>,
         state: &ClusterState,
     ) -> Vec<Finding> {
         let name = object.map(|o| o.name.as_str()).unwrap_or(req.name.as_str());
@@ -361,7 +383,7 @@ impl Engine {
             .collect();
         if !matches!(req.operation, Operation::Delete) {
             if let Some(o) = object {
-                after.push((o, None));
+                after.push((o, prepared));
             }
         }
         added(

@@ -3,7 +3,7 @@
 //! exposure findings they make now. Rebuilt from a watch when the cluster changes; shared,
 //! read-only, by every request.
 
-use jackstop_analysers::exposure::{ExposureAnalyser, Prepared};
+use jackstop_analysers::exposure::{ExposureAnalyser, Prepared, Selectors, ROUTING_KINDS};
 use jackstop_analysers::Analyser;
 use jackstop_catalogue::Catalogue;
 use jackstop_core::{Finding, Object};
@@ -21,6 +21,12 @@ pub struct ClusterState {
     namespaces: HashMap<String, Map<String, Value>>,
     /// The exposure findings now, by [`key`].
     pub(crate) baseline: HashSet<String>,
+    /// What routes to workloads: a workload no Service selects (and with no host port) is on
+    /// no path, and a change to it cannot change an exposure.
+    pub(crate) selectors: Selectors,
+    /// The workloads of the view that are on a path ([`Prepared::on_a_path`]), as (kind,
+    /// namespace, name): removing or changing one can change what its Services lead to.
+    pub(crate) on_a_path: HashSet<(String, Option<String>, String)>,
 }
 
 /// The controllers whose pod template is what their Pods run (the API server and the
@@ -54,6 +60,8 @@ impl ClusterState {
             prepared: Vec::new(),
             namespaces: HashMap::new(),
             baseline: HashSet::new(),
+            selectors: Selectors::default(),
+            on_a_path: HashSet::new(),
         }
     }
 
@@ -135,12 +143,42 @@ impl ClusterState {
             .iter()
             .map(key)
             .collect();
+        let selectors = Selectors::of(kept.iter().map(|o| &**o));
+        let on_a_path = kept
+            .iter()
+            .zip(&prepared)
+            .filter(|(o, p)| {
+                !ROUTING_KINDS.contains(&o.kind.as_str()) && p.on_a_path(o, &selectors)
+            })
+            .map(|(o, _)| (o.kind.clone(), o.namespace.clone(), o.name.clone()))
+            .collect();
         ClusterState {
             objects: kept,
             prepared,
             namespaces,
             baseline,
+            selectors,
+            on_a_path,
         }
+    }
+
+    /// Whether a change to this workload (as the request has it, as it was, and as the view
+    /// holds it) can change an exposure of the view.
+    pub(crate) fn may_change_exposure(
+        &self,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+        now: Option<(&Object, &Prepared)>,
+        old: Option<&Object>,
+    ) -> bool {
+        now.is_some_and(|(o, p)| p.on_a_path(o, &self.selectors))
+            || old.is_some_and(|o| Prepared::of(o).on_a_path(o, &self.selectors))
+            || self.on_a_path.contains(&(
+                kind.to_string(),
+                ns.map(str::to_string),
+                name.to_string(),
+            ))
     }
 
     /// Objects held (namespaces aside).

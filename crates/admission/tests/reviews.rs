@@ -349,3 +349,158 @@ fn a_new_replica_of_an_exposed_workload_adds_nothing() {
     let v = create(elsewhere);
     assert!(v.allowed, "{:?}", v.message);
 }
+
+/// A workload on no path (no Service selects it, no host port, not KubeRay's) is judged
+/// without walking the whole view: the shortcut must never change a verdict. Every workload
+/// of the corpora (the miners' too) is judged both ways, created as it is under a new name,
+/// created and changed with labels that a public Service of its namespace selects, and with
+/// labels nothing selects, and deleted; the verdicts and findings must agree.
+#[test]
+fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
+    use jackstop_analysers::exposure::{Prepared, Selectors, ROUTING_KINDS};
+    use jackstop_analysers::Analyser;
+    use jackstop_core::{FieldLines, Source};
+    use serde_json::json;
+    let cat = Catalogue::builtin();
+    let quick = Engine::new(cat);
+    let walking = Engine::new(cat).walking_always();
+    let policy = Policy::default();
+    let workload_kinds = jackstop_analysers::exposure::ExposureAnalyser.kinds();
+    let obj = |v: Value| Object::from_value(v, Source::default(), FieldLines::default());
+    // Every `labels` map of every `metadata`: the object's own and its pod templates'.
+    fn relabel(v: &mut Value, to: &str) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    if k == "metadata" {
+                        if let Some(l) = x.get_mut("labels") {
+                            *l = json!({"jackstop-test": to});
+                        }
+                    }
+                    relabel(x, to);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| relabel(x, to)),
+            _ => {}
+        }
+    }
+    let request = |o: &Object, op: &str, object: Option<&Value>, old: Option<&Value>| {
+        let (group, version) = match o.api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), o.api_version.clone()),
+        };
+        let name = object
+            .or(old)
+            .and_then(|b| b["metadata"]["name"].as_str())
+            .unwrap_or("");
+        let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "0", "kind": {"group": group, "version": version, "kind": o.kind},
+                "resource": {"group": group, "version": version, "resource": format!("{}s", o.kind.to_ascii_lowercase())},
+                "name": name, "namespace": o.namespace.clone().unwrap_or_default(), "operation": op,
+                "userInfo": {"username": "kubernetes-admin"},
+                "object": object, "oldObject": old, "dryRun": false}});
+        parse_review(&serde_json::to_vec(&body).unwrap()).ok()
+    };
+    let base = objects(&[corpus("kubeflow-platform")]);
+    let (mut judged, mut on_no_path, mut new_doors) = (0, 0, 0);
+    for dir in [
+        "kubeflow-platform",
+        "kfp",
+        "argo-examples",
+        "kuberay",
+        "notebooks-training",
+        "miners",
+    ] {
+        let objs = objects(&[corpus(dir)]);
+        let mut all: Vec<Object> = base.clone();
+        if dir != "kubeflow-platform" {
+            all.extend(objs.iter().cloned());
+        }
+        // Open, so that paths from outside lead to the workloads behind the gateway; and in
+        // each namespace a public Service for the labels `on-a-path`.
+        for o in all.iter_mut() {
+            if o.kind == "Service" && o.name == "istio-ingressgateway" {
+                o.body["spec"]["type"] = "LoadBalancer".into();
+            }
+        }
+        let namespaces: std::collections::BTreeSet<String> = objs
+            .iter()
+            .map(|o| o.effective_namespace().to_string())
+            .collect();
+        for ns in namespaces {
+            all.extend(obj(json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "jackstop-test-public", "namespace": ns},
+                "spec": {"type": "LoadBalancer", "selector": {"jackstop-test": "on-a-path"},
+                    "ports": [{"port": 80}]}})));
+        }
+        let state = ClusterState::new(all.clone(), cat);
+        let selectors = Selectors::of(all.iter());
+        for o in objs.iter().filter(|o| {
+            workload_kinds.contains(&o.kind.as_str()) && !ROUTING_KINDS.contains(&o.kind.as_str())
+        }) {
+            let named = |v: &Value, suffix: &str| {
+                let mut v = v.clone();
+                v["metadata"]["name"] = format!("{}-{suffix}", o.name).into();
+                v
+            };
+            let labelled = |to: &str| {
+                let mut v = o.body.clone();
+                relabel(&mut v, to);
+                v
+            };
+            let (public, nowhere) = (labelled("on-a-path"), labelled("on-no-path"));
+            let cases = [
+                ("CREATE", Some(named(&o.body, "copy")), None),
+                ("CREATE", Some(named(&public, "public")), None),
+                ("CREATE", Some(named(&nowhere, "nowhere")), None),
+                ("UPDATE", Some(public.clone()), Some(&o.body)),
+                ("UPDATE", Some(nowhere.clone()), Some(&o.body)),
+                ("UPDATE", Some(nowhere), Some(&public)),
+                ("DELETE", None, Some(&o.body)),
+            ];
+            for (op, object, old) in cases {
+                let Some(req) = request(o, op, object.as_ref(), old) else {
+                    continue;
+                };
+                if let Some(x) = object.and_then(obj) {
+                    if !Prepared::of(&x).on_a_path(&x, &selectors) {
+                        on_no_path += 1;
+                    }
+                }
+                let a = quick.review(&req, &policy, &state);
+                let b = walking.review(&req, &policy, &state);
+                let found = |v: &jackstop_admission::Verdict| {
+                    let mut f: Vec<String> = v
+                        .findings
+                        .iter()
+                        .map(|(f, m)| format!("{} {} {} {m:?}", f.rule, f.resource, f.title))
+                        .collect();
+                    f.sort();
+                    f
+                };
+                assert_eq!(
+                    (a.allowed, found(&a)),
+                    (b.allowed, found(&b)),
+                    "{dir}: {op} of {} {:?}/{}",
+                    o.kind,
+                    o.namespace,
+                    o.name
+                );
+                new_doors += b
+                    .findings
+                    .iter()
+                    .filter(|(f, _)| f.rule.starts_with("JS-EXP"))
+                    .count();
+                judged += 1;
+            }
+        }
+    }
+    // Both ways are exercised: workloads on no path, and workloads that open a door.
+    assert!(judged > 600, "{judged}");
+    assert!(
+        on_no_path > 100 && on_no_path < judged,
+        "{on_no_path} of {judged}"
+    );
+    assert!(new_doors > 20, "{new_doors}");
+    eprintln!("{judged} reviews judged both ways: {on_no_path} of objects on no path, {new_doors} exposure findings");
+}

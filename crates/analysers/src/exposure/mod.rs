@@ -25,6 +25,7 @@ use crate::pods::{template_facts, TemplateFacts};
 use crate::Analyser;
 use graph::Index;
 use jackstop_catalogue::Catalogue;
+use jackstop_core::labels::{labels_from, selects, Labels};
 use jackstop_core::{Finding, Location, Object};
 use serde_json::json;
 use std::collections::HashMap;
@@ -106,6 +107,53 @@ impl Prepared {
                 .iter()
                 .zip(&other.templates)
                 .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+/// The Service selectors of a view, by namespace: all that can route to a workload.
+#[derive(Debug, Clone, Default)]
+pub struct Selectors(HashMap<String, Vec<Labels>>);
+
+impl Selectors {
+    /// The selectors of the core Services among `objects` (as the walk reads them).
+    pub fn of<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Selectors {
+        let mut by_ns: HashMap<String, Vec<Labels>> = HashMap::new();
+        for o in objects {
+            if o.kind == "Service" && o.group().is_empty() {
+                let sel = labels_from(o.at("spec.selector").and_then(serde_json::Value::as_object));
+                if !sel.is_empty() {
+                    by_ns
+                        .entry(o.effective_namespace().to_string())
+                        .or_default()
+                        .push(sel);
+                }
+            }
+        }
+        Selectors(by_ns)
+    }
+}
+
+/// The kinds the walk reaches by name, without a selector: KubeRay makes the head Service.
+const REACHED_BY_NAME: &[&str] = &["RayCluster", "RayService", "RayJob"];
+
+impl Prepared {
+    /// Whether this workload can be on a path the walk follows in a view with `selectors`:
+    /// a Service selects one of its pod templates, it publishes a host port or the host
+    /// network, or KubeRay makes a Service for it. The walk reaches workloads in no other way,
+    /// so one that is on no path can be added, changed or removed without changing any
+    /// exposure: the admission webhook then need not walk the whole view again.
+    pub fn on_a_path(&self, o: &Object, selectors: &Selectors) -> bool {
+        REACHED_BY_NAME.contains(&o.kind.as_str())
+            || self.templates.iter().any(|t| {
+                t.host_network
+                    || t.containers
+                        .iter()
+                        .any(|c| c.ports.iter().any(|p| p.host_port.is_some()))
+                    || selectors
+                        .0
+                        .get(&t.namespace)
+                        .is_some_and(|sels| sels.iter().any(|s| selects(s, &t.labels)))
+            })
     }
 }
 
