@@ -196,9 +196,9 @@ pub struct Engine {
     catalogue: &'static Catalogue,
     miners: MinerAnalyser,
     exposure: ExposureAnalyser,
-    /// Walk the whole view for every workload not made by a controller, even one that is on
-    /// no path ([`ClusterState`] knows which are): for tests that check the shortcut changes
-    /// no verdict.
+    /// Walk the whole view for every Service and every workload not made by a controller,
+    /// even one that is on no path ([`ClusterState`] knows which are): for tests that check
+    /// the shortcut changes no verdict.
     walk_always: bool,
 }
 
@@ -249,8 +249,8 @@ impl Engine {
         }
     }
 
-    /// The same engine without the shortcut for workloads on no path: each is judged by
-    /// walking the whole view. Slower, and never of another verdict (the tests compare).
+    /// The same engine without the shortcut for Services and workloads on no path: each is
+    /// judged by walking the whole view. Slower, and never of another verdict (the tests compare).
     pub fn walking_always(mut self) -> Engine {
         self.walk_always = true;
         self
@@ -323,7 +323,24 @@ impl Engine {
         // A forged controller reference does not last: the garbage collector deletes what it
         // finds no owner for.
         let controlled = object.is_some_and(|o| o.controller_ref().is_some());
-        if ROUTING_KINDS.contains(&kind) {
+        if kind == "Service" && req.kind.group.is_empty() {
+            // Judged on the cluster as the change would leave it, unless it is no way in and
+            // no walk looks for it (most Services of a large cluster): then nothing changes.
+            let name = object
+                .or(old)
+                .map(|o| o.name.as_str())
+                .unwrap_or(req.name.as_str());
+            let svc_ns = object
+                .or(old)
+                .map(Object::effective_namespace)
+                .or(ns)
+                .unwrap_or("default");
+            if self.walk_always
+                || state.service_may_change_exposure(svc_ns, name, [object, old], self.catalogue)
+            {
+                found.extend(self.exposure_change(req, kind, ns, object, None, state));
+            }
+        } else if ROUTING_KINDS.contains(&kind) {
             // A way in: judged on the cluster as the change would leave it.
             found.extend(self.exposure_change(req, kind, ns, object, None, state));
         } else if self.exposure.kinds().contains(&kind) && !controlled {

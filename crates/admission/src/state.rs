@@ -3,7 +3,9 @@
 //! exposure findings they make now. Rebuilt from a watch when the cluster changes; shared,
 //! read-only, by every request.
 
-use jackstop_analysers::exposure::{ExposureAnalyser, Prepared, Selectors, ROUTING_KINDS};
+use jackstop_analysers::exposure::{
+    is_way_in, ExposureAnalyser, Prepared, Selectors, ROUTING_KINDS,
+};
 use jackstop_analysers::Analyser;
 use jackstop_catalogue::Catalogue;
 use jackstop_core::{Finding, Object};
@@ -27,6 +29,8 @@ pub struct ClusterState {
     /// The workloads of the view that are on a path ([`Prepared::on_a_path`]), as (kind,
     /// namespace, name): removing or changing one can change what its Services lead to.
     pub(crate) on_a_path: HashSet<(String, Option<String>, String)>,
+    /// The Services the walk of the view looks for, found or not, as (namespace, name).
+    pub(crate) looked_up: HashSet<(String, String)>,
 }
 
 /// The controllers whose pod template is what their Pods run (the API server and the
@@ -62,6 +66,7 @@ impl ClusterState {
             baseline: HashSet::new(),
             selectors: Selectors::default(),
             on_a_path: HashSet::new(),
+            looked_up: HashSet::new(),
         }
     }
 
@@ -135,14 +140,11 @@ impl ClusterState {
                 kept.push(o.clone());
             }
         }
-        let baseline = exposure
-            .analyse_prepared(
-                kept.iter().map(|o| &**o).zip(prepared.iter().map(Some)),
-                catalogue,
-            )
-            .iter()
-            .map(key)
-            .collect();
+        let (found, looked_up) = exposure.analyse_noting_services(
+            kept.iter().map(|o| &**o).zip(prepared.iter().map(Some)),
+            catalogue,
+        );
+        let baseline = found.iter().map(key).collect();
         let selectors = Selectors::of(kept.iter().map(|o| &**o));
         let on_a_path = kept
             .iter()
@@ -159,7 +161,25 @@ impl ClusterState {
             baseline,
             selectors,
             on_a_path,
+            looked_up,
         }
+    }
+
+    /// Whether a change to this Service (as the request has it, and as it was) can change an
+    /// exposure of the view: it is a way in itself, before or after, or the walk looks for a
+    /// Service of its namespace and name (a route, a gateway, a proxy's upstream names it).
+    pub(crate) fn service_may_change_exposure(
+        &self,
+        ns: &str,
+        name: &str,
+        versions: [Option<&Object>; 2],
+        catalogue: &Catalogue,
+    ) -> bool {
+        versions
+            .into_iter()
+            .flatten()
+            .any(|o| is_way_in(o, catalogue))
+            || self.looked_up.contains(&(ns.to_string(), name.to_string()))
     }
 
     /// Whether a change to this workload (as the request has it, as it was, and as the view

@@ -350,6 +350,94 @@ fn a_new_replica_of_an_exposed_workload_adds_nothing() {
     assert!(v.allowed, "{:?}", v.message);
 }
 
+/// A review of `o`'s kind: `op` with `object` and `oldObject` as given.
+fn review_of(
+    o: &Object,
+    op: &str,
+    object: Option<&Value>,
+    old: Option<&Value>,
+) -> Option<jackstop_admission::Review> {
+    let (group, version) = match o.api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), o.api_version.clone()),
+    };
+    let name = object
+        .or(old)
+        .and_then(|b| b["metadata"]["name"].as_str())
+        .unwrap_or("");
+    let body = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "0", "kind": {"group": group, "version": version, "kind": o.kind},
+            "resource": {"group": group, "version": version, "resource": format!("{}s", o.kind.to_ascii_lowercase())},
+            "name": name, "namespace": o.namespace.clone().unwrap_or_default(), "operation": op,
+            "userInfo": {"username": "kubernetes-admin"},
+            "object": object, "oldObject": old, "dryRun": false}});
+    parse_review(&serde_json::to_vec(&body).unwrap()).ok()
+}
+
+/// A verdict as the shortcut tests compare it: allowed, and each finding with its mode.
+fn verdict_of(v: &jackstop_admission::Verdict) -> (bool, Vec<String>) {
+    let mut f: Vec<String> = v
+        .findings
+        .iter()
+        .map(|(f, m)| format!("{} {} {} {m:?}", f.rule, f.resource, f.title))
+        .collect();
+    f.sort();
+    (v.allowed, f)
+}
+
+fn object_of(v: Value) -> Option<Object> {
+    Object::from_value(v, Default::default(), Default::default())
+}
+
+/// The corpora with the Kubeflow install, its gateway opened to the internet (so that paths
+/// from outside lead behind it), and in each namespace of the corpus a public Service for the
+/// labels `jackstop-test: on-a-path` and a Jupyter server no Service selects yet (labels
+/// `jackstop-test: target`): a Service or workload moved onto them opens a door.
+fn shortcut_views() -> Vec<(&'static str, Vec<Object>, Vec<Object>)> {
+    use serde_json::json;
+    let base = objects(&[corpus("kubeflow-platform")]);
+    [
+        "kubeflow-platform",
+        "kfp",
+        "argo-examples",
+        "kuberay",
+        "notebooks-training",
+        "miners",
+    ]
+    .into_iter()
+    .map(|dir| {
+        let objs = objects(&[corpus(dir)]);
+        let mut all: Vec<Object> = base.clone();
+        if dir != "kubeflow-platform" {
+            all.extend(objs.iter().cloned());
+        }
+        for o in all.iter_mut() {
+            if o.kind == "Service" && o.name == "istio-ingressgateway" {
+                o.body["spec"]["type"] = "LoadBalancer".into();
+            }
+        }
+        let namespaces: std::collections::BTreeSet<String> = objs
+            .iter()
+            .map(|o| o.effective_namespace().to_string())
+            .collect();
+        for ns in namespaces {
+            all.extend(object_of(json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "jackstop-test-public", "namespace": ns},
+                "spec": {"type": "LoadBalancer", "selector": {"jackstop-test": "on-a-path"},
+                    "ports": [{"port": 80}]}})));
+            all.extend(object_of(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "jackstop-test-lab", "namespace": ns},
+                "spec": {"selector": {"matchLabels": {"jackstop-test": "target"}},
+                    "template": {"metadata": {"labels": {"jackstop-test": "target"}},
+                        "spec": {"containers": [{"name": "lab", "image": "quay.io/jupyter/base-notebook",
+                            "args": ["start-notebook.py", "--IdentityProvider.token=''"],
+                            "ports": [{"containerPort": 8888}]}]}}}})));
+        }
+        (dir, objs, all)
+    })
+    .collect()
+}
+
 /// A workload on no path (no Service selects it, no host port, not KubeRay's) is judged
 /// without walking the whole view: the shortcut must never change a verdict. Every workload
 /// of the corpora (the miners' too) is judged both ways, created as it is under a new name,
@@ -359,14 +447,12 @@ fn a_new_replica_of_an_exposed_workload_adds_nothing() {
 fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
     use jackstop_analysers::exposure::{Prepared, Selectors, ROUTING_KINDS};
     use jackstop_analysers::Analyser;
-    use jackstop_core::{FieldLines, Source};
     use serde_json::json;
     let cat = Catalogue::builtin();
     let quick = Engine::new(cat);
     let walking = Engine::new(cat).walking_always();
     let policy = Policy::default();
     let workload_kinds = jackstop_analysers::exposure::ExposureAnalyser.kinds();
-    let obj = |v: Value| Object::from_value(v, Source::default(), FieldLines::default());
     // Every `labels` map of every `metadata`: the object's own and its pod templates'.
     fn relabel(v: &mut Value, to: &str) {
         match v {
@@ -384,55 +470,8 @@ fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
             _ => {}
         }
     }
-    let request = |o: &Object, op: &str, object: Option<&Value>, old: Option<&Value>| {
-        let (group, version) = match o.api_version.split_once('/') {
-            Some((g, v)) => (g.to_string(), v.to_string()),
-            None => (String::new(), o.api_version.clone()),
-        };
-        let name = object
-            .or(old)
-            .and_then(|b| b["metadata"]["name"].as_str())
-            .unwrap_or("");
-        let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {"uid": "0", "kind": {"group": group, "version": version, "kind": o.kind},
-                "resource": {"group": group, "version": version, "resource": format!("{}s", o.kind.to_ascii_lowercase())},
-                "name": name, "namespace": o.namespace.clone().unwrap_or_default(), "operation": op,
-                "userInfo": {"username": "kubernetes-admin"},
-                "object": object, "oldObject": old, "dryRun": false}});
-        parse_review(&serde_json::to_vec(&body).unwrap()).ok()
-    };
-    let base = objects(&[corpus("kubeflow-platform")]);
     let (mut judged, mut on_no_path, mut new_doors) = (0, 0, 0);
-    for dir in [
-        "kubeflow-platform",
-        "kfp",
-        "argo-examples",
-        "kuberay",
-        "notebooks-training",
-        "miners",
-    ] {
-        let objs = objects(&[corpus(dir)]);
-        let mut all: Vec<Object> = base.clone();
-        if dir != "kubeflow-platform" {
-            all.extend(objs.iter().cloned());
-        }
-        // Open, so that paths from outside lead to the workloads behind the gateway; and in
-        // each namespace a public Service for the labels `on-a-path`.
-        for o in all.iter_mut() {
-            if o.kind == "Service" && o.name == "istio-ingressgateway" {
-                o.body["spec"]["type"] = "LoadBalancer".into();
-            }
-        }
-        let namespaces: std::collections::BTreeSet<String> = objs
-            .iter()
-            .map(|o| o.effective_namespace().to_string())
-            .collect();
-        for ns in namespaces {
-            all.extend(obj(json!({"apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": "jackstop-test-public", "namespace": ns},
-                "spec": {"type": "LoadBalancer", "selector": {"jackstop-test": "on-a-path"},
-                    "ports": [{"port": 80}]}})));
-        }
+    for (dir, objs, all) in shortcut_views() {
         let state = ClusterState::new(all.clone(), cat);
         let selectors = Selectors::of(all.iter());
         for o in objs.iter().filter(|o| {
@@ -459,28 +498,18 @@ fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
                 ("DELETE", None, Some(&o.body)),
             ];
             for (op, object, old) in cases {
-                let Some(req) = request(o, op, object.as_ref(), old) else {
+                let Some(req) = review_of(o, op, object.as_ref(), old) else {
                     continue;
                 };
-                if let Some(x) = object.and_then(obj) {
+                if let Some(x) = object.and_then(object_of) {
                     if !Prepared::of(&x).on_a_path(&x, &selectors) {
                         on_no_path += 1;
                     }
                 }
-                let a = quick.review(&req, &policy, &state);
                 let b = walking.review(&req, &policy, &state);
-                let found = |v: &jackstop_admission::Verdict| {
-                    let mut f: Vec<String> = v
-                        .findings
-                        .iter()
-                        .map(|(f, m)| format!("{} {} {} {m:?}", f.rule, f.resource, f.title))
-                        .collect();
-                    f.sort();
-                    f
-                };
                 assert_eq!(
-                    (a.allowed, found(&a)),
-                    (b.allowed, found(&b)),
+                    verdict_of(&quick.review(&req, &policy, &state)),
+                    verdict_of(&b),
                     "{dir}: {op} of {} {:?}/{}",
                     o.kind,
                     o.namespace,
@@ -503,4 +532,59 @@ fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
     );
     assert!(new_doors > 20, "{new_doors}");
     eprintln!("{judged} reviews judged both ways: {on_no_path} of objects on no path, {new_doors} exposure findings");
+}
+
+/// A Service that is no way in and that no walk looks for is judged without walking the whole
+/// view: the shortcut must never change a verdict. Every Service of the corpora is judged both
+/// ways: created as it is under a new name, changed to select the Jupyter server no Service
+/// selected, changed to a LoadBalancer, and deleted.
+#[test]
+fn services_on_no_path_are_judged_as_the_whole_walk_judges_them() {
+    let cat = Catalogue::builtin();
+    let quick = Engine::new(cat);
+    let walking = Engine::new(cat).walking_always();
+    let policy = Policy::default();
+    let (mut judged, mut new_doors) = (0, 0);
+    for (dir, objs, all) in shortcut_views() {
+        let state = ClusterState::new(all, cat);
+        for o in objs
+            .iter()
+            .filter(|o| o.kind == "Service" && o.api_version == "v1")
+        {
+            let mut copy = o.body.clone();
+            copy["metadata"]["name"] = format!("{}-copy", o.name).into();
+            let mut retargeted = o.body.clone();
+            retargeted["spec"]["selector"] = serde_json::json!({"jackstop-test": "target"});
+            let mut public = retargeted.clone();
+            public["spec"]["type"] = "LoadBalancer".into();
+            let cases = [
+                ("CREATE", Some(copy), None),
+                ("UPDATE", Some(retargeted), Some(&o.body)),
+                ("UPDATE", Some(public), Some(&o.body)),
+                ("DELETE", None, Some(&o.body)),
+            ];
+            for (op, object, old) in cases {
+                let Some(req) = review_of(o, op, object.as_ref(), old) else {
+                    continue;
+                };
+                let b = walking.review(&req, &policy, &state);
+                assert_eq!(
+                    verdict_of(&quick.review(&req, &policy, &state)),
+                    verdict_of(&b),
+                    "{dir}: {op} of Service {:?}/{}",
+                    o.namespace,
+                    o.name
+                );
+                new_doors += b
+                    .findings
+                    .iter()
+                    .filter(|(f, _)| f.rule.starts_with("JS-EXP"))
+                    .count();
+                judged += 1;
+            }
+        }
+    }
+    assert!(judged > 150, "{judged}");
+    assert!(new_doors > 20, "{new_doors}");
+    eprintln!("{judged} Service reviews judged both ways, {new_doors} exposure findings");
 }

@@ -11,7 +11,8 @@ use jackstop_core::labels::{labels_from, selects, Labels};
 use jackstop_core::object::port_number;
 use jackstop_core::{Object, ResourceRef};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 /// How deep a chain of auth proxies and gateways is followed before giving up (cycles).
 pub const MAX_DEPTH: usize = 4;
@@ -38,6 +39,9 @@ pub struct Index<'a> {
     pub ingress_classes: Vec<&'a Object>,
     pub traefik_middlewares: Vec<&'a Object>,
     pub ray_clusters: Vec<&'a Object>,
+    /// The Services the walk looked for, found or not, as (namespace, name): kept only when
+    /// asked for ([`Index::recording_lookups`]).
+    pub service_lookups: Option<RefCell<HashSet<(String, String)>>>,
 }
 
 fn is_istio(o: &Object) -> bool {
@@ -72,6 +76,7 @@ impl<'a> Index<'a> {
             ingress_classes: Vec::new(),
             traefik_middlewares: Vec::new(),
             ray_clusters: Vec::new(),
+            service_lookups: None,
         };
         for (o, prepared) in objects {
             match o.kind.as_str() {
@@ -110,6 +115,13 @@ impl<'a> Index<'a> {
             );
         }
         ix
+    }
+
+    /// The same index, noting each Service the walk looks for: a Service that no walk looks
+    /// for and that is no way in itself is on no path.
+    pub fn recording_lookups(mut self) -> Index<'a> {
+        self.service_lookups = Some(RefCell::new(HashSet::new()));
+        self
     }
 
     /// The catalogue interface a container runs. The answer is kept on the container, for
@@ -164,6 +176,9 @@ impl<'a> Index<'a> {
         port: Option<&PortRef>,
         depth: usize,
     ) -> Resolved<'a> {
+        if let Some(l) = &self.service_lookups {
+            l.borrow_mut().insert((ns.to_string(), name.to_string()));
+        }
         let mut out = Resolved::default();
         if depth > MAX_DEPTH {
             return out;

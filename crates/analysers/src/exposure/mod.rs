@@ -28,7 +28,7 @@ use jackstop_catalogue::Catalogue;
 use jackstop_core::labels::{labels_from, selects, Labels};
 use jackstop_core::{Finding, Location, Object};
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// The exposure rule for authenticated exposures.
@@ -166,33 +166,62 @@ impl ExposureAnalyser {
         objects: impl IntoIterator<Item = (&'a Object, Option<&'a Prepared>)>,
         catalogue: &'a Catalogue,
     ) -> Vec<Finding> {
-        let index = Index::build(objects, catalogue);
-        let mut best: HashMap<(usize, &str, String), Exposure<'_>> = HashMap::new();
-        let mut order = Vec::new();
-        for e in index.exposures() {
-            // One finding per way in and interface instance: the worst path wins.
-            let key = (
-                e.way_in as *const Object as usize,
-                e.target.interface.id.as_str(),
-                e.target.workload.map(Object::display).unwrap_or_default(),
-            );
-            match best.get(&key) {
-                Some(prev) if prev.severity() >= e.severity() => {}
-                Some(_) => {
-                    best.insert(key, e);
-                }
-                None => {
-                    order.push(key.clone());
-                    best.insert(key, e);
-                }
+        findings(&Index::build(objects, catalogue), catalogue)
+    }
+
+    /// [`ExposureAnalyser::analyse_prepared`], with the Services the walk looked for (found
+    /// or not) as (namespace, name). A Service among none of them, and no way in itself
+    /// ([`is_way_in`]), is on no path: creating, changing or deleting it changes no exposure.
+    pub fn analyse_noting_services<'a>(
+        &self,
+        objects: impl IntoIterator<Item = (&'a Object, Option<&'a Prepared>)>,
+        catalogue: &'a Catalogue,
+    ) -> (Vec<Finding>, HashSet<(String, String)>) {
+        let index = Index::build(objects, catalogue).recording_lookups();
+        let found = findings(&index, catalogue);
+        let looked_up = index
+            .service_lookups
+            .map(|l| l.into_inner())
+            .unwrap_or_default();
+        (found, looked_up)
+    }
+}
+
+/// Whether a Service is a way in itself (of type LoadBalancer or NodePort, or with external
+/// addresses), whatever is behind it.
+pub fn is_way_in(svc: &Object, catalogue: &Catalogue) -> bool {
+    Index::build(std::iter::empty(), catalogue)
+        .service_reach(svc)
+        .is_some()
+}
+
+/// One finding per way in and interface instance, from a built index.
+fn findings(index: &Index<'_>, catalogue: &Catalogue) -> Vec<Finding> {
+    let mut best: HashMap<(usize, &str, String), Exposure<'_>> = HashMap::new();
+    let mut order = Vec::new();
+    for e in index.exposures() {
+        // One finding per way in and interface instance: the worst path wins.
+        let key = (
+            e.way_in as *const Object as usize,
+            e.target.interface.id.as_str(),
+            e.target.workload.map(Object::display).unwrap_or_default(),
+        );
+        match best.get(&key) {
+            Some(prev) if prev.severity() >= e.severity() => {}
+            Some(_) => {
+                best.insert(key, e);
+            }
+            None => {
+                order.push(key.clone());
+                best.insert(key, e);
             }
         }
-        order
-            .into_iter()
-            .filter_map(|k| best.remove(&k))
-            .filter_map(|e| finding(&e, catalogue))
-            .collect()
     }
+    order
+        .into_iter()
+        .filter_map(|k| best.remove(&k))
+        .filter_map(|e| finding(&e, catalogue))
+        .collect()
 }
 
 fn finding(e: &Exposure<'_>, catalogue: &Catalogue) -> Option<Finding> {

@@ -117,7 +117,7 @@ impl<'a> Index<'a> {
     }
 
     /// The reach of a Service, if it has one from outside the cluster.
-    fn service_reach(&self, svc: &Object) -> Option<(Reach, String)> {
+    pub(super) fn service_reach(&self, svc: &Object) -> Option<(Reach, String)> {
         let ty = svc.str_at("spec.type").unwrap_or("ClusterIP");
         let ann = annotations(svc);
         if ty == "LoadBalancer" {
