@@ -245,11 +245,9 @@ spec:
     let nginx_auth =
         "{nginx.ingress.kubernetes.io/auth-url: 'https://auth.example.com/oauth2/auth'}";
     for class in ["traefik", "alb"] {
-        let f = scan(
-            &base
-                .replace("ANNOTATIONS", nginx_auth)
-                .replace("CLASS", class),
-        );
+        // (An ALB faces the internet only when asked to.)
+        let ann = nginx_auth.replace('}', ", alb.ingress.kubernetes.io/scheme: internet-facing}");
+        let f = scan(&base.replace("ANNOTATIONS", &ann).replace("CLASS", class));
         assert_eq!(
             brief(&f),
             vec![("JS-EXP-003".into(), Severity::Critical)],
@@ -318,8 +316,7 @@ spec:
         vec![("JS-EXP-009".into(), Severity::Low)]
     );
     // The ALB authenticates on HTTPS listeners only.
-    let oidc =
-        "alb.ingress.kubernetes.io/auth-type: oidc, alb.ingress.kubernetes.io/auth-idp-oidc: '{}'";
+    let oidc = "alb.ingress.kubernetes.io/scheme: internet-facing, alb.ingress.kubernetes.io/auth-type: oidc, alb.ingress.kubernetes.io/auth-idp-oidc: '{}'";
     let alb = |more: &str| {
         let ann = format!("{{{oidc}{more}}}");
         let f = scan(&base.replace("ANNOTATIONS", &ann).replace("CLASS", "alb"));
@@ -353,6 +350,118 @@ spec:
         "{both}, alb.ingress.kubernetes.io/ssl-redirect: '443'"
     ));
     assert_eq!(b, vec![("JS-EXP-009".into(), Severity::Low)]);
+}
+
+/// The AWS Load Balancer Controller makes internal ALBs unless asked for `internet-facing`
+/// (by the Ingress, by another Ingress of its IngressGroup, or by its class's
+/// IngressClassParams); `inbound-cidrs` narrows an internet-facing one; `ssl-redirect` set on
+/// another member of the group redirects this Ingress's plain HTTP too.
+#[test]
+fn an_alb_faces_the_internet_only_when_asked_to() {
+    let ingress = |name: &str, ns: &str, ann: &str, class: &str| {
+        format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations: {{{ann}}}\nspec:\n  ingressClassName: {class}\n  rules:\n  - http:\n      paths:\n      - {{path: /{name}, pathType: Prefix, backend: {{service: {{name: lab, port: {{number: 8888}}}}}}}}\n"
+        )
+    };
+    let lab = r#"
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lab, namespace: lab}
+spec:
+  selector: {app: lab}
+  ports: [{port: 8888}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lab, namespace: lab, labels: {app: lab}}
+spec:
+  containers:
+  - name: lab
+    image: jupyter/base-notebook:latest
+    args: [start-notebook.sh, --NotebookApp.token=]
+"#;
+    let run = |docs: &str| {
+        let f = scan(&format!("{docs}{lab}"));
+        (brief(&f), f)
+    };
+    let critical = vec![("JS-EXP-003".to_string(), Severity::Critical)];
+    let medium = vec![("JS-EXP-003".to_string(), Severity::Medium)];
+    // No scheme: the controller's default, internal.
+    let (b, f) = run(&ingress("lab", "lab", "", "alb"));
+    assert_eq!(b, medium);
+    assert!(
+        f[0].evidence.iter().any(|e| e.contains("internal ALB")),
+        "{:#?}",
+        f[0].evidence
+    );
+    // Near miss: the same Ingress for ingress-nginx faces the internet.
+    assert_eq!(run(&ingress("lab", "lab", "", "nginx")).0, critical);
+    let facing = "alb.ingress.kubernetes.io/scheme: internet-facing";
+    assert_eq!(run(&ingress("lab", "lab", facing, "alb")).0, critical);
+    // Another Ingress of its group (in another namespace) asks for it: one ALB, internet-facing.
+    let grouped = "alb.ingress.kubernetes.io/group.name: shared";
+    let other = ingress("other", "web", &format!("{grouped}, {facing}"), "alb");
+    assert_eq!(
+        run(&format!("{}{other}", ingress("lab", "lab", grouped, "alb"))).0,
+        critical
+    );
+    // Near miss: the same other Ingress in a group of its own.
+    let alone = ingress("other", "web", facing, "alb");
+    assert_eq!(
+        run(&format!("{}{alone}", ingress("lab", "lab", grouped, "alb"))).0,
+        medium
+    );
+    // inbound-cidrs: a private range keeps it in the network; everyone is the internet.
+    let cidrs = |c: &str| {
+        run(&ingress(
+            "lab",
+            "lab",
+            &format!("{facing}, alb.ingress.kubernetes.io/inbound-cidrs: '{c}'"),
+            "alb",
+        ))
+        .0
+    };
+    assert_eq!(cidrs("10.0.0.0/8, 192.168.0.0/16"), medium);
+    assert_eq!(cidrs("10.0.0.0/8, 0.0.0.0/0"), critical);
+    // The class's IngressClassParams decides over the annotations.
+    let class = "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: public-alb}\nspec:\n  controller: ingress.k8s.aws/alb\n  parameters: {apiGroup: elbv2.k8s.aws, kind: IngressClassParams, name: public}\n";
+    let params = |scheme: &str| {
+        format!("---\napiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata: {{name: public}}\nspec: {{scheme: {scheme}}}\n")
+    };
+    let with_class = ingress("lab", "lab", "", "public-alb");
+    assert_eq!(
+        run(&format!("{class}{}{with_class}", params("internet-facing"))).0,
+        critical
+    );
+    assert_eq!(
+        run(&format!("{class}{}{with_class}", params("internal"))).0,
+        medium
+    );
+    // Params named but not read: it may face the internet, and the finding says why.
+    let (b, f) = run(&format!("{class}{with_class}"));
+    assert_eq!(b, critical);
+    assert!(
+        f[0].evidence
+            .iter()
+            .any(|e| e.contains("IngressClassParams public, which was not read")),
+        "{:#?}",
+        f[0].evidence
+    );
+    // ssl-redirect is the group's: another member's redirects this Ingress's HTTP listener.
+    let oidc = "alb.ingress.kubernetes.io/auth-type: oidc, alb.ingress.kubernetes.io/auth-idp-oidc: '{}', alb.ingress.kubernetes.io/listen-ports: '[{\"HTTP\": 80}, {\"HTTPS\": 443}]'";
+    let lab_oidc = ingress("lab", "lab", &format!("{grouped}, {facing}, {oidc}"), "alb");
+    assert_eq!(run(&lab_oidc).0, critical);
+    let redirecting = ingress(
+        "other",
+        "web",
+        &format!("{grouped}, alb.ingress.kubernetes.io/ssl-redirect: '443'"),
+        "alb",
+    );
+    assert_eq!(
+        run(&format!("{lab_oidc}{redirecting}")).0,
+        vec![("JS-EXP-009".to_string(), Severity::Low)]
+    );
 }
 
 #[test]

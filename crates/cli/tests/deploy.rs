@@ -19,7 +19,10 @@ fn repo() -> PathBuf {
 /// The resource (plural) of a kind, as the API server names it.
 fn plural(kind: &str) -> String {
     let k = kind.to_ascii_lowercase();
-    if k.ends_with("ss") || k.ends_with('s') {
+    if k.ends_with("params") {
+        // The AWS Load Balancer Controller's IngressClassParams: its CRD's plural is itself.
+        k
+    } else if k.ends_with("ss") || k.ends_with('s') {
         format!("{k}es")
     } else if let Some(stem) = k
         .strip_suffix('y')

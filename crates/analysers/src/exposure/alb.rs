@@ -1,4 +1,7 @@
-//! The listeners of an AWS Load Balancer Controller Ingress. The ALB runs `auth-type`
+//! The ALB of an AWS Load Balancer Controller Ingress: where it faces, and what it listens on.
+//! The controller makes an internal ALB unless its scheme is `internet-facing`; one ALB serves
+//! every Ingress of an IngressGroup (`group.name`), so the scheme and `ssl-redirect`, which
+//! are exclusive to a group, may come from another member. The ALB runs `auth-type`
 //! authentication on HTTPS listeners only: a plain HTTP listener that does not redirect to
 //! HTTPS (`ssl-redirect`) serves the backends without it. Read by the exposure analysis, and by
 //! the fix that turns the ALB's authentication on.
@@ -10,6 +13,103 @@ use std::collections::BTreeMap;
 
 /// The controller's annotation prefix.
 pub const PREFIX: &str = "alb.ingress.kubernetes.io/";
+
+/// The controller's annotation `key` on `o`, trimmed.
+fn annotation<'o>(o: &'o Object, key: &str) -> Option<&'o str> {
+    o.annotation(&format!("{PREFIX}{key}")).map(str::trim)
+}
+
+/// The Ingresses one ALB serves with `ing`: those of its IngressGroup (`group.name`, across
+/// namespaces), itself included. An Ingress of no group is a group of its own.
+pub fn group<'o>(ing: &'o Object, ingresses: &[&'o Object]) -> Vec<&'o Object> {
+    let Some(name) = annotation(ing, "group.name").filter(|g| !g.is_empty()) else {
+        return vec![ing];
+    };
+    let mut members: Vec<&Object> = ingresses
+        .iter()
+        .copied()
+        .filter(|o| annotation(o, "group.name") == Some(name))
+        .collect();
+    if !members.iter().any(|o| std::ptr::eq(*o, ing)) {
+        members.push(ing);
+    }
+    members
+}
+
+/// Where the controller puts an ALB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Facing {
+    /// Internet-facing (as `by` says), open to `cidrs` when any are given.
+    Internet { by: String, cidrs: Vec<String> },
+    /// Internal: reachable from its VPC only (as the words say).
+    Internal(String),
+    /// Not known: the class's IngressClassParams, which may set the scheme, was not read.
+    Unknown(String),
+}
+
+/// Where the ALB of `group` (see [`group`]) faces, as the controller decides: the scheme of the
+/// class's IngressClassParams (`params`: the one its IngressClass names, `Err(name)` when that
+/// was not read) wins; else the `scheme` annotation of any member (it is exclusive to a
+/// group); else internal, the controller's default. `inbound-cidrs` of every member (merged)
+/// and the params' `inboundCIDRs` say who may reach an internet-facing one.
+pub fn facing(group: &[&Object], params: Option<Result<&Object, &str>>) -> Facing {
+    let mut cidrs: Vec<String> = group
+        .iter()
+        .filter_map(|o| annotation(o, "inbound-cidrs"))
+        .flat_map(|c| c.split(','))
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let annotated = group
+        .iter()
+        .find_map(|o| annotation(o, "scheme").map(|s| (s, o.display())));
+    let (scheme, by) = match params {
+        Some(Ok(p)) => {
+            cidrs.extend(
+                p.at("spec.inboundCIDRs")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(|c| c.trim().to_string()),
+            );
+            match p.at("spec.scheme").and_then(Value::as_str) {
+                Some(s) => (s.trim(), format!("IngressClassParams {} spec.scheme", p.name)),
+                None => match annotated {
+                    Some((s, o)) => (s, format!("{PREFIX}scheme on {o}")),
+                    None => ("", String::new()),
+                },
+            }
+        }
+        Some(Err(name)) => match annotated {
+            Some((s, o)) if s == "internet-facing" => (s, format!("{PREFIX}scheme on {o}")),
+            _ => {
+                return Facing::Unknown(format!(
+                    "the ALB's scheme may be set by IngressClassParams {name}, which was not read (without it, the controller makes internal ALBs)"
+                ))
+            }
+        },
+        None => match annotated {
+            Some((s, o)) => (s, format!("{PREFIX}scheme on {o}")),
+            None => ("", String::new()),
+        },
+    };
+    match scheme {
+        "internet-facing" => Facing::Internet { by, cidrs },
+        "" => Facing::Internal(format!(
+            "internal ALB: no {PREFIX}scheme: internet-facing, and the AWS Load Balancer Controller's default is internal"
+        )),
+        other => Facing::Internal(format!("internal ALB: scheme {other} ({by})")),
+    }
+}
+
+/// The `ssl-redirect` of a group: exclusive to it, so any member's is the ALB's.
+pub fn group_redirect(group: &[&Object]) -> Option<String> {
+    group
+        .iter()
+        .find_map(|o| annotation(o, "ssl-redirect"))
+        .map(str::to_string)
+}
 
 /// What an ALB Ingress listens on.
 #[derive(Debug, Clone, PartialEq, Eq)]

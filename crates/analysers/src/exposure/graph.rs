@@ -38,6 +38,8 @@ pub struct Index<'a> {
     pub ingress_routes: Vec<&'a Object>,
     pub ingress_classes: Vec<&'a Object>,
     pub traefik_middlewares: Vec<&'a Object>,
+    /// The AWS Load Balancer Controller's IngressClassParams (cluster-scoped).
+    pub ingress_class_params: Vec<&'a Object>,
     pub ray_clusters: Vec<&'a Object>,
     /// The Services the walk looked for, found or not, as (namespace, name): kept only when
     /// asked for ([`Index::recording_lookups`]).
@@ -75,6 +77,7 @@ impl<'a> Index<'a> {
             ingress_routes: Vec::new(),
             ingress_classes: Vec::new(),
             traefik_middlewares: Vec::new(),
+            ingress_class_params: Vec::new(),
             ray_clusters: Vec::new(),
             service_lookups: None,
         };
@@ -101,6 +104,9 @@ impl<'a> Index<'a> {
                 "IngressRoute" if is_traefik(o) => ix.ingress_routes.push(o),
                 "IngressClass" if is_ingress_class(o) => ix.ingress_classes.push(o),
                 "Middleware" if is_traefik(o) => ix.traefik_middlewares.push(o),
+                "IngressClassParams" if o.group() == "elbv2.k8s.aws" => {
+                    ix.ingress_class_params.push(o)
+                }
                 "RayCluster" | "RayService" | "RayJob" => ix.ray_clusters.push(o),
                 _ => {}
             }

@@ -95,22 +95,28 @@ pub fn is_ingress_class(o: &Object) -> bool {
     o.kind == "IngressClass" && o.group() == "networking.k8s.io"
 }
 
-/// Who serves `ing`, from the IngressClasses among `classes` (others are ignored).
-pub fn served<'o>(ing: &Object, classes: impl IntoIterator<Item = &'o Object>) -> Served {
+/// The IngressClass of `ing` among `classes` (others are ignored): the one it names, or the
+/// default one when it names none.
+pub fn class_of<'o>(
+    ing: &Object,
+    classes: impl IntoIterator<Item = &'o Object>,
+) -> Option<&'o Object> {
     let name = class_name(ing);
-    let classes: Vec<&Object> = classes
-        .into_iter()
-        .filter(|c| is_ingress_class(c))
-        .collect();
-    let class = if name.is_empty() {
-        classes.iter().find(|c| {
+    let mut classes = classes.into_iter().filter(|c| is_ingress_class(c));
+    if name.is_empty() {
+        classes.find(|c| {
             c.annotation("ingressclass.kubernetes.io/is-default-class")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
         })
     } else {
-        classes.iter().find(|c| c.name == name)
-    };
-    if let Some(controller) = class
+        classes.find(|c| c.name == name)
+    }
+}
+
+/// Who serves `ing`, from the IngressClasses among `classes` (others are ignored).
+pub fn served<'o>(ing: &Object, classes: impl IntoIterator<Item = &'o Object>) -> Served {
+    let name = class_name(ing);
+    if let Some(controller) = class_of(ing, classes)
         .and_then(|c| c.at("spec.controller"))
         .and_then(Value::as_str)
     {

@@ -54,6 +54,7 @@ pub const ROUTING_KINDS: &[&str] = &[
     "IngressRoute",
     "Middleware",
     "IngressClass",
+    "IngressClassParams",
 ];
 
 /// Routing kinds and the kinds that carry pod templates.

@@ -1,7 +1,8 @@
 //! Ways in from outside the cluster, and the exposures behind each.
 
+use super::alb::Facing;
 use super::graph::{GatewayWorkload, Index};
-use super::ingress_class::{served, Controller};
+use super::ingress_class::{class_of, served, Controller, Served};
 use super::path::{Exposure, Reach, Target, Trail};
 use crate::pods::PortRef;
 use ipnet::IpNet;
@@ -226,6 +227,24 @@ impl<'a> Index<'a> {
         }
     }
 
+    /// Where the ALB of an Ingress the AWS Load Balancer Controller serves faces: its group's
+    /// annotations, and the IngressClassParams its IngressClass names (`spec.parameters`).
+    fn alb_facing(&self, ing: &Object) -> Facing {
+        let class = class_of(ing, self.ingress_classes.iter().copied());
+        let params = class
+            .and_then(|c| c.at("spec.parameters"))
+            .filter(|p| p.get("kind").and_then(Value::as_str) == Some("IngressClassParams"))
+            .and_then(|p| p.get("name").and_then(Value::as_str))
+            .map(|name| {
+                self.ingress_class_params
+                    .iter()
+                    .copied()
+                    .find(|p| p.name == name)
+                    .ok_or(name)
+            });
+        super::alb::facing(&super::alb::group(ing, &self.ingresses), params)
+    }
+
     fn ingress_way_in(&self, ing: &'a Object, out: &mut Vec<Exposure<'a>>) {
         let ann = annotations(ing);
         let class = ing
@@ -247,6 +266,16 @@ impl<'a> Index<'a> {
         let mut reach = reach;
         // Traefik serves Ingresses of its class, and those of none when it is the default.
         let served = served(ing, self.ingress_classes.iter().copied());
+        if served == Served::By(Controller::AwsAlb) && reach == Reach::Internet {
+            match self.alb_facing(ing) {
+                Facing::Internal(why) => reach = Reach::PrivateNetwork(why),
+                Facing::Internet { cidrs, .. } if !cidrs.is_empty() => {
+                    reach = reach_of_ranges(&cidrs, "inbound-cidrs", RangeSyntax::Cidrs);
+                }
+                Facing::Internet { .. } => {}
+                Facing::Unknown(note) => notes.push(note),
+            }
+        }
         if served.may_be(Controller::Traefik) {
             let (refs, missing) = self.ingress_middlewares(ing);
             let effect = self.middleware_effect(&refs);
@@ -268,7 +297,13 @@ impl<'a> Index<'a> {
                     continue;
                 }
                 if m.key.starts_with(super::alb::PREFIX) {
-                    let listeners = super::alb::Listeners::of(ing);
+                    // `ssl-redirect` is the group's: another member may set it.
+                    let listeners = super::alb::Listeners::of(ing).map(|mut l| {
+                        l.redirect = l.redirect.or_else(|| {
+                            super::alb::group_redirect(&super::alb::group(ing, &self.ingresses))
+                        });
+                        l
+                    });
                     if let Some(why) = listeners.as_ref().and_then(super::alb::Listeners::gap) {
                         notes.push(format!(
                             "{} ({}) is set, but {why}: the ALB authenticates on HTTPS listeners only",

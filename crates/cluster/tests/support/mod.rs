@@ -437,7 +437,8 @@ pub fn objects_from(paths: &[&Path]) -> Vec<Value> {
 pub fn plural(kind: &str) -> String {
     let k = kind.to_ascii_lowercase();
     match k.as_str() {
-        "endpoints" => return k,
+        // The AWS Load Balancer Controller's CRD names its plural as its kind.
+        "endpoints" | "ingressclassparams" => return k,
         "prometheus" => return "prometheuses".into(),
         _ => {}
     }
