@@ -385,6 +385,26 @@ fn verdict_of(v: &jackstop_admission::Verdict) -> (bool, Vec<String>) {
     (v.allowed, f)
 }
 
+/// Judges `req` with the shortcut and with the whole walk, asserts both verdicts are the same,
+/// and gives the exposure findings of the walk.
+fn judged_both_ways(req: &jackstop_admission::Review, state: &ClusterState, what: &str) -> usize {
+    let cat = Catalogue::builtin();
+    let policy = Policy::default();
+    let walked = Engine::new(cat)
+        .walking_always()
+        .review(req, &policy, state);
+    assert_eq!(
+        verdict_of(&Engine::new(cat).review(req, &policy, state)),
+        verdict_of(&walked),
+        "{what}"
+    );
+    walked
+        .findings
+        .iter()
+        .filter(|(f, _)| f.rule.starts_with("JS-EXP"))
+        .count()
+}
+
 fn object_of(v: Value) -> Option<Object> {
     Object::from_value(v, Default::default(), Default::default())
 }
@@ -449,9 +469,6 @@ fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
     use jackstop_analysers::Analyser;
     use serde_json::json;
     let cat = Catalogue::builtin();
-    let quick = Engine::new(cat);
-    let walking = Engine::new(cat).walking_always();
-    let policy = Policy::default();
     let workload_kinds = jackstop_analysers::exposure::ExposureAnalyser.kinds();
     // Every `labels` map of every `metadata`: the object's own and its pod templates'.
     fn relabel(v: &mut Value, to: &str) {
@@ -506,20 +523,8 @@ fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
                         on_no_path += 1;
                     }
                 }
-                let b = walking.review(&req, &policy, &state);
-                assert_eq!(
-                    verdict_of(&quick.review(&req, &policy, &state)),
-                    verdict_of(&b),
-                    "{dir}: {op} of {} {:?}/{}",
-                    o.kind,
-                    o.namespace,
-                    o.name
-                );
-                new_doors += b
-                    .findings
-                    .iter()
-                    .filter(|(f, _)| f.rule.starts_with("JS-EXP"))
-                    .count();
+                let what = format!("{dir}: {op} of {} {:?}/{}", o.kind, o.namespace, o.name);
+                new_doors += judged_both_ways(&req, &state, &what);
                 judged += 1;
             }
         }
@@ -541,9 +546,6 @@ fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
 #[test]
 fn services_on_no_path_are_judged_as_the_whole_walk_judges_them() {
     let cat = Catalogue::builtin();
-    let quick = Engine::new(cat);
-    let walking = Engine::new(cat).walking_always();
-    let policy = Policy::default();
     let (mut judged, mut new_doors) = (0, 0);
     for (dir, objs, all) in shortcut_views() {
         let state = ClusterState::new(all, cat);
@@ -567,19 +569,8 @@ fn services_on_no_path_are_judged_as_the_whole_walk_judges_them() {
                 let Some(req) = review_of(o, op, object.as_ref(), old) else {
                     continue;
                 };
-                let b = walking.review(&req, &policy, &state);
-                assert_eq!(
-                    verdict_of(&quick.review(&req, &policy, &state)),
-                    verdict_of(&b),
-                    "{dir}: {op} of Service {:?}/{}",
-                    o.namespace,
-                    o.name
-                );
-                new_doors += b
-                    .findings
-                    .iter()
-                    .filter(|(f, _)| f.rule.starts_with("JS-EXP"))
-                    .count();
+                let what = format!("{dir}: {op} of Service {:?}/{}", o.namespace, o.name);
+                new_doors += judged_both_ways(&req, &state, &what);
                 judged += 1;
             }
         }

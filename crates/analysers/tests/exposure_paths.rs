@@ -184,22 +184,8 @@ fn virtual_service_bound_to_the_mesh_only_is_not_a_way_in() {
     assert_eq!(brief(&scan(&yaml)), vec![]);
 }
 
-#[test]
-fn ingress_auth_annotations_and_internal_classes() {
-    let base = r#"
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: lab
-  namespace: lab
-  annotations: ANNOTATIONS
-spec:
-  ingressClassName: CLASS
-  rules:
-  - http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: lab, port: {number: 8888}}}}
----
+/// A Jupyter server with its token turned off, behind the Service `lab/lab` (port 8888).
+const LAB: &str = r#"---
 apiVersion: v1
 kind: Service
 metadata: {name: lab, namespace: lab}
@@ -216,6 +202,26 @@ spec:
     image: jupyter/base-notebook:latest
     args: [start-notebook.sh, --NotebookApp.token=]
 "#;
+
+#[test]
+fn ingress_auth_annotations_and_internal_classes() {
+    let base = &format!(
+        "{}{LAB}",
+        r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: lab
+  namespace: lab
+  annotations: ANNOTATIONS
+spec:
+  ingressClassName: CLASS
+  rules:
+  - http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: lab, port: {number: 8888}}}}
+"#
+    );
     let case = |ann: &str, class: &str| {
         brief(&scan(
             &base.replace("ANNOTATIONS", ann).replace("CLASS", class),
@@ -363,26 +369,8 @@ fn an_alb_faces_the_internet_only_when_asked_to() {
             "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations: {{{ann}}}\nspec:\n  ingressClassName: {class}\n  rules:\n  - http:\n      paths:\n      - {{path: /{name}, pathType: Prefix, backend: {{service: {{name: lab, port: {{number: 8888}}}}}}}}\n"
         )
     };
-    let lab = r#"
----
-apiVersion: v1
-kind: Service
-metadata: {name: lab, namespace: lab}
-spec:
-  selector: {app: lab}
-  ports: [{port: 8888}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: lab, namespace: lab, labels: {app: lab}}
-spec:
-  containers:
-  - name: lab
-    image: jupyter/base-notebook:latest
-    args: [start-notebook.sh, --NotebookApp.token=]
-"#;
     let run = |docs: &str| {
-        let f = scan(&format!("{docs}{lab}"));
+        let f = scan(&format!("{docs}\n{LAB}"));
         (brief(&f), f)
     };
     let critical = vec![("JS-EXP-003".to_string(), Severity::Critical)];
