@@ -579,3 +579,39 @@ fn services_on_no_path_are_judged_as_the_whole_walk_judges_them() {
     assert!(new_doors > 20, "{new_doors}");
     eprintln!("{judged} Service reviews judged both ways, {new_doors} exposure findings");
 }
+
+/// The view's half of the workload check: where the view still holds a workload on a path
+/// (a public Service selects it) while the request's `oldObject`, newer than the view, shows
+/// it off that path, the change is walked all the same. Here the walk finds a door: without
+/// its workload, the public Service `argo-server` is taken by its name for an Argo server.
+#[test]
+fn a_workload_the_view_holds_on_a_path_is_walked_even_when_the_request_has_it_off() {
+    use jackstop_core::{FieldLines, Source};
+    use serde_json::json;
+    let obj = |v: Value| Object::from_value(v, Source::default(), FieldLines::default()).unwrap();
+    let deployment = |app: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "ci"},
+            "spec": {"selector": {"matchLabels": {"app": app}}, "template": {"metadata": {"labels": {"app": app}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}})
+    };
+    let view = vec![
+        obj(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "argo-server", "namespace": "ci"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+        ),
+        obj(deployment("web")),
+    ];
+    let state = ClusterState::new(view.clone(), Catalogue::builtin());
+    let req = review_of(
+        &view[1],
+        "UPDATE",
+        Some(&deployment("moved-again")),
+        Some(&deployment("moved")),
+    )
+    .unwrap();
+    let doors = judged_both_ways(&req, &state, "the Deployment moved off the Service");
+    assert!(
+        doors > 0,
+        "the walk finds the door the shortcut must not skip"
+    );
+}
