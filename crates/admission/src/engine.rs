@@ -2,7 +2,7 @@
 
 use crate::policy::{Mode, Policy};
 use crate::state::{key, ClusterState};
-use jackstop_analysers::exposure::{ExposureAnalyser, Prepared, ROUTING_KINDS};
+use jackstop_analysers::exposure::{ExposureAnalyser, Prepared, Selectors, ROUTING_KINDS};
 use jackstop_analysers::miners::MinerAnalyser;
 use jackstop_analysers::Analyser;
 use jackstop_catalogue::Catalogue;
@@ -203,8 +203,9 @@ pub struct Engine {
     miners: MinerAnalyser,
     exposure: ExposureAnalyser,
     /// Walk the whole view for every Service and every workload not made by a controller,
-    /// even one that is on no path ([`ClusterState`] knows which are): for tests that check
-    /// the shortcut changes no verdict.
+    /// even one that is on no path ([`ClusterState`] knows which are), and analyse every
+    /// controller-made workload alone, even one without host ports: for tests that check the
+    /// shortcuts change no verdict.
     walk_always: bool,
 }
 
@@ -364,8 +365,13 @@ impl Engine {
             // judged as the controller's template: judged on the view, a replica of a workload
             // exposed already would add a finding of its own and be refused, breaking what
             // runs without closing anything. Alone, it can still be a way in (hostPort,
-            // hostNetwork).
-            if let Some(o) = &object {
+            // hostNetwork); one with neither is on no path by itself, and is not analysed.
+            let alone = Selectors::default();
+            let prepared = object.map(|o| (o, Prepared::of(o)));
+            if let Some((o, p)) = prepared
+                .as_ref()
+                .filter(|(o, p)| self.walk_always || p.on_a_path(o, &alone))
+            {
                 let before = old
                     .as_ref()
                     .map(|o| {
@@ -378,7 +384,7 @@ impl Engine {
                     .unwrap_or_default();
                 found.extend(added(
                     self.exposure
-                        .analyse(std::slice::from_ref(o), self.catalogue),
+                        .analyse_prepared([(*o, Some(p))], self.catalogue),
                     &before,
                 ));
             }

@@ -462,7 +462,8 @@ fn shortcut_views() -> Vec<(&'static str, Vec<Object>, Vec<Object>)> {
 /// without walking the whole view: the shortcut must never change a verdict. Every workload
 /// of the corpora (the miners' too) is judged both ways, created as it is under a new name,
 /// created and changed with labels that a public Service of its namespace selects, and with
-/// labels nothing selects, and deleted; the verdicts and findings must agree.
+/// labels nothing selects, and deleted, and as a controller's replica (judged alone) without
+/// and with a host port; the verdicts and findings must agree.
 #[test]
 fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
     use jackstop_analysers::exposure::{Prepared, Selectors, ROUTING_KINDS};
@@ -487,6 +488,23 @@ fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
             _ => {}
         }
     }
+    // The first container of each `containers` list publishes its ports on the node.
+    fn host_port(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    match x.as_array_mut().and_then(|a| a.first_mut()) {
+                        Some(c) if k == "containers" && c.is_object() => {
+                            c["ports"] = json!([{"containerPort": 8888, "hostPort": 8888}]);
+                        }
+                        _ => host_port(x),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(host_port),
+            _ => {}
+        }
+    }
     let (mut judged, mut on_no_path, mut new_doors) = (0, 0, 0);
     for (dir, objs, all) in shortcut_views() {
         let state = ClusterState::new(all.clone(), cat);
@@ -505,6 +523,12 @@ fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
                 v
             };
             let (public, nowhere) = (labelled("on-a-path"), labelled("on-no-path"));
+            // Made by a controller (judged alone), without and with a host port.
+            let mut controlled = named(&o.body, "replica");
+            controlled["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1",
+                "kind": "ReplicaSet", "name": "rs", "uid": "uid-rs", "controller": true}]);
+            let mut on_host = controlled.clone();
+            host_port(&mut on_host);
             let cases = [
                 ("CREATE", Some(named(&o.body, "copy")), None),
                 ("CREATE", Some(named(&public, "public")), None),
@@ -513,6 +537,8 @@ fn workloads_on_no_path_are_judged_as_the_whole_walk_judges_them() {
                 ("UPDATE", Some(nowhere.clone()), Some(&o.body)),
                 ("UPDATE", Some(nowhere), Some(&public)),
                 ("DELETE", None, Some(&o.body)),
+                ("CREATE", Some(controlled), None),
+                ("CREATE", Some(on_host), None),
             ];
             for (op, object, old) in cases {
                 let Some(req) = review_of(o, op, object.as_ref(), old) else {
