@@ -285,13 +285,19 @@ spec:
             yaml.replace("ANNOTATIONS", nginx_auth)
         )))
     };
-    // k3s: Traefik is the default; ingress-nginx's annotation on a class-less Ingress is ignored.
+    // k3s: Traefik is the default; ingress-nginx's annotation on a class-less Ingress is ignored,
+    // and the remediation is Traefik's.
+    let k3s = ingress_class("traefik", "traefik.io/ingress-controller", true);
     assert_eq!(
-        with(
-            &no_class,
-            &ingress_class("traefik", "traefik.io/ingress-controller", true)
-        ),
+        with(&no_class, &k3s),
         vec![("JS-EXP-003".into(), Severity::Critical)]
+    );
+    let f = scan(&format!("{}{k3s}", no_class.replace("ANNOTATIONS", "{}")));
+    assert!(
+        f[0].remediation
+            .starts_with("jackstop fix --ingress-auth-url"),
+        "{}",
+        f[0].remediation
     );
     // The default is ingress-nginx: it reads it.
     assert_eq!(
@@ -360,8 +366,10 @@ spec:
 
 /// The AWS Load Balancer Controller makes internal ALBs unless asked for `internet-facing`
 /// (by the Ingress, by another Ingress of its IngressGroup, or by its class's
-/// IngressClassParams); `inbound-cidrs` narrows an internet-facing one; `ssl-redirect` set on
-/// another member of the group redirects this Ingress's plain HTTP too.
+/// IngressClassParams, which win); where its IngressClass or IngressClassParams were not read,
+/// the ALB may face the internet; `inbound-cidrs` narrows an internet-facing one;
+/// `ssl-redirect` set on another member of the group redirects this Ingress's plain HTTP too.
+/// An Ingress that another controller serves is in no ALB's group.
 #[test]
 fn an_alb_faces_the_internet_only_when_asked_to() {
     let ingress = |name: &str, ns: &str, ann: &str, class: &str| {
@@ -369,10 +377,14 @@ fn an_alb_faces_the_internet_only_when_asked_to() {
             "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations: {{{ann}}}\nspec:\n  ingressClassName: {class}\n  rules:\n  - http:\n      paths:\n      - {{path: /{name}, pathType: Prefix, backend: {{service: {{name: lab, port: {{number: 8888}}}}}}}}\n"
         )
     };
-    let run = |docs: &str| {
+    // The cluster's IngressClass `alb`, the controller's, with no IngressClassParams.
+    let alb_class =
+        "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: alb}\nspec: {controller: ingress.k8s.aws/alb}\n";
+    let bare = |docs: &str| {
         let f = scan(&format!("{docs}\n{LAB}"));
         (brief(&f), f)
     };
+    let run = |docs: &str| bare(&format!("{alb_class}{docs}"));
     let critical = vec![("JS-EXP-003".to_string(), Severity::Critical)];
     let medium = vec![("JS-EXP-003".to_string(), Severity::Medium)];
     // No scheme: the controller's default, internal.
@@ -382,6 +394,22 @@ fn an_alb_faces_the_internet_only_when_asked_to() {
         f[0].evidence.iter().any(|e| e.contains("internal ALB")),
         "{:#?}",
         f[0].evidence
+    );
+    // Without the IngressClass, its IngressClassParams may set the scheme: open, and said why.
+    let (b, f) = bare(&ingress("lab", "lab", "", "alb"));
+    assert_eq!(b, critical);
+    assert!(
+        f[0].evidence
+            .iter()
+            .any(|e| e.contains("the IngressClass was not read")),
+        "{:#?}",
+        f[0].evidence
+    );
+    // Its remediation is the ALB's own login, not another controller's annotation.
+    assert!(
+        f[0].remediation.starts_with("jackstop fix --oidc-issuer"),
+        "{}",
+        f[0].remediation
     );
     // Near miss: the same Ingress for ingress-nginx faces the internet.
     assert_eq!(run(&ingress("lab", "lab", "", "nginx")).0, critical);
@@ -394,10 +422,20 @@ fn an_alb_faces_the_internet_only_when_asked_to() {
         run(&format!("{}{other}", ingress("lab", "lab", grouped, "alb"))).0,
         critical
     );
-    // Near miss: the same other Ingress in a group of its own.
+    // Near misses: the same other Ingress in a group of its own, or served by ingress-nginx
+    // (in no ALB's group, whatever its annotations).
     let alone = ingress("other", "web", facing, "alb");
     assert_eq!(
         run(&format!("{}{alone}", ingress("lab", "lab", grouped, "alb"))).0,
+        medium
+    );
+    let nginx_member = ingress("other", "web", &format!("{grouped}, {facing}"), "nginx");
+    assert_eq!(
+        run(&format!(
+            "{}{nginx_member}",
+            ingress("lab", "lab", grouped, "alb")
+        ))
+        .0,
         medium
     );
     // inbound-cidrs: a private range keeps it in the network; everyone is the internet.
@@ -426,6 +464,21 @@ fn an_alb_faces_the_internet_only_when_asked_to() {
         run(&format!("{class}{}{with_class}", params("internal"))).0,
         medium
     );
+    // Even over the Ingress's own `scheme: internal`.
+    let says_internal = ingress(
+        "lab",
+        "lab",
+        "alb.ingress.kubernetes.io/scheme: internal",
+        "public-alb",
+    );
+    assert_eq!(
+        run(&format!(
+            "{class}{}{says_internal}",
+            params("internet-facing")
+        ))
+        .0,
+        critical
+    );
     // Params named but not read: it may face the internet, and the finding says why.
     let (b, f) = run(&format!("{class}{with_class}"));
     assert_eq!(b, critical);
@@ -450,6 +503,14 @@ fn an_alb_faces_the_internet_only_when_asked_to() {
         run(&format!("{lab_oidc}{redirecting}")).0,
         vec![("JS-EXP-009".to_string(), Severity::Low)]
     );
+    // Near miss: the same redirect on an Ingress ingress-nginx serves redirects nothing here.
+    let nginx_redirecting = ingress(
+        "other",
+        "web",
+        &format!("{grouped}, alb.ingress.kubernetes.io/ssl-redirect: '443'"),
+        "nginx",
+    );
+    assert_eq!(run(&format!("{lab_oidc}{nginx_redirecting}")).0, critical);
 }
 
 #[test]

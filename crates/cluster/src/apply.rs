@@ -77,19 +77,40 @@ pub struct Sent {
     pub object: Value,
 }
 
-/// Sends each change (as a dry run when `dry_run`); one result per change, in order: what the
-/// server answered, or why it refused.
-pub async fn send(
-    opts: &ClusterOptions,
-    changes: &[Change],
-    dry_run: bool,
-) -> Result<Vec<Result<Sent, String>>, ClusterError> {
-    let (client, _server) = client(opts, opts.timeout).await?;
-    let mut out = Vec::new();
-    for change in changes {
-        out.push(send_one(&client, change, dry_run, opts.timeout).await);
+/// A connection to the cluster for a run of sends: one runtime and one client (the kubeconfig
+/// read and any credential plugin run once, connections kept), for `--apply`'s dry run and the
+/// writes that follow it fix by fix. The CLI is synchronous.
+pub struct Session {
+    rt: tokio::runtime::Runtime,
+    client: kube::Client,
+    timeout: std::time::Duration,
+}
+
+impl Session {
+    pub fn open(opts: &ClusterOptions) -> Result<Session, ClusterError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ClusterError::Runtime)?;
+        let (client, _server) = rt.block_on(client(opts, opts.timeout))?;
+        Ok(Session {
+            rt,
+            client,
+            timeout: opts.timeout,
+        })
     }
-    Ok(out)
+
+    /// Sends each change (as a dry run when `dry_run`); one result per change, in order: what
+    /// the server answered, or why it refused.
+    pub fn send(&self, changes: &[Change], dry_run: bool) -> Vec<Result<Sent, String>> {
+        self.rt.block_on(async {
+            let mut out = Vec::new();
+            for change in changes {
+                out.push(send_one(&self.client, change, dry_run, self.timeout).await);
+            }
+            out
+        })
+    }
 }
 
 async fn send_one(
@@ -158,17 +179,4 @@ async fn send_one(
     tokio::time::timeout(timeout, work)
         .await
         .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs())))
-}
-
-/// [`send`] on a runtime of its own (the CLI is synchronous).
-pub fn send_blocking(
-    opts: &ClusterOptions,
-    changes: &[Change],
-    dry_run: bool,
-) -> Result<Vec<Result<Sent, String>>, ClusterError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(ClusterError::Runtime)?;
-    rt.block_on(send(opts, changes, dry_run))
 }

@@ -5,7 +5,7 @@
 //! forwardAuth Middleware named by the Ingress or IngressRoute).
 
 use crate::{Effect, FindingRef, Fix, FixOptions, Method, MANAGED_BY};
-use jackstop_analysers::exposure::alb::Listeners;
+use jackstop_analysers::exposure::alb::{self, Listeners};
 use jackstop_analysers::exposure::ingress_class::{class_name, served, Controller, Served};
 use jackstop_analysers::exposure::openshift;
 use jackstop_analysers::exposure::traefik::{
@@ -446,7 +446,9 @@ fn ingress_fix(
     // By its IngressClass (or the default one) when read, else by its class name.
     let class = class_name(ing);
     match served(ing, objects) {
-        Served::By(Controller::AwsAlb) => return alb_fix(f, ing, opts).map(|fix| vec![fix]),
+        Served::By(Controller::AwsAlb) => {
+            return alb_fix(f, ing, objects, opts).map(|fix| vec![fix])
+        }
         Served::By(Controller::Traefik) => return traefik_fixes(f, ing, objects, &[], opts),
         // No class, or one that names no controller, with Traefik's middleware annotation:
         // Traefik serves Ingresses of no class when it is the default controller (k3s).
@@ -503,7 +505,12 @@ fn ingress_fix(
 /// (`auth-type: oidc`), which logs every request in before it reaches a backend. The provider's
 /// endpoints are not in the options: always placeholders, taken from the issuer's discovery
 /// document by the user.
-fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Fix, String> {
+fn alb_fix(
+    f: &Finding,
+    ing: &Object,
+    objects: &[Object],
+    opts: &FixOptions,
+) -> Result<Fix, String> {
     let issuer = opts.oidc.as_ref().map(|o| o.issuer.clone());
     let secret = opts
         .oidc
@@ -526,7 +533,11 @@ fn alb_fix(f: &Finding, ing: &Object, opts: &FixOptions) -> Result<Fix, String> 
         json!("authenticate"),
     );
     annotations.insert(format!("{a}/auth-scope"), json!("openid"));
-    let Some(listeners) = Listeners::of(ing) else {
+    // Its IngressGroup's `ssl-redirect` counts: the analysis reads it so.
+    let everything: Vec<&Object> = objects.iter().collect();
+    let ingresses: Vec<&Object> = objects.iter().filter(|o| o.kind == "Ingress").collect();
+    let group = alb::group(ing, &ingresses, &everything);
+    let Some(listeners) = Listeners::of(ing, &group) else {
         return Err(format!(
             "{a}/listen-ports is not a JSON list of listeners: the controller does not serve this Ingress as it is; fix the annotation first"
         ));

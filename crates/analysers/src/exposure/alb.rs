@@ -6,6 +6,7 @@
 //! HTTPS (`ssl-redirect`) serves the backends without it. Read by the exposure analysis, and by
 //! the fix that turns the ALB's authentication on.
 
+use super::ingress_class::{served, Controller};
 use jackstop_core::object::scalar_text;
 use jackstop_core::Object;
 use serde_json::Value;
@@ -20,15 +21,24 @@ fn annotation<'o>(o: &'o Object, key: &str) -> Option<&'o str> {
 }
 
 /// The Ingresses one ALB serves with `ing`: those of its IngressGroup (`group.name`, across
-/// namespaces), itself included. An Ingress of no group is a group of its own.
-pub fn group<'o>(ing: &'o Object, ingresses: &[&'o Object]) -> Vec<&'o Object> {
+/// namespaces) that the controller may serve (by the IngressClasses among `classes`; an
+/// Ingress another controller serves is in no ALB's group), itself included. An Ingress of no
+/// group is a group of its own.
+pub fn group<'o>(
+    ing: &'o Object,
+    ingresses: &[&'o Object],
+    classes: &[&Object],
+) -> Vec<&'o Object> {
     let Some(name) = annotation(ing, "group.name").filter(|g| !g.is_empty()) else {
         return vec![ing];
     };
     let mut members: Vec<&Object> = ingresses
         .iter()
         .copied()
-        .filter(|o| annotation(o, "group.name") == Some(name))
+        .filter(|o| {
+            annotation(o, "group.name") == Some(name)
+                && served(o, classes.iter().copied()).may_be(Controller::AwsAlb)
+        })
         .collect();
     if !members.iter().any(|o| std::ptr::eq(*o, ing)) {
         members.push(ing);
@@ -36,23 +46,34 @@ pub fn group<'o>(ing: &'o Object, ingresses: &[&'o Object]) -> Vec<&'o Object> {
     members
 }
 
+/// What is known of the IngressClassParams of an Ingress's class.
+#[derive(Debug, Clone)]
+pub enum Params<'o> {
+    /// Its IngressClass was read, and names none.
+    None,
+    /// The IngressClassParams its IngressClass names.
+    Read(&'o Object),
+    /// Not known (the words say what was not read): they may set the scheme.
+    NotRead(String),
+}
+
 /// Where the controller puts an ALB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Facing {
-    /// Internet-facing (as `by` says), open to `cidrs` when any are given.
-    Internet { by: String, cidrs: Vec<String> },
+    /// Internet-facing, open to `cidrs` when any are given (else to everyone).
+    Internet { cidrs: Vec<String> },
     /// Internal: reachable from its VPC only (as the words say).
     Internal(String),
-    /// Not known: the class's IngressClassParams, which may set the scheme, was not read.
+    /// Not known: the words say why.
     Unknown(String),
 }
 
 /// Where the ALB of `group` (see [`group`]) faces, as the controller decides: the scheme of the
-/// class's IngressClassParams (`params`: the one its IngressClass names, `Err(name)` when that
-/// was not read) wins; else the `scheme` annotation of any member (it is exclusive to a
-/// group); else internal, the controller's default. `inbound-cidrs` of every member (merged)
-/// and the params' `inboundCIDRs` say who may reach an internet-facing one.
-pub fn facing(group: &[&Object], params: Option<Result<&Object, &str>>) -> Facing {
+/// class's IngressClassParams wins; else the `scheme` annotation of any member (it is
+/// exclusive to a group); else internal, the controller's default, when the params are known
+/// to set none, and not known otherwise. `inbound-cidrs` of every member (merged) and the
+/// params' `inboundCIDRs` say who may reach an internet-facing one.
+pub fn facing(group: &[&Object], params: Params<'_>) -> Facing {
     let mut cidrs: Vec<String> = group
         .iter()
         .filter_map(|o| annotation(o, "inbound-cidrs"))
@@ -60,55 +81,36 @@ pub fn facing(group: &[&Object], params: Option<Result<&Object, &str>>) -> Facin
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty())
         .collect();
-    let annotated = group
-        .iter()
-        .find_map(|o| annotation(o, "scheme").map(|s| (s, o.display())));
-    let (scheme, by) = match params {
-        Some(Ok(p)) => {
-            cidrs.extend(
-                p.at("spec.inboundCIDRs")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(|c| c.trim().to_string()),
-            );
-            match p.at("spec.scheme").and_then(Value::as_str) {
-                Some(s) => (s.trim(), format!("IngressClassParams {} spec.scheme", p.name)),
-                None => match annotated {
-                    Some((s, o)) => (s, format!("{PREFIX}scheme on {o}")),
-                    None => ("", String::new()),
-                },
-            }
-        }
-        Some(Err(name)) => match annotated {
-            Some((s, o)) if s == "internet-facing" => (s, format!("{PREFIX}scheme on {o}")),
-            _ => {
-                return Facing::Unknown(format!(
-                    "the ALB's scheme may be set by IngressClassParams {name}, which was not read (without it, the controller makes internal ALBs)"
-                ))
-            }
-        },
-        None => match annotated {
-            Some((s, o)) => (s, format!("{PREFIX}scheme on {o}")),
-            None => ("", String::new()),
-        },
-    };
-    match scheme {
-        "internet-facing" => Facing::Internet { by, cidrs },
-        "" => Facing::Internal(format!(
+    let mut scheme = None;
+    if let Params::Read(p) = &params {
+        cidrs.extend(
+            p.at("spec.inboundCIDRs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|c| c.trim().to_string()),
+        );
+        scheme = p
+            .at("spec.scheme")
+            .and_then(Value::as_str)
+            .map(|s| (s.trim(), format!("IngressClassParams {}", p.name)));
+    }
+    let scheme = scheme.or_else(|| {
+        group.iter().find_map(|o| {
+            annotation(o, "scheme").map(|s| (s, format!("{PREFIX}scheme on {}", o.display())))
+        })
+    });
+    match (scheme, params) {
+        (Some(("internet-facing", _)), _) => Facing::Internet { cidrs },
+        (Some((other, by)), _) => Facing::Internal(format!("internal ALB: scheme {other} ({by})")),
+        (None, Params::NotRead(what)) => Facing::Unknown(format!(
+            "the ALB's scheme may be set by {what}, which was not read (without it, the controller makes internal ALBs)"
+        )),
+        (None, _) => Facing::Internal(format!(
             "internal ALB: no {PREFIX}scheme: internet-facing, and the AWS Load Balancer Controller's default is internal"
         )),
-        other => Facing::Internal(format!("internal ALB: scheme {other} ({by})")),
     }
-}
-
-/// The `ssl-redirect` of a group: exclusive to it, so any member's is the ALB's.
-pub fn group_redirect(group: &[&Object]) -> Option<String> {
-    group
-        .iter()
-        .find_map(|o| annotation(o, "ssl-redirect"))
-        .map(str::to_string)
 }
 
 /// What an ALB Ingress listens on.
@@ -127,13 +129,17 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// As the controller reads them: `listen-ports`, a JSON list of `{"HTTP": 80}` maps; without
-    /// it, HTTPS:443 when a certificate is given, else HTTP:80. `None` when `listen-ports` is
+    /// As the controller reads them, for an Ingress of `group` (see [`group`]): `listen-ports`,
+    /// a JSON list of `{"HTTP": 80}` maps; without it, HTTPS:443 when a certificate is given,
+    /// else HTTP:80; `ssl-redirect` its own or its group's. `None` when `listen-ports` is
     /// not readable: the controller refuses the Ingress, and nothing is served.
-    pub fn of(ing: &Object) -> Option<Listeners> {
-        let ann = |k: &str| ing.annotation(&format!("{PREFIX}{k}"));
+    pub fn of(ing: &Object, group: &[&Object]) -> Option<Listeners> {
+        let ann = |k: &str| annotation(ing, k);
         let certificate = ann("certificate-arn").is_some() || ing.at("spec.tls").is_some();
-        let redirect = ann("ssl-redirect").map(|s| s.trim().to_string());
+        // Exclusive to the IngressGroup: any member's is the ALB's.
+        let redirect = ann("ssl-redirect")
+            .or_else(|| group.iter().find_map(|o| annotation(o, "ssl-redirect")))
+            .map(str::to_string);
         let (http, https, declared) = match ann("listen-ports") {
             Some(p) => {
                 let list: Vec<BTreeMap<String, Value>> = serde_json::from_str(p).ok()?;

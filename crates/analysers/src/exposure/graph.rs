@@ -107,7 +107,7 @@ impl<'a> Index<'a> {
                 "IngressClassParams" if o.group() == "elbv2.k8s.aws" => {
                     ix.ingress_class_params.push(o)
                 }
-                "RayCluster" | "RayService" | "RayJob" => ix.ray_clusters.push(o),
+                k if super::RAY_KINDS.contains(&k) => ix.ray_clusters.push(o),
                 _ => {}
             }
             let templates = match prepared {

@@ -24,6 +24,7 @@ pub use path::{Exposure, Reach};
 use crate::pods::{template_facts, TemplateFacts};
 use crate::Analyser;
 use graph::Index;
+use ingress_class::{served, Controller, Served};
 use jackstop_catalogue::Catalogue;
 use jackstop_core::labels::{labels_from, selects, Labels};
 use jackstop_core::{Finding, Location, Object};
@@ -134,8 +135,9 @@ impl Selectors {
     }
 }
 
-/// The kinds the walk reaches by name, without a selector: KubeRay makes the head Service.
-const REACHED_BY_NAME: &[&str] = &["RayCluster", "RayService", "RayJob"];
+/// KubeRay's kinds: the walk reaches them by name, without a selector (KubeRay makes the head
+/// Service).
+const RAY_KINDS: &[&str] = &["RayCluster", "RayService", "RayJob"];
 
 impl Prepared {
     /// Whether this workload can be on a path the walk follows in a view with `selectors`:
@@ -144,7 +146,7 @@ impl Prepared {
     /// so one that is on no path can be added, changed or removed without changing any
     /// exposure: the admission webhook then need not walk the whole view again.
     pub fn on_a_path(&self, o: &Object, selectors: &Selectors) -> bool {
-        REACHED_BY_NAME.contains(&o.kind.as_str())
+        RAY_KINDS.contains(&o.kind.as_str())
             || self.templates.iter().any(|t| {
                 t.host_network
                     || t.containers
@@ -221,11 +223,13 @@ fn findings(index: &Index<'_>, catalogue: &Catalogue) -> Vec<Finding> {
     order
         .into_iter()
         .filter_map(|k| best.remove(&k))
-        .filter_map(|e| finding(&e, catalogue))
+        .filter_map(|e| finding(&e, &index.ingress_classes, catalogue))
         .collect()
 }
 
-fn finding(e: &Exposure<'_>, catalogue: &Catalogue) -> Option<Finding> {
+/// The finding of an exposure; `classes` (the IngressClasses read) say which controller's
+/// remediation an Ingress gets.
+fn finding(e: &Exposure<'_>, classes: &[&Object], catalogue: &Catalogue) -> Option<Finding> {
     let authenticated = e.authenticated();
     let rule_id = if authenticated {
         AUTHENTICATED_RULE
@@ -258,7 +262,7 @@ fn finding(e: &Exposure<'_>, catalogue: &Catalogue) -> Option<Finding> {
     }
     let severity = e.severity();
     let o = e.way_in;
-    let mut remediation = specific_remediation(e);
+    let mut remediation = specific_remediation(e, classes);
     remediation.push_str(rule.remediation.trim());
     Some(Finding {
         rule: rule.id.clone(),
@@ -289,7 +293,7 @@ fn finding(e: &Exposure<'_>, catalogue: &Catalogue) -> Option<Finding> {
 }
 
 /// A command a user can paste to close this way in (first line of the remediation).
-fn specific_remediation(e: &Exposure<'_>) -> String {
+fn specific_remediation(e: &Exposure<'_>, classes: &[&Object]) -> String {
     let o = e.way_in;
     let ns = o.effective_namespace();
     let name = &o.name;
@@ -297,14 +301,14 @@ fn specific_remediation(e: &Exposure<'_>) -> String {
         ("Service", _) => format!(
             "kubectl -n {ns} patch service {name} --type merge -p '{{\"spec\":{{\"type\":\"ClusterIP\",\"externalIPs\":null}}}}'"
         ),
-        ("Ingress", _)
-            if o
-                .str_at("spec.ingressClassName")
-                .or_else(|| o.annotation("kubernetes.io/ingress.class"))
-                .is_some_and(|c| c.to_ascii_lowercase().contains("traefik")) =>
-        {
+        ("Ingress", _) if served(o, classes.iter().copied()) == Served::By(Controller::Traefik) => {
             format!(
                 "jackstop fix --ingress-auth-url URL  # writes a forwardAuth Middleware and names it in traefik.ingress.kubernetes.io/router.middlewares of Ingress {ns}/{name}"
+            )
+        }
+        ("Ingress", _) if served(o, classes.iter().copied()) == Served::By(Controller::AwsAlb) => {
+            format!(
+                "jackstop fix --oidc-issuer URL  # the ALB's own OIDC login (alb.ingress.kubernetes.io/auth-type: oidc) on HTTPS for Ingress {ns}/{name}"
             )
         }
         ("Ingress", _) => format!(

@@ -1,8 +1,8 @@
 //! Ways in from outside the cluster, and the exposures behind each.
 
-use super::alb::Facing;
+use super::alb::{Facing, Params};
 use super::graph::{GatewayWorkload, Index};
-use super::ingress_class::{class_of, served, Controller, Served};
+use super::ingress_class::{class_name, class_of, served, Controller, Served};
 use super::path::{Exposure, Reach, Target, Trail};
 use crate::pods::PortRef;
 use ipnet::IpNet;
@@ -227,55 +227,72 @@ impl<'a> Index<'a> {
         }
     }
 
-    /// Where the ALB of an Ingress the AWS Load Balancer Controller serves faces: its group's
-    /// annotations, and the IngressClassParams its IngressClass names (`spec.parameters`).
-    fn alb_facing(&self, ing: &Object) -> Facing {
-        let class = class_of(ing, self.ingress_classes.iter().copied());
-        let params = class
-            .and_then(|c| c.at("spec.parameters"))
+    /// What is known of the IngressClassParams of an Ingress's class (`spec.parameters` of its
+    /// IngressClass).
+    fn alb_params(&self, ing: &Object) -> Params<'a> {
+        let Some(class) = class_of(ing, self.ingress_classes.iter().copied()) else {
+            return Params::NotRead(format!(
+                "the IngressClassParams of its class {:?} (the IngressClass was not read)",
+                class_name(ing)
+            ));
+        };
+        let named = class
+            .at("spec.parameters")
             .filter(|p| p.get("kind").and_then(Value::as_str) == Some("IngressClassParams"))
-            .and_then(|p| p.get("name").and_then(Value::as_str))
-            .map(|name| {
-                self.ingress_class_params
-                    .iter()
-                    .copied()
-                    .find(|p| p.name == name)
-                    .ok_or(name)
-            });
-        super::alb::facing(&super::alb::group(ing, &self.ingresses), params)
+            .and_then(|p| p.get("name").and_then(Value::as_str));
+        match named {
+            None => Params::None,
+            Some(name) => self
+                .ingress_class_params
+                .iter()
+                .copied()
+                .find(|p| p.name == name)
+                .map_or_else(
+                    || Params::NotRead(format!("IngressClassParams {name}")),
+                    Params::Read,
+                ),
+        }
     }
 
     fn ingress_way_in(&self, ing: &'a Object, out: &mut Vec<Exposure<'a>>) {
         let ann = annotations(ing);
-        let class = ing
-            .str_at("spec.ingressClassName")
-            .or_else(|| ann.get("kubernetes.io/ingress.class").map(String::as_str))
-            .unwrap_or("")
-            .to_string();
-        let reach = if let Some(m) =
-            AnnotationMarker::find(&self.catalogue.exposure.internal_ingress, &ann)
-        {
-            Reach::PrivateNetwork(format!("internal ingress: {}", m.key))
-        } else if self.catalogue.exposure.is_internal_class(&class) {
-            Reach::PrivateNetwork(format!("internal ingress class {class}"))
-        } else {
-            Reach::Internet
-        };
+        let class = class_name(ing);
         let mut auth = Vec::new();
         let mut notes = Vec::new();
-        let mut reach = reach;
-        // Traefik serves Ingresses of its class, and those of none when it is the default.
+        // Who serves it: Traefik serves Ingresses of its class, and those of none when it is
+        // the default; one ALB serves an IngressGroup.
         let served = served(ing, self.ingress_classes.iter().copied());
-        if served == Served::By(Controller::AwsAlb) && reach == Reach::Internet {
-            match self.alb_facing(ing) {
-                Facing::Internal(why) => reach = Reach::PrivateNetwork(why),
-                Facing::Internet { cidrs, .. } if !cidrs.is_empty() => {
-                    reach = reach_of_ranges(&cidrs, "inbound-cidrs", RangeSyntax::Cidrs);
+        let alb_group = served
+            .may_be(Controller::AwsAlb)
+            .then(|| super::alb::group(ing, &self.ingresses, &self.ingress_classes));
+        let mut reach = match alb_group
+            .as_ref()
+            .filter(|_| served == Served::By(Controller::AwsAlb))
+        {
+            // The controller's scheme, not the markers, decides.
+            Some(group) => match super::alb::facing(group, self.alb_params(ing)) {
+                Facing::Internal(why) => Reach::PrivateNetwork(why),
+                Facing::Internet { cidrs } if !cidrs.is_empty() => {
+                    reach_of_ranges(&cidrs, "inbound-cidrs", RangeSyntax::Cidrs)
                 }
-                Facing::Internet { .. } => {}
-                Facing::Unknown(note) => notes.push(note),
+                Facing::Internet { .. } => Reach::Internet,
+                Facing::Unknown(note) => {
+                    notes.push(note);
+                    Reach::Internet
+                }
+            },
+            None => {
+                if let Some(m) =
+                    AnnotationMarker::find(&self.catalogue.exposure.internal_ingress, &ann)
+                {
+                    Reach::PrivateNetwork(format!("internal ingress: {}", m.key))
+                } else if self.catalogue.exposure.is_internal_class(class) {
+                    Reach::PrivateNetwork(format!("internal ingress class {class}"))
+                } else {
+                    Reach::Internet
+                }
             }
-        }
+        };
         if served.may_be(Controller::Traefik) {
             let (refs, missing) = self.ingress_middlewares(ing);
             let effect = self.middleware_effect(&refs);
@@ -297,13 +314,8 @@ impl<'a> Index<'a> {
                     continue;
                 }
                 if m.key.starts_with(super::alb::PREFIX) {
-                    // `ssl-redirect` is the group's: another member may set it.
-                    let listeners = super::alb::Listeners::of(ing).map(|mut l| {
-                        l.redirect = l.redirect.or_else(|| {
-                            super::alb::group_redirect(&super::alb::group(ing, &self.ingresses))
-                        });
-                        l
-                    });
+                    let group = alb_group.as_deref().unwrap_or(&[]);
+                    let listeners = super::alb::Listeners::of(ing, group);
                     if let Some(why) = listeners.as_ref().and_then(super::alb::Listeners::gap) {
                         notes.push(format!(
                             "{} ({}) is set, but {why}: the ALB authenticates on HTTPS listeners only",

@@ -259,7 +259,8 @@ fn apply(
     // Dry runs of patches that name an object not created yet pass: the object patched
     // exists, and the reference is not checked by the API server.
     let all: Vec<Change> = wanted.iter().flat_map(|(_, c)| c.clone()).collect();
-    let dry = jackstop_cluster::apply::send_blocking(&opts, &all, true)?;
+    let session = jackstop_cluster::apply::Session::open(&opts)?;
+    let dry = session.send(&all, true);
     let mut results = dry.into_iter();
     let mut every_dry_run_passed = true;
     for (i, changes) in &wanted {
@@ -285,7 +286,7 @@ fn apply(
         eprintln!("jackstop: a server-side dry run failed: nothing was applied");
         return Ok(true);
     }
-    // In the plan's order, one fix at a time (a client costs no round trip): a fix that
+    // In the plan's order, one fix at a time, on the dry run's connection: a fix that
     // requires what another creates goes only once that one has been applied.
     let mut failed = false;
     let not_applied = |a: &Applied| !a.applied.as_ref().is_some_and(Result::is_ok);
@@ -297,11 +298,11 @@ fn apply(
             failed = true;
             continue;
         }
-        let mine: Vec<Result<String, String>> =
-            jackstop_cluster::apply::send_blocking(&opts, changes, false)?
-                .into_iter()
-                .map(|r| r.map(|sent| describe(&sent, objects, "did")))
-                .collect();
+        let mine: Vec<Result<String, String>> = session
+            .send(changes, false)
+            .into_iter()
+            .map(|r| r.map(|sent| describe(&sent, objects, "did")))
+            .collect();
         let r = combine(mine);
         failed |= r.is_err();
         out[*i].applied = Some(r);
