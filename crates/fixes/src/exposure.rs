@@ -806,10 +806,21 @@ fn traefik_route_reference(
     };
     let mut wanted = std::collections::BTreeSet::new();
     let same_way_in = findings.iter().filter(|g| {
-        g.resource == f.resource
+        !std::ptr::eq(*g, f)
+            && g.resource == f.resource
             && g.category == jackstop_core::Category::Exposure
             && g.rule != AUTHENTICATED_RULE
     });
+    // What each route leads to, and whether it authenticates, read once.
+    let read: Vec<(Vec<(String, String)>, bool)> = routes
+        .iter()
+        .map(|route| {
+            (
+                route_services(route, ns),
+                traefik_authenticates(objects, &route_middlewares(route, ns)),
+            )
+        })
+        .collect();
     for g in std::iter::once(f).chain(same_way_in) {
         let field = g.location.field.as_deref().unwrap_or("");
         match route_index(field).filter(|i| *i < routes.len()) {
@@ -825,12 +836,11 @@ fn traefik_route_reference(
             .into_iter()
             .find(|r| r.kind == "Service" && r.group().is_empty())
             .map(|r| (r.namespace.unwrap_or_else(|| "default".into()), r.name));
-        for (j, route) in routes.iter().enumerate() {
-            let leads = route_services(route, ns).iter().any(|(sns, name)| {
+        for (j, (services, authenticated)) in read.iter().enumerate() {
+            let leads = services.iter().any(|(sns, name)| {
                 svc.as_ref().is_some_and(|(a, b)| a == sns && b == name)
                     || selects_workload(g, (sns, name), objects)
             });
-            let authenticated = traefik_authenticates(objects, &route_middlewares(route, ns));
             if leads && !authenticated {
                 wanted.insert(j);
             }

