@@ -127,6 +127,7 @@ NGX
 "${server_cpu[@]}" nginx -c "$work/nginx.conf" -e "$work/ngx/error.log" 2>"$work/ngx/stderr" &
 npid=$!
 for _ in $(seq 50); do curl -sk -o /dev/null "https://127.0.0.1:$nport/validate" -d '{}' && break; sleep 0.1; done
+curl -sk -o /dev/null "https://127.0.0.1:$nport/validate" -d '{}' || { echo "floor               : nginx did not start:"; cat "$work/ngx/stderr" "$work/ngx/error.log" 2>/dev/null; exit 0; }
 "${gen_cpu[@]}" "$target/examples/load" --url "https://localhost:$nport/validate" --ca "$work/ca.crt" \
   --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/floor.json"
 ncpu=$(for c in $(pgrep -P "$npid"); do awk '{print ($14+$15)/100}' "/proc/$c/stat"; done | awk '{s+=$1} END {print s+0}')

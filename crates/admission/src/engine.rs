@@ -343,35 +343,41 @@ impl Engine {
                 .or(ns)
                 .unwrap_or("default");
             if self.walk_always
-                || state.service_may_change_exposure(svc_ns, name, [object, old], self.catalogue)
+                || state.service_may_change_exposure(svc_ns, name, object, self.catalogue)
             {
                 found.extend(self.exposure_change(req, kind, ns, object, None, state));
             }
         } else if ROUTING_KINDS.contains(&kind) {
             // A way in: judged on the cluster as the change would leave it.
             found.extend(self.exposure_change(req, kind, ns, object, None, state));
-        } else if self.exposure.kinds().contains(&kind) && !controlled {
-            // A workload a Service may already route to: judged on the cluster as the change
-            // would leave it, unless it is on no path before or after (then the exposures stay
-            // as they are, and walking the whole view would find nothing new).
-            let name = object.map(|o| o.name.as_str()).unwrap_or(req.name.as_str());
-            let prepared = object.map(|o| (o, Prepared::of(o)));
-            let now = prepared.as_ref().map(|(o, p)| (*o, p));
-            if self.walk_always || state.may_change_exposure(kind, ns, name, now, old) {
-                found.extend(self.exposure_change(req, kind, ns, object, now.map(|n| n.1), state));
-            }
         } else if self.exposure.kinds().contains(&kind) {
-            // What a controller makes (a ReplicaSet's Pods, a Deployment's ReplicaSets) was
-            // judged as the controller's template: judged on the view, a replica of a workload
-            // exposed already would add a finding of its own and be refused, breaking what
-            // runs without closing anything. Alone, it can still be a way in (hostPort,
-            // hostNetwork); one with neither is on no path by itself, and is not analysed.
-            let alone = Selectors::default();
-            let prepared = object.map(|o| (o, Prepared::of(o)));
-            if let Some((o, p)) = prepared
-                .as_ref()
-                .filter(|(o, p)| self.walk_always || p.on_a_path(o, &alone))
+            let prepared = object.map(Prepared::of);
+            let now = object.zip(prepared.as_ref());
+            if !controlled {
+                // A workload a Service may already route to: judged on the cluster as the
+                // change would leave it, unless it is on no path, as the request has it or as
+                // the view holds it (then the exposures stay as they are, and walking the whole
+                // view would find nothing new).
+                let name = object.map(|o| o.name.as_str()).unwrap_or(req.name.as_str());
+                if self.walk_always || state.may_change_exposure(kind, ns, name, now) {
+                    found.extend(self.exposure_change(
+                        req,
+                        kind,
+                        ns,
+                        object,
+                        prepared.as_ref(),
+                        state,
+                    ));
+                }
+            } else if let Some((o, p)) =
+                now.filter(|(o, p)| self.walk_always || p.on_a_path(o, &Selectors::default()))
             {
+                // What a controller makes (a ReplicaSet's Pods, a Deployment's ReplicaSets)
+                // was judged as the controller's template: judged on the view, a replica of a
+                // workload exposed already would add a finding of its own and be refused,
+                // breaking what runs without closing anything. Alone, it can still be a way in
+                // (hostPort, hostNetwork: on a path with no Service at all); one with neither
+                // is not analysed.
                 let before = old
                     .as_ref()
                     .map(|o| {
@@ -384,7 +390,7 @@ impl Engine {
                     .unwrap_or_default();
                 found.extend(added(
                     self.exposure
-                        .analyse_prepared([(*o, Some(p))], self.catalogue),
+                        .analyse_prepared([(o, Some(p))], self.catalogue),
                     &before,
                 ));
             }
@@ -578,7 +584,7 @@ mod tests {
             let mut body = good.to_vec();
             body.insert(at, byte);
             match parse_review(&body) {
-                Err(ReviewError::Json(e)) => assert!(e.line() >= 1, "{e}"),
+                Err(ReviewError::Json(e)) => assert!(e.line() == 1 && e.column() > 0, "{e}"),
                 other => panic!("{other:?}"),
             }
         }

@@ -165,35 +165,32 @@ impl ClusterState {
         }
     }
 
-    /// Whether a change to this Service (as the request has it, and as it was) can change an
-    /// exposure of the view: it is a way in itself, before or after, or the walk looks for a
-    /// Service of its namespace and name (a route, a gateway, a proxy's upstream names it).
+    /// Whether a change to this Service can change an exposure of the view: as the request has
+    /// it, it is a way in itself, or the walk looks for a Service of its namespace and name (a
+    /// route, a gateway, a proxy's upstream names it; the view's own copy, when a way in, looks
+    /// for itself). How the request says it was does not matter: the change is judged on the
+    /// view, without the view's copy.
     pub(crate) fn service_may_change_exposure(
         &self,
         ns: &str,
         name: &str,
-        versions: [Option<&Object>; 2],
+        now: Option<&Object>,
         catalogue: &Catalogue,
     ) -> bool {
-        versions
-            .into_iter()
-            .flatten()
-            .any(|o| is_way_in(o, catalogue))
+        now.is_some_and(|o| is_way_in(o, catalogue))
             || self.looked_up.contains(&(ns.to_string(), name.to_string()))
     }
 
-    /// Whether a change to this workload (as the request has it, as it was, and as the view
-    /// holds it) can change an exposure of the view.
+    /// Whether a change to this workload can change an exposure of the view: as the request
+    /// has it, or as the view holds it, it is on a path.
     pub(crate) fn may_change_exposure(
         &self,
         kind: &str,
         ns: Option<&str>,
         name: &str,
         now: Option<(&Object, &Prepared)>,
-        old: Option<&Object>,
     ) -> bool {
         now.is_some_and(|(o, p)| p.on_a_path(o, &self.selectors))
-            || old.is_some_and(|o| Prepared::of(o).on_a_path(o, &self.selectors))
             || self.on_a_path.contains(&(
                 kind.to_string(),
                 ns.map(str::to_string),
