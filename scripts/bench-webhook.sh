@@ -2,7 +2,8 @@
 # Admission webhook benchmark (a benchmark, not a test): `jackstop webhook` with the real
 # Kubeflow install as its cluster view, loaded over TLS on loopback at RATE requests/s for
 # SECONDS by crates/serve/examples/load.rs (keep-alive connections, as the API server keeps
-# them), with a mix of AdmissionReviews from tests/fixtures/admission: Pods a ReplicaSet makes
+# them), with a mix of AdmissionReviews from tests/fixtures/admission (sent as the API server
+# sends them: JSON without whitespace): Pods a ReplicaSet makes
 # (4 in 11), Deployments benign and mining (3), a miner Pod (1), and Service changes (2): one to
 # the spec, judged on the whole cluster view, one to the labels only. Reports latency
 # percentiles (overall and per second; as the generator sees each call, and as the network does,
@@ -20,8 +21,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rate="${1:-1000}"; seconds="${2:-60}"; conns="${3:-8}"
 command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 2; }
-cargo build --release -p jackstop >&2
-cargo build --release -p jackstop-serve --example load >&2
+# One build for both: built apart, each rebuilds the crates they share for the other's features.
+cargo build --release -p jackstop -p jackstop-serve --bins --example load >&2
 target="${CARGO_TARGET_DIR:-$PWD/target}/release"
 work=$(mktemp -d); npid=""
 trap 'kill "$pid" $npid 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -11,7 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::core::DynamicObject;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -52,21 +54,59 @@ impl std::ops::Deref for Review {
     }
 }
 
+/// An object of a review as JSON values, read in the same pass as kube's `AdmissionRequest`
+/// (whose objects must be a `Resource`) and made one of jackstop's objects afterwards. Only
+/// carried: it is never sent to an API server, so its `Resource` answers are empty.
+#[derive(Debug, Clone)]
+struct ObjectValue(Value, ObjectMeta);
+
+impl<'de> Deserialize<'de> for ObjectValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(ObjectValue(Value::deserialize(d)?, ObjectMeta::default()))
+    }
+}
+
+impl kube::Resource for ObjectValue {
+    type DynamicType = ();
+    type Scope = kube::core::DynamicResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.1
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.1
+    }
+}
+
 /// Reads a request body.
 ///
-/// The body is read once, as JSON values; the request is then read without its objects, and
-/// the objects are taken as they are. (Read through kube's `DynamicObject`, an object went
-/// through a flattened map and was then serialised back to values: about 8% and 5% of the
-/// webhook's CPU in a profile under load; the end-to-end benchmark showed no saving beyond its
-/// spread.) They are checked as `DynamicObject` checks them: a map, with `metadata` an
+/// One pass over the body: kube's own `AdmissionRequest`, with its objects read as JSON values
+/// (and made jackstop's objects). Building values for the whole review and converting the
+/// request from them, as before, cost about a third more: a review's bookkeeping (its kinds,
+/// resources, user and options) is as long as a small object. A body that does not read so is
+/// read again, leniently, to say what is wrong with it (another version or kind, no request).
+/// The objects are checked as `DynamicObject` checks them: a map, with `metadata` an
 /// `ObjectMeta`; one that is not is a bad request, never an object judged without them.
 pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
+    #[derive(Deserialize)]
+    struct Envelope<R> {
         #[serde(default, rename = "apiVersion")]
         api_version: String,
         #[serde(default)]
         kind: String,
+        request: Option<R>,
     }
     let check = |api_version: &str, kind: &str| {
         if api_version != "admission.k8s.io/v1" {
@@ -79,55 +119,55 @@ pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
     };
     // Checked as UTF-8 once, whole, rather than string by string as the parser does with bytes
     // (a twentieth of the parse); a body that is not UTF-8 is parsed as bytes for the error.
-    let parsed = match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(body),
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(match serde_json::from_slice::<Value>(body) {
+                Err(json) => ReviewError::Json(json),
+                Ok(_) => ReviewError::Object(format!("the body is not UTF-8: {e}")),
+            })
+        }
     };
-    let mut doc: Value = match parsed {
-        Ok(v) => v,
-        Err(e) => return Err(ReviewError::Json(e)),
+    let envelope: Envelope<AdmissionRequest<ObjectValue>> = match serde_json::from_str(text) {
+        Ok(e) => e,
+        Err(e) => {
+            // Said in the order a reader of the review would: its version and kind first.
+            let lenient: Envelope<&RawValue> = serde_json::from_str(text)?;
+            check(&lenient.api_version, &lenient.kind)?;
+            if lenient.request.is_none() {
+                return Err(ReviewError::NoRequest);
+            }
+            return Err(ReviewError::Json(e));
+        }
     };
-    let envelope = Envelope::deserialize(&doc).map_err(ReviewError::Json)?;
     check(&envelope.api_version, &envelope.kind)?;
-    let Some(mut request) = doc
-        .get_mut("request")
-        .map(Value::take)
-        .filter(|r| !r.is_null())
-    else {
+    let Some(mut wire) = envelope.request else {
         return Err(ReviewError::NoRequest);
     };
     // What the request says the object is, for an object that does not say it itself (the
     // API server always sends both; a body that leaves them out is judged all the same).
-    let gvk = request.get("kind").cloned().unwrap_or(Value::Null);
-    let text = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let (group, version, kind) = (text("group"), text("version"), text("kind"));
-    let mut take = |key: &str| -> Result<Option<Object>, ReviewError> {
-        let Some(mut v) = request
-            .as_object_mut()
-            .and_then(|r| r.get_mut(key))
-            .map(Value::take)
-            .filter(|v| !v.is_null())
-        else {
+    let gvk = &wire.kind;
+    let api_version = if gvk.group.is_empty() {
+        gvk.version.clone()
+    } else {
+        format!("{}/{}", gvk.group, gvk.version)
+    };
+    let take = |key: &str, v: Option<ObjectValue>| -> Result<Option<Object>, ReviewError> {
+        let Some(ObjectValue(mut v, _)) = v.filter(|v| !v.0.is_null()) else {
             return Ok(None);
         };
-        if !v.is_object() {
+        let Some(map) = v.as_object_mut() else {
             return Err(ReviewError::Object(format!(
                 "request.{key} is not an object"
             )));
-        }
-        ObjectMeta::deserialize(v.get("metadata").unwrap_or(&Value::Null))
+        };
+        ObjectMeta::deserialize(map.get("metadata").unwrap_or(&Value::Null))
             .map_err(|e| ReviewError::Object(format!("request.{key}.metadata: {e}")))?;
-        let map = v.as_object_mut().expect("checked: an object");
         if !map.get("kind").is_some_and(Value::is_string) {
-            map.insert("kind".into(), Value::String(kind.clone()));
+            map.insert("kind".into(), Value::String(gvk.kind.clone()));
         }
         if !map.get("apiVersion").is_some_and(Value::is_string) {
-            let api_version = if group.is_empty() {
-                version.clone()
-            } else {
-                format!("{group}/{version}")
-            };
-            map.insert("apiVersion".into(), Value::String(api_version));
+            map.insert("apiVersion".into(), Value::String(api_version.clone()));
         }
         Object::from_value(
             v,
@@ -141,14 +181,29 @@ pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
         .map(Some)
         .ok_or_else(|| ReviewError::Object(format!("request.{key} has no kind")))
     };
-    let object = take("object")?;
-    let old_object = take("oldObject")?;
-    let mut request: AdmissionRequest<DynamicObject> =
-        serde_json::from_value(request).map_err(ReviewError::Json)?;
-    // Copied from the review, as kube does: the answer is of the same apiVersion and kind.
-    request.types = kube::core::TypeMeta {
-        api_version: envelope.api_version,
-        kind: envelope.kind,
+    let object = take("object", wire.object.take())?;
+    let old_object = take("oldObject", wire.old_object.take())?;
+    let request = AdmissionRequest::<DynamicObject> {
+        // Copied from the review, as kube does: the answer is of the same apiVersion and kind.
+        types: kube::core::TypeMeta {
+            api_version: envelope.api_version,
+            kind: envelope.kind,
+        },
+        uid: wire.uid,
+        kind: wire.kind,
+        resource: wire.resource,
+        sub_resource: wire.sub_resource,
+        request_kind: wire.request_kind,
+        request_resource: wire.request_resource,
+        request_sub_resource: wire.request_sub_resource,
+        name: wire.name,
+        namespace: wire.namespace,
+        operation: wire.operation,
+        user_info: wire.user_info,
+        object: None,
+        old_object: None,
+        dry_run: wire.dry_run,
+        options: wire.options,
     };
     Ok(Review {
         request,
@@ -630,6 +685,63 @@ mod tests {
         ] {
             let e = parse_review(review(bad).as_bytes()).unwrap_err();
             assert!(matches!(e, ReviewError::Object(_)), "{e}");
+        }
+    }
+
+    /// A body that does not read as a review says why in a reader's order: its version and
+    /// kind first, then a missing request, then what is wrong inside the request.
+    #[test]
+    fn a_review_that_does_not_read_says_why() {
+        let body = |api: &str, kind: &str, request: &str| {
+            format!(r#"{{"apiVersion": "{api}", "kind": "{kind}", "request": {request}}}"#)
+        };
+        let good = r#"{"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "resource": {"group": "", "version": "v1", "resource": "pods"}, "name": "p", "operation": "DELETE", "userInfo": {}}"#;
+        let no_uid = good.replace(r#""uid": "u", "#, "");
+        type Expected = fn(&ReviewError) -> bool;
+        let cases: [(String, Expected); 7] = [
+            (body("admission.k8s.io/v1", "AdmissionReview", good), |_| {
+                false
+            }),
+            (
+                body("admission.k8s.io/v1beta1", "AdmissionReview", good),
+                |e| matches!(e, ReviewError::Version(v) if v == "admission.k8s.io/v1beta1"),
+            ),
+            (
+                body("admission.k8s.io/v1beta1", "AdmissionReview", &no_uid),
+                |e| matches!(e, ReviewError::Version(_)),
+            ),
+            (
+                body("admission.k8s.io/v1", "Pod", &no_uid),
+                |e| matches!(e, ReviewError::Kind(k) if k == "Pod"),
+            ),
+            (
+                body("admission.k8s.io/v1", "AdmissionReview", "null"),
+                |e| matches!(e, ReviewError::NoRequest),
+            ),
+            (
+                r#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#.to_string(),
+                |e| matches!(e, ReviewError::NoRequest),
+            ),
+            (
+                body("admission.k8s.io/v1", "AdmissionReview", &no_uid),
+                |e| matches!(e, ReviewError::Json(j) if j.to_string().contains("uid")),
+            ),
+        ];
+        for (i, (b, expected)) in cases.iter().enumerate() {
+            match parse_review(b.as_bytes()) {
+                Ok(r) => assert!(i == 0 && r.uid == "u" && r.object.is_none(), "case {i}"),
+                Err(e) => assert!(expected(&e), "case {i}: {e}"),
+            }
+        }
+        // Not JSON, or a request that is not an object: the parser's error.
+        for b in [
+            "{",
+            r#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": "x"}"#,
+        ] {
+            assert!(
+                matches!(parse_review(b.as_bytes()), Err(ReviewError::Json(_))),
+                "{b}"
+            );
         }
     }
 

@@ -371,16 +371,12 @@ async fn rebuild(objects: Vec<Arc<Object>>, webhook: &Webhook, catalogue: &'stat
     }
 }
 
-/// Gives the memory freed after reading manifests or rebuilding the view back to the system:
-/// glibc keeps freed heap pages otherwise, and a webhook's resident size is what a memory
-/// limit and an operator see.
+/// Gives the memory freed after reading manifests or rebuilding the view back to the system
+/// now: a webhook's resident size is what a memory limit and an operator see.
 fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages of glibc's heap to the system; it takes no
-    // pointer and is safe to call at any time from any thread.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    // SAFETY: mi_collect only frees the allocator's own unused pages; it takes no pointer and
+    // may be called at any time from any thread.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 /// Reads the policy again when its file changes; a bad new file keeps the old policy.
