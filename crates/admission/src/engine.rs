@@ -2,7 +2,7 @@
 
 use crate::policy::{Mode, Policy};
 use crate::state::{key, ClusterState};
-use jackstop_analysers::exposure::{ExposureAnalyser, Prepared, Selectors, ROUTING_KINDS};
+use jackstop_analysers::exposure::{on_a_path_alone, ExposureAnalyser, Prepared, ROUTING_KINDS};
 use jackstop_analysers::miners::MinerAnalyser;
 use jackstop_analysers::Analyser;
 use jackstop_catalogue::Catalogue;
@@ -406,9 +406,9 @@ impl Engine {
             // A way in: judged on the cluster as the change would leave it.
             found.extend(self.exposure_change(req, kind, ns, object, None, state));
         } else if self.exposure.kinds().contains(&kind) {
-            let prepared = object.map(Prepared::of);
-            let now = object.zip(prepared.as_ref());
             if !controlled {
+                let prepared = object.map(Prepared::of);
+                let now = object.zip(prepared.as_ref());
                 // A workload a Service may already route to: judged on the cluster as the
                 // change would leave it, unless it is on no path, as the request has it or as
                 // the view holds it (then the exposures stay as they are, and walking the whole
@@ -424,15 +424,13 @@ impl Engine {
                         state,
                     ));
                 }
-            } else if let Some((o, p)) =
-                now.filter(|(o, p)| self.walk_always || p.on_a_path(o, &Selectors::default()))
-            {
+            } else if let Some(o) = object.filter(|o| self.walk_always || on_a_path_alone(o)) {
                 // What a controller makes (a ReplicaSet's Pods, a Deployment's ReplicaSets)
                 // was judged as the controller's template: judged on the view, a replica of a
                 // workload exposed already would add a finding of its own and be refused,
                 // breaking what runs without closing anything. Alone, it can still be a way in
                 // (hostPort, hostNetwork: on a path with no Service at all); one with neither
-                // is not analysed.
+                // is not analysed, nor its templates read.
                 let before = old
                     .as_ref()
                     .map(|o| {
@@ -445,7 +443,7 @@ impl Engine {
                     .unwrap_or_default();
                 found.extend(added(
                     self.exposure
-                        .analyse_prepared([(o, Some(p))], self.catalogue),
+                        .analyse_prepared([(o, Some(&Prepared::of(o)))], self.catalogue),
                     &before,
                 ));
             }

@@ -132,6 +132,34 @@ pub fn template_facts(o: &Object) -> Vec<Arc<TemplateFacts>> {
         .collect()
 }
 
+/// Whether a pod template of `o` runs on the host's network or publishes a host port: a way in
+/// that needs no Service. Read from the object itself, without reading its templates' other
+/// facts, for the admission webhook's replicas (a ReplicaSet's Pods), which are judged for
+/// this alone.
+pub fn publishes_host(o: &Object) -> bool {
+    let spec_publishes = |spec: &Value| {
+        spec.get("hostNetwork").and_then(Value::as_bool) == Some(true)
+            || ["initContainers", "containers"].iter().any(|list| {
+                spec.get(*list).and_then(Value::as_array).is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c.get("ports").and_then(Value::as_array).is_some_and(|ps| {
+                            ps.iter()
+                                .any(|p| p.get("hostPort").and_then(port_number).is_some())
+                        })
+                    })
+                })
+            })
+    };
+    if o.kind == "Pod" {
+        return o.body.get("spec").is_some_and(spec_publishes);
+    }
+    TEMPLATE_PATHS
+        .iter()
+        .filter(|(k, _, _)| *k == o.kind)
+        .filter_map(|(_, path, _)| value_at(&o.body, path)?.get("spec"))
+        .any(spec_publishes)
+}
+
 fn template_at(
     o: &Object,
     template: &Value,

@@ -1336,3 +1336,85 @@ spec:
         ]
     );
 }
+
+/// Whether a workload publishes a host port or the host network, read from the object alone
+/// (`pods::publishes_host`, what the webhook judges a controller's replica by), says what its
+/// templates' facts say: for every object of the corpora, and for near misses of each way in.
+#[test]
+fn host_ways_in_read_from_the_object_agree_with_its_templates() {
+    use jackstop_analysers::pods::{publishes_host, template_facts};
+    let from_facts = |o: &jackstop_core::Object| {
+        template_facts(o).iter().any(|t| {
+            t.host_network
+                || t.containers
+                    .iter()
+                    .any(|c| c.ports.iter().any(|p| p.host_port.is_some()))
+        })
+    };
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
+    let (inputs, _) = jackstop_manifests::collect_inputs(&[corpus.to_string()], &[]);
+    let objects = jackstop_manifests::read_inputs(&inputs, &ReadOptions::default()).objects;
+    for o in &objects {
+        assert_eq!(publishes_host(o), from_facts(o), "{}", o.display());
+    }
+    let pod = |spec: serde_json::Value| {
+        jackstop_core::Object::from_value(
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec}),
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap()
+    };
+    let deployment = |spec: serde_json::Value| {
+        jackstop_core::Object::from_value(
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                "spec": {"template": {"metadata": {"labels": {"a": "b"}}, "spec": spec}}}),
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap()
+    };
+    let c = |ports: serde_json::Value| serde_json::json!({"containers": [{"name": "c", "ports": ports}]});
+    let cases = [
+        (
+            c(serde_json::json!([{"containerPort": 8888, "hostPort": 8888}])),
+            true,
+        ),
+        (
+            c(serde_json::json!([{"containerPort": 8888, "hostPort": "8888"}])),
+            true,
+        ),
+        (c(serde_json::json!([{"containerPort": 8888}])), false),
+        (
+            c(serde_json::json!([{"containerPort": 8888, "hostPort": "none"}])),
+            false,
+        ),
+        (
+            serde_json::json!({"initContainers": [{"name": "i", "ports": [{"hostPort": 80}]}], "containers": []}),
+            true,
+        ),
+        (
+            serde_json::json!({"hostNetwork": true, "containers": [{"name": "c"}]}),
+            true,
+        ),
+        (
+            serde_json::json!({"hostNetwork": false, "containers": [{"name": "c"}]}),
+            false,
+        ),
+        (
+            serde_json::json!({"hostNetwork": "true", "containers": [{"name": "c"}]}),
+            false,
+        ),
+        (
+            serde_json::json!({"ephemeralContainers": [{"name": "e", "ports": [{"hostPort": 80}]}]}),
+            false,
+        ),
+    ];
+    for (spec, expected) in cases {
+        for o in [pod(spec.clone()), deployment(spec.clone())] {
+            assert_eq!(publishes_host(&o), expected, "{spec}");
+            assert_eq!(from_facts(&o), expected, "{spec}");
+        }
+    }
+    assert!(objects.len() > 1000, "{}", objects.len());
+}

@@ -146,18 +146,21 @@ impl Prepared {
     /// so one that is on no path can be added, changed or removed without changing any
     /// exposure: the admission webhook then need not walk the whole view again.
     pub fn on_a_path(&self, o: &Object, selectors: &Selectors) -> bool {
-        RAY_KINDS.contains(&o.kind.as_str())
+        on_a_path_alone(o)
             || self.templates.iter().any(|t| {
-                t.host_network
-                    || t.containers
-                        .iter()
-                        .any(|c| c.ports.iter().any(|p| p.host_port.is_some()))
-                    || selectors
-                        .0
-                        .get(&t.namespace)
-                        .is_some_and(|sels| sels.iter().any(|s| selects(s, &t.labels)))
+                selectors
+                    .0
+                    .get(&t.namespace)
+                    .is_some_and(|sels| sels.iter().any(|s| selects(s, &t.labels)))
             })
     }
+}
+
+/// Whether this workload is on a path with no Service at all: it publishes a host port or the
+/// host network, or KubeRay makes a Service for it. (What [`Prepared::on_a_path`] says in a
+/// view without Services, read from the object alone.)
+pub fn on_a_path_alone(o: &Object) -> bool {
+    RAY_KINDS.contains(&o.kind.as_str()) || crate::pods::publishes_host(o)
 }
 
 impl ExposureAnalyser {

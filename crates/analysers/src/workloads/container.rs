@@ -93,6 +93,15 @@ fn elements(v: Option<&Value>, field: &str) -> Vec<(String, String)> {
     }
 }
 
+/// The elements of the string list at `key` of `v` (whose path is `field`); the list's path is
+/// made only when there is one.
+fn list_at(v: &Value, field: &str, key: &str) -> Vec<(String, String)> {
+    match v.get(key) {
+        None => Vec::new(),
+        list => elements(list, &join_key(field, key)),
+    }
+}
+
 /// Joins parts with single spaces, recording where each starts. `None` when there are none.
 pub fn joined(
     role: TextRole,
@@ -282,8 +291,8 @@ impl<'a> Extractor<'a> {
             }
         }
 
-        let mut words = elements(c.get("command"), &join_key(field, "command"));
-        words.extend(elements(c.get("args"), &join_key(field, "args")));
+        let mut words = list_at(c, field, "command");
+        words.extend(list_at(c, field, "args"));
         texts.extend(joined(
             TextRole::CommandLine,
             "command and args",
@@ -339,15 +348,17 @@ impl<'a> Extractor<'a> {
             }
         }
 
-        // Hooks and probes.
+        // Hooks and probes (their paths and labels made only for those there).
         for hook in ["postStart", "preStop"] {
-            let hf = join_key(&join_key(&join_key(field, "lifecycle"), hook), "exec");
-            let cmd = c
+            let Some(exec) = c
                 .get("lifecycle")
                 .and_then(|l| l.get(hook))
                 .and_then(|h| h.get("exec"))
-                .and_then(|e| e.get("command"));
-            let parts = elements(cmd, &join_key(&hf, "command"));
+            else {
+                continue;
+            };
+            let hf = join_key(&join_key(&join_key(field, "lifecycle"), hook), "exec");
+            let parts = list_at(exec, &hf, "command");
             texts.extend(joined(
                 TextRole::Hook,
                 &format!("{hook} hook"),
@@ -356,12 +367,11 @@ impl<'a> Extractor<'a> {
             ));
         }
         for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+            let Some(exec) = c.get(probe).and_then(|p| p.get("exec")) else {
+                continue;
+            };
             let pf = join_key(&join_key(field, probe), "exec");
-            let cmd = c
-                .get(probe)
-                .and_then(|p| p.get("exec"))
-                .and_then(|e| e.get("command"));
-            let parts = elements(cmd, &join_key(&pf, "command"));
+            let parts = list_at(exec, &pf, "command");
             texts.extend(joined(
                 TextRole::Probe,
                 &format!("{probe} command"),

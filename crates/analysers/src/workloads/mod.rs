@@ -371,10 +371,16 @@ impl<'a> Extractor<'a> {
             self.note(owner, format!("{field} is not a pod spec"));
             return;
         }
-        let volumes = volumes_of(spec.get("volumes"), &join_key(field, "volumes"));
+        let volumes = match spec.get("volumes") {
+            None => Vec::new(),
+            v => volumes_of(v, &join_key(field, "volumes")),
+        };
         for list in ["initContainers", "containers", "ephemeralContainers"] {
+            let Some(containers) = spec.get(list) else {
+                continue;
+            };
             let lf = join_key(field, list);
-            for (f, c) in self.list(owner, spec.get(list), &lf) {
+            for (f, c) in self.list(owner, Some(containers), &lf) {
                 let name = str_of(c, "name").unwrap_or_default();
                 let mut r = self.container(owner, c, &f, name, &volumes);
                 r.gpu |= ray_gpu && list == "containers";

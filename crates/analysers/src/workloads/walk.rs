@@ -46,16 +46,22 @@ fn steps(pattern: &str) -> Vec<Step<'_>> {
 /// others (dots, slashes, empty) as `["key"]`.
 pub use jackstop_core::object::push_key;
 
-/// `path` with a key appended.
+/// `path` with a key appended. (Sized once: paths are built for every container a review
+/// reads, and growing them was a tenth of reading one.)
 pub fn join_key(path: &str, key: &str) -> String {
-    let mut p = path.to_string();
+    let mut p = String::with_capacity(path.len() + key.len() + 5);
+    p.push_str(path);
     push_key(&mut p, key);
     p
 }
 
 /// `path` with an array index appended.
 pub fn join_index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
+    use std::fmt::Write;
+    let mut p = String::with_capacity(path.len() + 8);
+    p.push_str(path);
+    let _ = write!(p, "[{i}]");
+    p
 }
 
 /// Every (field path, value) that `pattern` matches under `root`, whose own path is `prefix`.
