@@ -55,6 +55,8 @@ fn start(dir: &Path, server: &ApiServer, cert: &Path, key: &Path) -> Webhook {
     let mut child = Command::new(env!("CARGO_BIN_EXE_jackstop"))
         .args(["webhook", "--cluster", "--listen", "127.0.0.1:0"])
         .args(["--metrics-listen", "127.0.0.1:0", "-f", "jsonl"])
+        .arg("-o")
+        .arg(dir.join("decisions.jsonl"))
         .arg("--kubeconfig")
         .arg(&kc)
         .arg("--tls-cert")
@@ -214,4 +216,29 @@ async fn the_seed_patch_is_judged_on_the_watched_cluster() {
         .success());
     assert_eq!(w.child.wait().unwrap().code(), Some(0));
     server.stop();
+
+    // The decision log, written in full before the process ended: a line per decision with
+    // findings (the allowed patch had none), each finding as the reports write it and with its
+    // mode last.
+    let log = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let denied: Vec<&Value> = lines.iter().filter(|l| l["decision"] == "denied").collect();
+    assert!(denied.len() >= 2, "{log}");
+    for l in &lines {
+        assert_eq!(l["event"], "admission");
+        assert!(l["observedAt"].is_string() && l["uid"].is_string(), "{l}");
+        for f in l["findings"].as_array().unwrap() {
+            let keys: Vec<&String> = f.as_object().unwrap().keys().collect();
+            assert_eq!(keys.last().map(|k| k.as_str()), Some("mode"), "{f}");
+            assert!(f["rule"].is_string() && f["severity"].is_string(), "{f}");
+        }
+    }
+    assert!(
+        denied.iter().any(|l| l["resource"]["kind"] == "Deployment"
+            && l["findings"][0]["mode"] == "enforce"),
+        "{log}"
+    );
 }

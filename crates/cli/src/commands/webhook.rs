@@ -20,7 +20,6 @@ use jackstop_serve::health;
 use jackstop_serve::tls::{self, TlsFiles};
 use kube::core::admission::{AdmissionRequest, Operation};
 use kube::core::DynamicObject;
-use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,13 +48,61 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
 
 /// The decision log: one line per decision worth telling, written by a thread of its own so
 /// that a slow disk or pipe never holds a review (lines wait in a bounded queue; past it they
-/// are counted and dropped, never the review).
+/// are counted and dropped, never the review). Dropped last (with the runtime), it writes what
+/// is still queued before the process ends.
 struct Log {
-    out: std::sync::mpsc::SyncSender<String>,
+    out: Option<std::sync::mpsc::SyncSender<String>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     dropped: std::sync::atomic::AtomicU64,
     format: StreamFormat,
     color: bool,
     all: bool,
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        // Disconnected, the writer writes what is queued and ends.
+        self.out = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// One line of the JSON decision log, serialised as it is built (no JSON values in between).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DecisionLine<'a> {
+    event: &'static str,
+    observed_at: String,
+    uid: &'a str,
+    operation: &'static str,
+    resource: LineResource<'a>,
+    user: &'a str,
+    dry_run: bool,
+    decision: &'static str,
+    exempt: &'a Option<String>,
+    message: &'a Option<String>,
+    warnings: &'a [String],
+    findings: Vec<LineFinding<'a>>,
+    seconds: f64,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LineResource<'a> {
+    api_version: String,
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+}
+
+/// A finding as the reports write it, with what the policy did with it.
+#[derive(serde::Serialize)]
+struct LineFinding<'a> {
+    #[serde(flatten)]
+    finding: &'a jackstop_core::Finding,
+    mode: &'static str,
 }
 
 fn operation(op: &Operation) -> &'static str {
@@ -85,35 +132,37 @@ impl DecisionLog for Log {
         let user = req.user_info.username.as_deref().unwrap_or("");
         let line = match self.format {
             StreamFormat::Jsonl => {
-                let findings: Vec<serde_json::Value> = v
-                    .findings
-                    .iter()
-                    .map(|(f, mode)| {
-                        let mut j = serde_json::to_value(f).unwrap_or_default();
-                        j["mode"] = json!(mode.as_str());
-                        j
-                    })
-                    .collect();
-                let mut line = serde_json::to_string(&json!({
-                    "event": "admission",
-                    "observedAt": jiff::Timestamp::now().to_string(),
-                    "uid": req.uid,
-                    "operation": operation(&req.operation),
-                    "resource": {
-                        "apiVersion": if req.kind.group.is_empty() { req.kind.version.clone() } else { format!("{}/{}", req.kind.group, req.kind.version) },
-                        "kind": req.kind.kind,
-                        "namespace": ns,
-                        "name": req.name,
+                let mut line = serde_json::to_string(&DecisionLine {
+                    event: "admission",
+                    observed_at: jiff::Timestamp::now().to_string(),
+                    uid: &req.uid,
+                    operation: operation(&req.operation),
+                    resource: LineResource {
+                        api_version: if req.kind.group.is_empty() {
+                            req.kind.version.clone()
+                        } else {
+                            format!("{}/{}", req.kind.group, req.kind.version)
+                        },
+                        kind: &req.kind.kind,
+                        namespace: ns,
+                        name: &req.name,
                     },
-                    "user": user,
-                    "dryRun": req.dry_run,
-                    "decision": decision,
-                    "exempt": v.exempt,
-                    "message": v.message,
-                    "warnings": v.warnings,
-                    "findings": findings,
-                    "seconds": seconds,
-                }))
+                    user,
+                    dry_run: req.dry_run,
+                    decision,
+                    exempt: &v.exempt,
+                    message: &v.message,
+                    warnings: &v.warnings,
+                    findings: v
+                        .findings
+                        .iter()
+                        .map(|(f, mode)| LineFinding {
+                            finding: f,
+                            mode: mode.as_str(),
+                        })
+                        .collect(),
+                    seconds,
+                })
                 .unwrap_or_default();
                 line.push('\n');
                 line
@@ -154,7 +203,7 @@ impl DecisionLog for Log {
                 line
             }
         };
-        if self.out.try_send(line).is_err() {
+        if self.out.as_ref().is_none_or(|o| o.try_send(line).is_err()) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 eprintln!("jackstop: the decision log is behind; {n} lines dropped so far");
@@ -163,21 +212,41 @@ impl DecisionLog for Log {
     }
 }
 
-/// Where the decision log's lines are written; ends when the log is dropped.
-fn log_writer(mut sink: Box<dyn Write + Send>) -> std::sync::mpsc::SyncSender<String> {
+/// How often the decision log's writer wakes to write what came in meanwhile. Woken for each
+/// line instead, it cost a review that logs about as much CPU as judging it (the wake-up, the
+/// thread switch and a write each); a line is at most this late.
+const LOG_EVERY: Duration = Duration::from_millis(20);
+
+/// Where the decision log's lines are written: every [`LOG_EVERY`], all that came in, in one
+/// write. Ends, having written the rest, when the log is dropped.
+fn log_writer(
+    sink: Box<dyn Write + Send>,
+) -> (
+    std::sync::mpsc::SyncSender<String>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::sync::mpsc::TryRecvError;
     let (tx, rx) = std::sync::mpsc::sync_channel::<String>(4096);
-    std::thread::spawn(move || {
-        while let Ok(line) = rx.recv() {
-            let _ = sink.write_all(line.as_bytes());
-            // What else is waiting goes in the same flush: a line is out as soon as the log
-            // is idle.
-            while let Ok(more) = rx.try_recv() {
-                let _ = sink.write_all(more.as_bytes());
-            }
+    let writer = std::thread::spawn(move || {
+        let mut sink = std::io::BufWriter::with_capacity(64 << 10, sink);
+        loop {
+            std::thread::sleep(LOG_EVERY);
+            let ended = loop {
+                match rx.try_recv() {
+                    Ok(line) => {
+                        let _ = sink.write_all(line.as_bytes());
+                    }
+                    Err(TryRecvError::Empty) => break false,
+                    Err(TryRecvError::Disconnected) => break true,
+                }
+            };
             let _ = sink.flush();
+            if ended {
+                return;
+            }
         }
     });
-    tx
+    (tx, writer)
 }
 
 fn known_rule(rule: &str) -> bool {
@@ -203,8 +272,10 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
     let engine = Engine::new(catalogue);
 
     let (sink, format, color) = line_sink(args.output.as_ref(), args.format, args.no_color)?;
+    let (out, writer) = log_writer(sink);
     let log = Arc::new(Log {
-        out: log_writer(sink),
+        out: Some(out),
+        writer: Some(writer),
         dropped: Default::default(),
         format,
         color,
