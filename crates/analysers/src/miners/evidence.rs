@@ -95,17 +95,79 @@ pub fn scan_text(
     }
 }
 
-/// A single-line excerpt of at most `max` characters.
+/// A single-line excerpt of at most `max` characters: control characters and runs of
+/// whitespace become single spaces, leading and trailing ones go, and a longer text is cut
+/// there with `...`. One pass, one string (evidence lines are built for every hit of a
+/// denied review).
 pub fn excerpt(text: &str, max: usize) -> String {
-    let flat: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        flat
-    } else {
-        let cut: String = flat.chars().take(max).collect();
-        format!("{cut}...")
+    let mut out = String::with_capacity(text.len().min(max * 4) + 3);
+    let mut chars = 0;
+    let mut gap = false;
+    let mut rest = text.chars();
+    for c in rest.by_ref() {
+        if c.is_control() || c.is_whitespace() {
+            gap = chars > 0;
+            continue;
+        }
+        if gap {
+            if chars == max {
+                out.push_str("...");
+                return out;
+            }
+            out.push(' ');
+            chars += 1;
+            gap = false;
+        }
+        if chars == max {
+            out.push_str("...");
+            return out;
+        }
+        out.push(c);
+        chars += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    /// The excerpt as it was first written: flatten, collapse, count, cut.
+    fn by_steps(text: &str, max: usize) -> String {
+        let flat: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
+        if flat.chars().count() <= max {
+            flat
+        } else {
+            let cut: String = flat.chars().take(max).collect();
+            format!("{cut}...")
+        }
+    }
+
+    #[test]
+    fn one_pass_says_what_the_steps_say() {
+        let texts = [
+            "",
+            " ",
+            "xmrig",
+            "  xmrig  -o  pool:3333 ",
+            "a\tb\nc\r\n d\u{0}e\u{85}f\u{a0}g\u{3000}h",
+            "ééé ééé",
+            "abc def",
+            "abc  ",
+            "abcd",
+        ];
+        for t in texts {
+            for max in 0..12 {
+                assert_eq!(excerpt(t, max), by_steps(t, max), "{t:?} {max}");
+            }
+        }
+        let long = "stratum+tcp://pool.example.invalid:3333 ".repeat(20);
+        for max in [0, 1, 39, 40, 41, 120, 160, 2000] {
+            assert_eq!(excerpt(&long, max), by_steps(&long, max), "{max}");
+        }
     }
 }
