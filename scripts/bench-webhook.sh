@@ -2,10 +2,11 @@
 # Admission webhook benchmark (a benchmark, not a test): `jackstop webhook` with the real
 # Kubeflow install as its cluster view, loaded over TLS on loopback at RATE requests/s for
 # SECONDS by crates/serve/examples/load.rs (keep-alive connections, as the API server keeps
-# them), with a mix of AdmissionReviews from tests/fixtures/admission (sent as the API server
-# sends them: JSON without whitespace): Pods a ReplicaSet makes
-# (4 in 11), Deployments benign and mining (3), a miner Pod (1), and Service changes (2): one to
-# the spec, judged on the whole cluster view, one to the labels only. Reports latency
+# them), with a mix of AdmissionReviews from tests/fixtures/admission, sent as the API server
+# sends them (JSON without whitespace): Pods a ReplicaSet makes (4 in 11), Deployments benign
+# and mining (3), a miner Pod (1), and changes to the centraldashboard Service (2), one to its
+# spec, one to its labels only (no way in, and no walk of this view looks for it: neither walks
+# the view). Reports latency
 # percentiles (overall and per second; as the generator sees each call, and as the network does,
 # by kernel timestamps), errors and the server's memory and CPU, with how
 # steady the machine's CPU was just before and after (scripts/cpu-steadiness.py): on a shared

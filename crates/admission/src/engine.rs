@@ -147,11 +147,7 @@ pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
     // What the request says the object is, for an object that does not say it itself (the
     // API server always sends both; a body that leaves them out is judged all the same).
     let gvk = &wire.kind;
-    let api_version = if gvk.group.is_empty() {
-        gvk.version.clone()
-    } else {
-        format!("{}/{}", gvk.group, gvk.version)
-    };
+    let api_version = gvk.api_version();
     let take = |key: &str, v: Option<ObjectValue>| -> Result<Option<Object>, ReviewError> {
         let Some(ObjectValue(mut v, _)) = v.filter(|v| !v.0.is_null()) else {
             return Ok(None);
@@ -227,6 +223,20 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// What was decided, as the metrics and the decision log name it: `exempt`, `denied`,
+    /// `warned` or `allowed`.
+    pub fn decision(&self) -> &'static str {
+        if self.exempt.is_some() {
+            "exempt"
+        } else if !self.allowed {
+            "denied"
+        } else if !self.warnings.is_empty() {
+            "warned"
+        } else {
+            "allowed"
+        }
+    }
+
     fn allow() -> Verdict {
         Verdict {
             allowed: true,
@@ -235,6 +245,16 @@ impl Verdict {
             findings: Vec::new(),
             exempt: None,
         }
+    }
+}
+
+/// An operation as the API server names it (`CREATE`, `UPDATE`, `DELETE`, `CONNECT`).
+pub fn operation_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
     }
 }
 

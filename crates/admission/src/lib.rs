@@ -19,6 +19,6 @@ pub mod engine;
 pub mod policy;
 pub mod state;
 
-pub use engine::{parse_review, response, Engine, Review, ReviewError, Verdict};
+pub use engine::{operation_name, parse_review, response, Engine, Review, ReviewError, Verdict};
 pub use policy::{Mode, Policy, PolicyError};
 pub use state::ClusterState;

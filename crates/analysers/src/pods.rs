@@ -115,19 +115,30 @@ pub fn templates_of(o: &Object) -> Vec<PodTemplate<'_>> {
         .collect()
 }
 
-/// What the pod templates of one object say (none for kinds without one).
-pub fn template_facts(o: &Object) -> Vec<Arc<TemplateFacts>> {
+/// Where the pod templates of `o` are: (the template, its field path, the labels its
+/// controller adds). A Pod is its own template, at the path "".
+fn templates_in(o: &Object) -> Vec<(&Value, &'static str, ControllerLabels)> {
     if o.kind == "Pod" {
-        return template_at(o, &o.body, "", "spec", &[])
-            .into_iter()
-            .collect();
+        return vec![(&o.body, "", &[])];
     }
     TEMPLATE_PATHS
         .iter()
         .filter(|(k, _, _)| *k == o.kind)
-        .filter_map(|(_, path, extra)| {
-            let t = value_at(&o.body, path)?;
-            template_at(o, t, path, &format!("{path}.spec"), extra)
+        .filter_map(|(_, path, extra)| Some((value_at(&o.body, path)?, *path, *extra)))
+        .collect()
+}
+
+/// What the pod templates of one object say (none for kinds without one).
+pub fn template_facts(o: &Object) -> Vec<Arc<TemplateFacts>> {
+    templates_in(o)
+        .into_iter()
+        .filter_map(|(t, path, extra)| {
+            let spec_field = if path.is_empty() {
+                "spec".to_string()
+            } else {
+                format!("{path}.spec")
+            };
+            template_at(o, t, path, &spec_field, extra)
         })
         .collect()
 }
@@ -150,13 +161,9 @@ pub fn publishes_host(o: &Object) -> bool {
                 })
             })
     };
-    if o.kind == "Pod" {
-        return o.body.get("spec").is_some_and(spec_publishes);
-    }
-    TEMPLATE_PATHS
-        .iter()
-        .filter(|(k, _, _)| *k == o.kind)
-        .filter_map(|(_, path, _)| value_at(&o.body, path)?.get("spec"))
+    templates_in(o)
+        .into_iter()
+        .filter_map(|(t, _, _)| t.get("spec"))
         .any(spec_publishes)
 }
 

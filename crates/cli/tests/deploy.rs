@@ -4,6 +4,8 @@
 //! shipped policy is valid.
 
 mod common;
+#[path = "../../cluster/tests/support/mod.rs"]
+mod support;
 
 use common::kubectl;
 use jackstop_admission::{Engine, Policy};
@@ -11,27 +13,10 @@ use jackstop_catalogue::Catalogue;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::plural;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The resource (plural) of a kind, as the API server names it.
-fn plural(kind: &str) -> String {
-    let k = kind.to_ascii_lowercase();
-    if k.ends_with("params") {
-        // The AWS Load Balancer Controller's IngressClassParams: its CRD's plural is itself.
-        k
-    } else if k.ends_with("ss") || k.ends_with('s') {
-        format!("{k}es")
-    } else if let Some(stem) = k
-        .strip_suffix('y')
-        .filter(|s| !s.ends_with(['a', 'e', 'i', 'o', 'u']))
-    {
-        format!("{stem}ies")
-    } else {
-        format!("{k}s")
-    }
 }
 
 /// deploy/ as `kubectl apply -k` would send it, rendered by the real kubectl.

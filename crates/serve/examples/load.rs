@@ -10,9 +10,10 @@
 //!   --connections 8 body1.json body2.json ...
 //! ```
 //!
-//! Bodies are sent in turn, each as the API server would send it: JSON without whitespace. Prints one JSON object: sent, answered by status, transport
-//! errors, achieved rate, latency p50/p90/p99/p999/max in milliseconds, and, per body,
-//! how many answers said `"allowed":false`.
+//! Bodies are sent in turn, each as the API server would send it: JSON without whitespace.
+//! Prints one JSON object: sent, answered by status, transport errors, achieved rate, latency
+//! p50/p90/p99/p999/max in milliseconds, and, per body, how many answers said
+//! `"allowed":false`.
 //!
 //! With the generator on the same cores as the server, a call's latency as the generator
 //! sees it includes the generator's own delays (its thread waiting for a CPU before it reads

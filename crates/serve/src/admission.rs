@@ -22,8 +22,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use jackstop_admission::{parse_review, response, ClusterState, Engine, Policy, Verdict};
-use kube::core::admission::{AdmissionRequest, Operation};
+use jackstop_admission::{
+    operation_name, parse_review, response, ClusterState, Engine, Policy, Verdict,
+};
+use kube::core::admission::AdmissionRequest;
 use kube::core::DynamicObject;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -284,26 +286,11 @@ async fn judge(w: &Webhook, headers: &HeaderMap, body: Body, started: Instant) -
 }
 
 fn count(w: &Webhook, req: &AdmissionRequest<DynamicObject>, v: &Verdict) {
-    let decision = if v.exempt.is_some() {
-        "exempt"
-    } else if !v.allowed {
-        "denied"
-    } else if !v.warnings.is_empty() {
-        "warned"
-    } else {
-        "allowed"
-    };
-    let operation = match req.operation {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    };
     w.metrics
         .decisions
         .get_or_create(&DecisionLabels {
-            operation,
-            decision,
+            operation: operation_name(&req.operation),
+            decision: v.decision(),
         })
         .inc();
     for (f, mode) in &v.findings {

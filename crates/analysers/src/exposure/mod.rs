@@ -300,20 +300,21 @@ fn specific_remediation(e: &Exposure<'_>, classes: &[&Object]) -> String {
     let o = e.way_in;
     let ns = o.effective_namespace();
     let name = &o.name;
+    // An Ingress's is its controller's.
+    let controller = match o.kind.as_str() {
+        "Ingress" => served(o, classes.iter().copied()),
+        _ => Served::Unknown,
+    };
     let cmd = match (o.kind.as_str(), e.field.as_str()) {
         ("Service", _) => format!(
             "kubectl -n {ns} patch service {name} --type merge -p '{{\"spec\":{{\"type\":\"ClusterIP\",\"externalIPs\":null}}}}'"
         ),
-        ("Ingress", _) if served(o, classes.iter().copied()) == Served::By(Controller::Traefik) => {
-            format!(
-                "jackstop fix --ingress-auth-url URL  # writes a forwardAuth Middleware and names it in traefik.ingress.kubernetes.io/router.middlewares of Ingress {ns}/{name}"
-            )
-        }
-        ("Ingress", _) if served(o, classes.iter().copied()) == Served::By(Controller::AwsAlb) => {
-            format!(
-                "jackstop fix --oidc-issuer URL  # the ALB's own OIDC login (alb.ingress.kubernetes.io/auth-type: oidc) on HTTPS for Ingress {ns}/{name}"
-            )
-        }
+        ("Ingress", _) if controller == Served::By(Controller::Traefik) => format!(
+            "jackstop fix --ingress-auth-url URL  # writes a forwardAuth Middleware and names it in traefik.ingress.kubernetes.io/router.middlewares of Ingress {ns}/{name}"
+        ),
+        ("Ingress", _) if controller == Served::By(Controller::AwsAlb) => format!(
+            "jackstop fix --oidc-issuer URL  # the ALB's own OIDC login (alb.ingress.kubernetes.io/auth-type: oidc) on HTTPS for Ingress {ns}/{name}"
+        ),
         ("Ingress", _) => format!(
             "kubectl -n {ns} annotate ingress {name} nginx.ingress.kubernetes.io/auth-url='https://$host/oauth2/auth' nginx.ingress.kubernetes.io/auth-signin='https://$host/oauth2/start?rd=$escaped_request_uri'  # with oauth2-proxy serving /oauth2"
         ),

@@ -227,6 +227,25 @@ impl<'a> Index<'a> {
         }
     }
 
+    /// The reach the catalogue's markers give a way in: private where one of `markers` is set
+    /// among `ann` or `class` is an internal class (`said` names each in the reason), else the
+    /// internet.
+    fn marked_reach(
+        &self,
+        markers: &[AnnotationMarker],
+        ann: &BTreeMap<String, String>,
+        said: (&str, &str),
+        class: &str,
+    ) -> Reach {
+        if let Some(m) = AnnotationMarker::find(markers, ann) {
+            Reach::PrivateNetwork(format!("{}: {}", said.0, m.key))
+        } else if self.catalogue.exposure.is_internal_class(class) {
+            Reach::PrivateNetwork(format!("{} {class}", said.1))
+        } else {
+            Reach::Internet
+        }
+    }
+
     /// What is known of the IngressClassParams of an Ingress's class (`spec.parameters` of its
     /// IngressClass).
     fn alb_params(&self, ing: &Object) -> Params<'a> {
@@ -281,17 +300,12 @@ impl<'a> Index<'a> {
                     Reach::Internet
                 }
             },
-            None => {
-                if let Some(m) =
-                    AnnotationMarker::find(&self.catalogue.exposure.internal_ingress, &ann)
-                {
-                    Reach::PrivateNetwork(format!("internal ingress: {}", m.key))
-                } else if self.catalogue.exposure.is_internal_class(class) {
-                    Reach::PrivateNetwork(format!("internal ingress class {class}"))
-                } else {
-                    Reach::Internet
-                }
-            }
+            None => self.marked_reach(
+                &self.catalogue.exposure.internal_ingress,
+                &ann,
+                ("internal ingress", "internal ingress class"),
+                class,
+            ),
         };
         if served.may_be(Controller::Traefik) {
             let (refs, missing) = self.ingress_middlewares(ing);
@@ -415,15 +429,12 @@ impl<'a> Index<'a> {
             gw.at("spec.infrastructure.annotations")
                 .and_then(Value::as_object),
         ));
-        let reach = if let Some(m) =
-            AnnotationMarker::find(&self.catalogue.exposure.internal_load_balancer, &ann)
-        {
-            Reach::PrivateNetwork(format!("internal load balancer: {}", m.key))
-        } else if self.catalogue.exposure.is_internal_class(class) {
-            Reach::PrivateNetwork(format!("internal gateway class {class}"))
-        } else {
-            Reach::Internet
-        };
+        let reach = self.marked_reach(
+            &self.catalogue.exposure.internal_load_balancer,
+            &ann,
+            ("internal load balancer", "internal gateway class"),
+            class,
+        );
         for route in &self.routes {
             if !route.attached_to(gw) {
                 continue;

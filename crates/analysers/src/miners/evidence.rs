@@ -103,27 +103,21 @@ pub fn excerpt(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max * 4) + 3);
     let mut chars = 0;
     let mut gap = false;
-    let mut rest = text.chars();
-    for c in rest.by_ref() {
+    for c in text.chars() {
         if c.is_control() || c.is_whitespace() {
             gap = chars > 0;
             continue;
         }
-        if gap {
+        // The space a gap became, then the character, each within `max`.
+        for x in gap.then_some(' ').into_iter().chain([c]) {
             if chars == max {
                 out.push_str("...");
                 return out;
             }
-            out.push(' ');
+            out.push(x);
             chars += 1;
-            gap = false;
         }
-        if chars == max {
-            out.push_str("...");
-            return out;
-        }
-        out.push(c);
-        chars += 1;
+        gap = false;
     }
     out
 }

@@ -7,7 +7,7 @@ use crate::commands::analysis::{cluster_options, read_manifests};
 use crate::commands::serving::{line_sink, serve_until_signal, RELOAD_EVERY};
 use crate::EXIT_CLEAN;
 use anyhow::Context;
-use jackstop_admission::{ClusterState, Engine, Policy, Verdict};
+use jackstop_admission::{operation_name, ClusterState, Engine, Policy, Verdict};
 use jackstop_catalogue::Catalogue;
 use jackstop_cluster::watch::{ClusterWatch, Update};
 use jackstop_core::Object;
@@ -18,7 +18,7 @@ use jackstop_serve::admission::{
 };
 use jackstop_serve::health;
 use jackstop_serve::tls::{self, TlsFiles};
-use kube::core::admission::{AdmissionRequest, Operation};
+use kube::core::admission::AdmissionRequest;
 use kube::core::DynamicObject;
 use std::io::Write;
 use std::path::PathBuf;
@@ -105,29 +105,12 @@ struct LineFinding<'a> {
     mode: &'static str,
 }
 
-fn operation(op: &Operation) -> &'static str {
-    match op {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    }
-}
-
 impl DecisionLog for Log {
     fn decided(&self, req: &AdmissionRequest<DynamicObject>, v: &Verdict, seconds: f64) {
         if !self.all && v.findings.is_empty() && v.exempt.is_none() {
             return;
         }
-        let decision = if !v.allowed {
-            "denied"
-        } else if v.exempt.is_some() {
-            "exempt"
-        } else if !v.warnings.is_empty() {
-            "warned"
-        } else {
-            "allowed"
-        };
+        let decision = v.decision();
         let ns = req.namespace.as_deref().unwrap_or("");
         let user = req.user_info.username.as_deref().unwrap_or("");
         let line = match self.format {
@@ -136,13 +119,9 @@ impl DecisionLog for Log {
                     event: "admission",
                     observed_at: jiff::Timestamp::now().to_string(),
                     uid: &req.uid,
-                    operation: operation(&req.operation),
+                    operation: operation_name(&req.operation),
                     resource: LineResource {
-                        api_version: if req.kind.group.is_empty() {
-                            req.kind.version.clone()
-                        } else {
-                            format!("{}/{}", req.kind.group, req.kind.version)
-                        },
+                        api_version: req.kind.api_version(),
                         kind: &req.kind.kind,
                         namespace: ns,
                         name: &req.name,
@@ -177,7 +156,7 @@ impl DecisionLog for Log {
                 let mut line = format!(
                     "{} {tag} {} {} {}{}{} by {user}{}\n",
                     jiff::Timestamp::now().strftime("%H:%M:%S"),
-                    operation(&req.operation),
+                    operation_name(&req.operation),
                     req.kind.kind,
                     if ns.is_empty() {
                         String::new()
