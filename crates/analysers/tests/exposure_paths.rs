@@ -13,6 +13,11 @@ fn scan(yaml: &str) -> Vec<Finding> {
     run(&all(), &set.objects, Catalogue::builtin())
 }
 
+/// Whether a line of the finding's evidence says `words`.
+fn says(f: &Finding, words: &str) -> bool {
+    f.evidence.iter().any(|e| e.contains(words))
+}
+
 fn brief(f: &[Finding]) -> Vec<(String, Severity)> {
     f.iter().map(|f| (f.rule.clone(), f.severity)).collect()
 }
@@ -390,18 +395,12 @@ fn an_alb_faces_the_internet_only_when_asked_to() {
     // No scheme: the controller's default, internal.
     let (b, f) = run(&ingress("lab", "lab", "", "alb"));
     assert_eq!(b, medium);
-    assert!(
-        f[0].evidence.iter().any(|e| e.contains("internal ALB")),
-        "{:#?}",
-        f[0].evidence
-    );
+    assert!(says(&f[0], "internal ALB"), "{:#?}", f[0].evidence);
     // Without the IngressClass, its IngressClassParams may set the scheme: open, and said why.
     let (b, f) = bare(&ingress("lab", "lab", "", "alb"));
     assert_eq!(b, critical);
     assert!(
-        f[0].evidence
-            .iter()
-            .any(|e| e.contains("the IngressClass was not read")),
+        says(&f[0], "the IngressClass was not read"),
         "{:#?}",
         f[0].evidence
     );
@@ -483,9 +482,7 @@ fn an_alb_faces_the_internet_only_when_asked_to() {
     let (b, f) = run(&format!("{class}{with_class}"));
     assert_eq!(b, critical);
     assert!(
-        f[0].evidence
-            .iter()
-            .any(|e| e.contains("IngressClassParams public, which was not read")),
+        says(&f[0], "IngressClassParams public, which was not read"),
         "{:#?}",
         f[0].evidence
     );
