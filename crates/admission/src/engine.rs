@@ -57,12 +57,157 @@ impl std::ops::Deref for Review {
 /// An object of a review as JSON values, read in the same pass as kube's `AdmissionRequest`
 /// (whose objects must be a `Resource`) and made one of jackstop's objects afterwards. Only
 /// carried: it is never sent to an API server, so its `Resource` answers are empty.
+///
+/// `metadata.managedFields` and `status` are read past, not kept: the API server sends
+/// managed fields with every object (one entry per field manager, each as long as the fields it
+/// owns, often as long as the spec) and the status with every update; no rule reads either
+/// (a review says what will run and what will be reachable, which the spec says), and building
+/// them as values was the largest part of reading a real Pod. The cluster view drops both for
+/// the same reason ([`crate::state`]).
 #[derive(Debug, Clone)]
-struct ObjectValue(Value, ObjectMeta);
+struct ObjectValue(Wire, ObjectMeta);
+
+/// What a review carried where an object goes.
+#[derive(Debug, Clone)]
+enum Wire {
+    /// `null`.
+    Null,
+    Map(serde_json::Map<String, Value>),
+    /// Anything else (a string, a number, a list): a bad request, said by [`parse_review`].
+    NotAMap,
+}
 
 impl<'de> Deserialize<'de> for ObjectValue {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(ObjectValue(Value::deserialize(d)?, ObjectMeta::default()))
+        Ok(ObjectValue(
+            d.deserialize_any(ObjectVisitor)?,
+            ObjectMeta::default(),
+        ))
+    }
+}
+
+/// Reads an object as a map of values, without `status` and its metadata's `managedFields`.
+struct ObjectVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+    type Value = Wire;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Kubernetes object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Wire, A::Error> {
+        let mut map = serde_json::Map::new();
+        while let Some(key) = a.next_key::<String>()? {
+            let value = match key.as_str() {
+                "metadata" => a.next_value_seed(MetadataSeed)?,
+                "status" => {
+                    a.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+                _ => a.next_value::<Value>()?,
+            };
+            map.insert(key, value);
+        }
+        Ok(Wire::Map(map))
+    }
+
+    fn visit_unit<E>(self) -> Result<Wire, E> {
+        Ok(Wire::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Wire, A::Error> {
+        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Wire::NotAMap)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Wire, E> {
+        Ok(Wire::NotAMap)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Wire, E> {
+        Ok(Wire::NotAMap)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Wire, E> {
+        Ok(Wire::NotAMap)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Wire, E> {
+        Ok(Wire::NotAMap)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Wire, E> {
+        Ok(Wire::NotAMap)
+    }
+}
+
+/// An object's `metadata`: as a value, without `managedFields` when it is a map (anything
+/// else is kept as it is, for the `ObjectMeta` check to refuse).
+struct MetadataSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for MetadataSeed {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for MetadataSeed {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object's metadata")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+        let mut map = serde_json::Map::new();
+        while let Some(key) = a.next_key::<String>()? {
+            if key == "managedFields" {
+                a.next_value::<serde::de::IgnoredAny>()?;
+            } else {
+                let value = a.next_value::<Value>()?;
+                map.insert(key, value);
+            }
+        }
+        Ok(Value::Object(map))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = a.next_element::<Value>()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
     }
 }
 
@@ -149,13 +294,14 @@ pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
     let gvk = &wire.kind;
     let api_version = gvk.api_version();
     let take = |key: &str, v: Option<ObjectValue>| -> Result<Option<Object>, ReviewError> {
-        let Some(ObjectValue(mut v, _)) = v.filter(|v| !v.0.is_null()) else {
-            return Ok(None);
-        };
-        let Some(map) = v.as_object_mut() else {
-            return Err(ReviewError::Object(format!(
-                "request.{key} is not an object"
-            )));
+        let mut map = match v.map(|v| v.0) {
+            None | Some(Wire::Null) => return Ok(None),
+            Some(Wire::Map(map)) => map,
+            Some(Wire::NotAMap) => {
+                return Err(ReviewError::Object(format!(
+                    "request.{key} is not an object"
+                )))
+            }
         };
         ObjectMeta::deserialize(map.get("metadata").unwrap_or(&Value::Null))
             .map_err(|e| ReviewError::Object(format!("request.{key}.metadata: {e}")))?;
@@ -166,7 +312,7 @@ pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
             map.insert("apiVersion".into(), Value::String(api_version.clone()));
         }
         Object::from_value(
-            v,
+            Value::Object(map),
             Source {
                 path: Arc::from("admission"),
                 line: 0,
@@ -699,11 +845,76 @@ mod tests {
         // Not an object, or metadata that is not ObjectMeta: a bad request.
         for bad in [
             serde_json::json!("a string"),
+            serde_json::json!(7),
+            serde_json::json!(true),
+            serde_json::json!([{"metadata": {}}]),
             serde_json::json!({"metadata": {"name": "p", "labels": ["a"]}, "spec": {}}),
+            serde_json::json!({"metadata": ["a"], "spec": {}}),
+            serde_json::json!({"metadata": "p", "spec": {}}),
         ] {
-            let e = parse_review(review(bad).as_bytes()).unwrap_err();
-            assert!(matches!(e, ReviewError::Object(_)), "{e}");
+            let e = parse_review(review(bad.clone()).as_bytes()).unwrap_err();
+            assert!(matches!(e, ReviewError::Object(_)), "{bad}: {e}");
         }
+        // A null object is no object (a DELETE's).
+        assert!(parse_review(review(Value::Null).as_bytes())
+            .unwrap()
+            .object
+            .is_none());
+    }
+
+    /// `metadata.managedFields`, which the API server sends with every object, and `status`
+    /// are read past: the object is the same without them, its other metadata kept (labels, a
+    /// later duplicate key winning as with any JSON value), and they are never checked (no
+    /// rule reads them).
+    #[test]
+    fn managed_fields_are_read_past() {
+        let review = |object: &str| {
+            format!(
+                r#"{{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {{"uid": "u1", "kind": {{"group": "", "version": "v1", "kind": "Pod"}},
+                    "resource": {{"group": "", "version": "v1", "resource": "pods"}},
+                    "name": "p", "namespace": "ml", "operation": "CREATE",
+                    "userInfo": {{"username": "alice"}}, "object": {object}}}}}"#
+            )
+        };
+        let spec = serde_json::json!({"containers": [
+            {"name": "c", "image": "alpine", "args": ["a", 1, null, {"x": [true]}]}]});
+        let plain = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ml", "labels": {"app": "a"}}, "spec": spec})
+        .to_string();
+        let entry = serde_json::json!({"manager": "kubectl", "operation": "Update",
+            "apiVersion": "v1", "time": "2021-06-01T09:00:00Z", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {".": {}}}}}});
+        // With managedFields, and labels given twice (the later ones count).
+        let managed = plain.replace(
+            r#""namespace":"ml","#,
+            &format!(r#""managedFields":[{entry}],"labels":{{"app":"b"}},"namespace":"ml","#),
+        );
+        assert!(managed.contains("managedFields") && managed.contains(r#""app":"b""#));
+        // Not ObjectMeta's managedFields at all: never looked at.
+        let odd = plain.replace(r#""name":"p","#, r#""name":"p","managedFields":"x","#);
+        assert!(odd.contains("managedFields"));
+        let with_status = plain.replace(
+            r#""spec":"#,
+            r#""status":{"phase":"Pending","conditions":[{"type":"PodScheduled"}]},"spec":"#,
+        );
+        let odd_status = plain.replace(r#""spec":"#, r#""status":"x","spec":"#);
+        assert!(with_status.contains("Pending") && odd_status.contains(r#""status":"x""#));
+        let read = |o: &str| parse_review(review(o).as_bytes()).unwrap().object.unwrap();
+        let want = read(&plain);
+        assert!(want.at("metadata.labels.app").is_some());
+        for o in [&managed, &odd, &with_status, &odd_status] {
+            let got = read(o);
+            assert_eq!(got.body, want.body, "{o}");
+            assert!(got.at("metadata.managedFields").is_none() && got.at("status").is_none());
+        }
+        // The metadata of an oldObject too.
+        let update = review(&managed).replace(
+            r#""operation": "CREATE""#,
+            &format!(r#""operation": "UPDATE", "oldObject": {managed}"#),
+        );
+        let r = parse_review(update.as_bytes()).unwrap();
+        assert_eq!(r.old_object.unwrap().body, want.body);
     }
 
     /// A body that does not read as a review says why in a reader's order: its version and

@@ -173,33 +173,46 @@ fn location(o: &Object, field: Option<&str>) -> Location {
 }
 
 /// Evidence lines for hits: the deciding ones first, then the rest, at most a dozen; each
-/// decoded payload is shown once, before the hits found in it.
+/// decoded payload is shown once, before the hits found in it. Built with `push_str` rather
+/// than `format!` and deduplicated against the (at most a dozen) lines already listed rather
+/// than through a hash set: this runs for every denied review in the webhook.
 fn hit_lines(hits: &[Located], deciding: &[usize]) -> Vec<String> {
     let mut order: Vec<usize> = deciding.to_vec();
     order.extend((0..hits.len()).filter(|i| !deciding.contains(i)));
-    let mut seen = std::collections::HashSet::new();
+    let mut listed: Vec<&Located> = Vec::with_capacity(MAX_EVIDENCE_HITS);
     let mut decoded_shown: Vec<&str> = Vec::new();
-    let mut lines = Vec::new();
-    let mut listed = 0;
-    for (n, i) in order.iter().enumerate() {
-        let h = &hits[*i];
-        if !seen.insert((h.hit.id.as_str(), h.hit.matched.as_str(), h.field.as_str())) {
+    let mut lines = Vec::with_capacity(MAX_EVIDENCE_HITS + 2);
+    for (n, &i) in order.iter().enumerate() {
+        let h = &hits[i];
+        let same = |l: &&Located| {
+            l.hit.id == h.hit.id && l.hit.matched == h.hit.matched && l.field == h.field
+        };
+        if listed.iter().any(same) {
             continue;
         }
-        if listed == MAX_EVIDENCE_HITS {
+        if listed.len() == MAX_EVIDENCE_HITS {
             lines.push(format!(
                 "... and up to {} more indicator hit(s)",
                 order.len() - n
             ));
             break;
         }
-        let mut line = format!(
-            "{}: `{}` in {} ({})",
-            h.hit.what,
-            excerpt(&h.hit.matched, 120),
-            h.field,
-            h.label
+        let matched = excerpt(&h.hit.matched, 120);
+        let mut line = String::with_capacity(
+            h.hit.what.len() + matched.len() + h.field.len() + h.label.len() + 40,
         );
+        for part in [
+            &h.hit.what,
+            ": `",
+            &matched,
+            "` in ",
+            &h.field,
+            " (",
+            &h.label,
+            ")",
+        ] {
+            line.push_str(part);
+        }
         if let Some(d) = &h.decoded {
             if !decoded_shown.contains(&d.as_str()) {
                 decoded_shown.push(d);
@@ -208,7 +221,7 @@ fn hit_lines(hits: &[Located], deciding: &[usize]) -> Vec<String> {
             line.push_str(", in the decoded payload");
         }
         lines.push(line);
-        listed += 1;
+        listed.push(h);
     }
     lines
 }
@@ -321,11 +334,23 @@ fn runnable_finding(
         remediation,
         detail: Some(json!({
             "runnable": {"field": r.field, "name": r.name, "image": r.image, "gpu": r.gpu},
-            "indicators": hits.iter().map(|h| json!({
-                "id": h.hit.id, "field": h.field, "matched": h.hit.matched, "decoded": h.decoded,
-            })).collect::<Vec<_>>(),
+            "indicators": hits.iter().map(indicator_detail).collect::<Vec<_>>(),
         })),
     }
+}
+
+/// One hit in a finding's detail: `{id, field, matched, decoded}`, its map sized once (the
+/// `json!` macro grows it key by key, rehashing twice, for every hit of a denied review).
+fn indicator_detail(h: &Located) -> Value {
+    let mut m = serde_json::Map::with_capacity(4);
+    m.insert("id".into(), Value::String(h.hit.id.clone()));
+    m.insert("field".into(), Value::String(h.field.clone()));
+    m.insert("matched".into(), Value::String(h.hit.matched.clone()));
+    m.insert(
+        "decoded".into(),
+        h.decoded.clone().map_or(Value::Null, Value::String),
+    );
+    Value::Object(m)
 }
 
 fn delete_command(o: &Object) -> String {

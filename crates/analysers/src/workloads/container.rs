@@ -30,11 +30,18 @@ fn str_of<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
 /// Expands `$(VAR)` the way the kubelet does: `$$` is an escaped `$`, unknown variables and
 /// incomplete references stay as they are.
 pub fn expand(input: &str, vars: &HashMap<String, String>) -> String {
+    let mut out = String::with_capacity(input.len());
+    expand_into(&mut out, input, vars);
+    out
+}
+
+/// [`expand`], appended to `out` (a command line is built part by part into one text).
+fn expand_into(out: &mut String, input: &str, vars: &HashMap<String, String>) {
     if !input.contains('$') {
-        return input.to_string();
+        out.push_str(input);
+        return;
     }
     let b = input.as_bytes();
-    let mut out = String::with_capacity(input.len());
     let mut checkpoint = 0;
     let mut i = 0;
     while i < b.len() {
@@ -74,7 +81,6 @@ pub fn expand(input: &str, vars: &HashMap<String, String>) -> String {
         }
     }
     out.push_str(&input[checkpoint..]);
-    out
 }
 
 /// The elements of a string list (a lone string counts as one element at the list's own
@@ -110,14 +116,14 @@ pub fn joined(
     vars: &HashMap<String, String>,
 ) -> Option<RunText> {
     let first = parts.first()?.0.clone();
-    let mut text = String::new();
+    let mut text = String::with_capacity(parts.iter().map(|(_, p)| p.len() + 1).sum());
     let mut offsets = Vec::with_capacity(parts.len());
     for (field, part) in parts {
         if !offsets.is_empty() {
             text.push(' ');
         }
         offsets.push((text.len(), field));
-        text.push_str(&expand(&part, vars));
+        expand_into(&mut text, &part, vars);
     }
     Some(RunText {
         role,
