@@ -3,7 +3,10 @@
 # Kubeflow install as its cluster view, loaded over TLS on loopback at RATE requests/s for
 # SECONDS by crates/serve/examples/load.rs (keep-alive connections, as the API server keeps
 # them), with a mix of AdmissionReviews from tests/fixtures/admission, sent as the API server
-# sends them (JSON without whitespace): Pods a ReplicaSet makes (4 in 11), Deployments benign
+# sends them (JSON without whitespace; objects with their managedFields, the API server's
+# defaults and, for Pods, what the admission plugins before webhooks add: a ReplicaSet's Pod is
+# 3.7 KB; before 2026-11-27 the fixtures had none of it and were about a third as long, so
+# earlier figures are not comparable): Pods a ReplicaSet makes (5 in 11), Deployments benign
 # and mining (3), a miner Pod (1), and changes to the centraldashboard Service (2), one to its
 # spec, one to its labels only (no way in, and no walk of this view looks for it: neither walks
 # the view). Reports latency

@@ -216,9 +216,12 @@ pub fn router(webhook: Webhook) -> Router {
         .with_state(webhook)
 }
 
-async fn validate(State(w): State<Webhook>, headers: HeaderMap, body: Body) -> Response {
+/// Takes the request whole (axum's `HeaderMap` extractor would copy the headers of every
+/// review).
+async fn validate(State(w): State<Webhook>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
-    let r = judge(&w, &headers, body, started).await;
+    let (parts, body) = request.into_parts();
+    let r = judge(&w, &parts.headers, body, started).await;
     let status = r.status();
     if status != StatusCode::OK {
         w.metrics
