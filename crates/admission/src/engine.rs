@@ -65,88 +65,24 @@ impl std::ops::Deref for Review {
 /// them as values was the largest part of reading a real Pod. The cluster view drops both for
 /// the same reason ([`crate::state`]).
 #[derive(Debug, Clone)]
-struct ObjectValue(Wire, ObjectMeta);
-
-/// What a review carried where an object goes.
-#[derive(Debug, Clone)]
-enum Wire {
-    /// `null`.
-    Null,
-    Map(serde_json::Map<String, Value>),
-    /// Anything else (a string, a number, a list): a bad request, said by [`parse_review`].
-    NotAMap,
-}
+struct ObjectValue(Value, ObjectMeta);
 
 impl<'de> Deserialize<'de> for ObjectValue {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(ObjectValue(
-            d.deserialize_any(ObjectVisitor)?,
-            ObjectMeta::default(),
-        ))
+        let v = d.deserialize_any(Trimmed::Object)?;
+        Ok(ObjectValue(v, ObjectMeta::default()))
     }
 }
 
-/// Reads an object as a map of values, without `status` and its metadata's `managedFields`.
-struct ObjectVisitor;
-
-impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
-    type Value = Wire;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a Kubernetes object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Wire, A::Error> {
-        let mut map = serde_json::Map::new();
-        while let Some(key) = a.next_key::<String>()? {
-            let value = match key.as_str() {
-                "metadata" => a.next_value_seed(MetadataSeed)?,
-                "status" => {
-                    a.next_value::<serde::de::IgnoredAny>()?;
-                    continue;
-                }
-                _ => a.next_value::<Value>()?,
-            };
-            map.insert(key, value);
-        }
-        Ok(Wire::Map(map))
-    }
-
-    fn visit_unit<E>(self) -> Result<Wire, E> {
-        Ok(Wire::Null)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Wire, A::Error> {
-        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(Wire::NotAMap)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Wire, E> {
-        Ok(Wire::NotAMap)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Wire, E> {
-        Ok(Wire::NotAMap)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Wire, E> {
-        Ok(Wire::NotAMap)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Wire, E> {
-        Ok(Wire::NotAMap)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Wire, E> {
-        Ok(Wire::NotAMap)
-    }
+/// Reads a value as `Value` does, leaving out at an object's top level its `status` (and
+/// reading its `metadata` as [`Trimmed::Metadata`]), and in its metadata `managedFields`.
+#[derive(Clone, Copy)]
+enum Trimmed {
+    Object,
+    Metadata,
 }
 
-/// An object's `metadata`: as a value, without `managedFields` when it is a map (anything
-/// else is kept as it is, for the `ObjectMeta` check to refuse).
-struct MetadataSeed;
-
-impl<'de> serde::de::DeserializeSeed<'de> for MetadataSeed {
+impl<'de> serde::de::DeserializeSeed<'de> for Trimmed {
     type Value = Value;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
@@ -154,22 +90,29 @@ impl<'de> serde::de::DeserializeSeed<'de> for MetadataSeed {
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for MetadataSeed {
+impl<'de> serde::de::Visitor<'de> for Trimmed {
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object's metadata")
+        f.write_str("a Kubernetes object")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+        let left_out = match self {
+            Trimmed::Object => "status",
+            Trimmed::Metadata => "managedFields",
+        };
         let mut map = serde_json::Map::new();
         while let Some(key) = a.next_key::<String>()? {
-            if key == "managedFields" {
+            if key == left_out {
                 a.next_value::<serde::de::IgnoredAny>()?;
-            } else {
-                let value = a.next_value::<Value>()?;
-                map.insert(key, value);
+                continue;
             }
+            let value = match self {
+                Trimmed::Object if key == "metadata" => a.next_value_seed(Trimmed::Metadata)?,
+                _ => a.next_value::<Value>()?,
+            };
+            map.insert(key, value);
         }
         Ok(Value::Object(map))
     }
@@ -295,9 +238,9 @@ pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
     let api_version = gvk.api_version();
     let take = |key: &str, v: Option<ObjectValue>| -> Result<Option<Object>, ReviewError> {
         let mut map = match v.map(|v| v.0) {
-            None | Some(Wire::Null) => return Ok(None),
-            Some(Wire::Map(map)) => map,
-            Some(Wire::NotAMap) => {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Object(map)) => map,
+            Some(_) => {
                 return Err(ReviewError::Object(format!(
                     "request.{key} is not an object"
                 )))
