@@ -1,7 +1,7 @@
 //! One AdmissionReview request in, one verdict out.
 
 use crate::policy::{Mode, Policy};
-use crate::state::{key, ClusterState};
+use crate::state::{key, ClusterState, UNREAD, UNREAD_METADATA};
 use jackstop_analysers::exposure::{on_a_path_alone, ExposureAnalyser, Prepared, ROUTING_KINDS};
 use jackstop_analysers::miners::MinerAnalyser;
 use jackstop_analysers::Analyser;
@@ -62,8 +62,8 @@ impl std::ops::Deref for Review {
 /// managed fields with every object (one entry per field manager, each as long as the fields it
 /// owns, often as long as the spec) and the status with every update; no rule reads either
 /// (a review says what will run and what will be reachable, which the spec says), and building
-/// them as values was the largest part of reading a real Pod. The cluster view drops both for
-/// the same reason ([`crate::state`]).
+/// them as values was the largest part of reading a real Pod. The cluster view drops the same
+/// two ([`crate::state::UNREAD`]).
 #[derive(Debug, Clone)]
 struct ObjectValue(Value, ObjectMeta);
 
@@ -99,8 +99,8 @@ impl<'de> serde::de::Visitor<'de> for Trimmed {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
         let left_out = match self {
-            Trimmed::Object => "status",
-            Trimmed::Metadata => "managedFields",
+            Trimmed::Object => UNREAD,
+            Trimmed::Metadata => UNREAD_METADATA,
         };
         let mut map = serde_json::Map::new();
         while let Some(key) = a.next_key::<String>()? {

@@ -33,6 +33,11 @@ pub struct ClusterState {
     pub(crate) looked_up: HashSet<(String, String)>,
 }
 
+/// What neither the view nor a review keeps of an object: this top-level field, and this
+/// field of its metadata (no rule reads them; a live cluster sends both with every object).
+pub(crate) const UNREAD: &str = "status";
+pub(crate) const UNREAD_METADATA: &str = "managedFields";
+
 /// The controllers whose pod template is what their Pods run (the API server and the
 /// controller keep them equal, labels aside: a template hash, a revision, a Pod's own name).
 const TEMPLATED_BY: &[(&str, &str)] = &[
@@ -92,9 +97,9 @@ impl ClusterState {
         }
         o.fields = Default::default();
         if let Some(body) = o.body.as_object_mut() {
-            body.remove("status");
+            body.remove(UNREAD);
             if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.remove("managedFields");
+                meta.remove(UNREAD_METADATA);
             }
         }
         true
