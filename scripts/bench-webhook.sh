@@ -26,8 +26,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rate="${1:-1000}"; seconds="${2:-60}"; conns="${3:-8}"
 command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 2; }
 # One build for both: built apart, each rebuilds the crates they share for the other's features.
-cargo build --release -p jackstop -p jackstop-serve --bins --example load >&2
-target="${CARGO_TARGET_DIR:-$PWD/target}/release"
+# The dist profile (Cargo.toml: fat LTO), as the webhook is built to run in production.
+cargo build --profile dist -p jackstop -p jackstop-serve --bins --example load >&2
+target="${CARGO_TARGET_DIR:-$PWD/target}/dist"
 work=$(mktemp -d); npid=""
 trap 'kill "$pid" $npid 2>/dev/null || true; rm -rf "$work"' EXIT
 # A CA and a serving certificate it signs, as cert-manager makes them in deploy/webhook.
