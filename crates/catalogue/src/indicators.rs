@@ -317,8 +317,9 @@ enum Post {
     Plain,
     Distinct(usize),
     Port,
-    /// Counts only when one of these set members matched too.
-    Requires(Vec<usize>),
+    /// Counts only when one of these matches the text too (each a set member, checked whole
+    /// once the set says it may match).
+    Requires(Vec<(usize, LazyRegex)>),
 }
 
 #[derive(Debug)]
@@ -399,6 +400,42 @@ impl LazyRegex {
     }
 }
 
+/// A pattern as the set holds it: each bounded repetition `{m,n}` made `{m,}`.
+///
+/// The set only says which patterns may match a text; each one it names is then run as written,
+/// bounds and all, for its spans (and a `requires_any` pattern is checked as written too). A
+/// pattern without upper bounds matches wherever the bounded one does, so nothing is missed.
+/// The bounds were what made the set large: `[^\n]{0,300}` is 300 copies of the class's UTF-8
+/// automaton, and the set's lazy DFA, tracking every copy at once, held about 7 MB of states in
+/// each thread that scanned. A pattern that does not parse is kept as written, for the set's
+/// own build to report.
+fn unbounded(pattern: &str) -> String {
+    use regex_syntax::ast::{Ast, RepetitionKind, RepetitionRange};
+    fn relax(ast: &mut Ast) {
+        match ast {
+            Ast::Repetition(r) => {
+                if let RepetitionKind::Range(RepetitionRange::Bounded(m, _)) = r.op.kind {
+                    r.op.kind = RepetitionKind::Range(RepetitionRange::AtLeast(m));
+                }
+                relax(&mut r.ast);
+            }
+            Ast::Group(g) => relax(&mut g.ast),
+            Ast::Alternation(a) => a.asts.iter_mut().for_each(relax),
+            Ast::Concat(c) => c.asts.iter_mut().for_each(relax),
+            _ => {}
+        }
+    }
+    let Ok(mut ast) = regex_syntax::ast::parse::Parser::new().parse(pattern) else {
+        return pattern.to_string();
+    };
+    relax(&mut ast);
+    let mut out = String::with_capacity(pattern.len());
+    match regex_syntax::ast::print::Printer::new().print(&ast, &mut out) {
+        Ok(()) => out,
+        Err(_) => pattern.to_string(),
+    }
+}
+
 fn compile(id: &str, pattern: &str) -> Result<Regex, CatalogueError> {
     RegexBuilder::new(pattern)
         .size_limit(32 << 20)
@@ -474,14 +511,15 @@ impl Builder {
         Ok(())
     }
 
-    /// Adds a regex to the set; returns its set index. The set checks it when it is built; it
-    /// is compiled on its own when first needed.
+    /// Adds a regex to the set (as [`unbounded`] makes it); returns its set index and the
+    /// regex itself, compiled on its own when first needed. The set checks the pattern when it
+    /// is built.
     fn set_member(
         &mut self,
         id: &str,
         pattern: &str,
     ) -> Result<(usize, LazyRegex), CatalogueError> {
-        self.set_patterns.push(pattern.to_string());
+        self.set_patterns.push(unbounded(pattern));
         Ok((
             self.set_patterns.len() - 1,
             LazyRegex {
@@ -533,7 +571,7 @@ impl Builder {
                 let post = if !d.requires_any.is_empty() {
                     let mut req = Vec::new();
                     for r in &d.requires_any {
-                        req.push(self.set_member(&d.id, r)?.0);
+                        req.push(self.set_member(&d.id, r)?);
                     }
                     Post::Requires(req)
                 } else if d.min_distinct > 0 {
@@ -895,7 +933,10 @@ impl IndicatorSet {
                         continue;
                     }
                     if let Post::Requires(req) = &p.post {
-                        if !req.iter().any(|&i| matched.matched(i)) {
+                        if !req
+                            .iter()
+                            .any(|(i, r)| matched.matched(*i) && r.get().is_match(text))
+                        {
                             continue;
                         }
                     }
@@ -1510,6 +1551,47 @@ mod tests {
 
     fn max_strength(text: &str) -> Option<Strength> {
         hits(text).iter().map(|h| h.strength).max()
+    }
+
+    #[test]
+    fn the_set_holds_patterns_without_upper_bounds() {
+        assert_eq!(
+            unbounded(r"(?P<m>a{0,3}(?i:b{2,5}?)[^\n]{1,300}x{4}(?s:.){0,9}y*)"),
+            r"(?P<m>a{0,}(?i:b{2,}?)[^\n]{1,}x{4}(?s:.){0,}y*)"
+        );
+        // Kept as written, for the set's build to name.
+        assert_eq!(unbounded("a{2,1}("), "a{2,1}(");
+    }
+
+    #[test]
+    fn bounds_still_decide_a_hit() {
+        let ids = |text: &str| -> Vec<String> { hits(text).into_iter().map(|h| h.id).collect() };
+        let near = r#"{"pools": [{"url": "pool.example.invalid:3333", "user": "u", "pass": "x"}]}"#;
+        assert!(
+            ids(near).iter().any(|i| i == "config-xmrig"),
+            "{:?}",
+            ids(near)
+        );
+        // More than the pattern's 2,000 characters between the pool's `{` and its `"url"`.
+        let far = format!(
+            r#"{{"pools": [{{"name": "{}", "url": "pool.example.invalid:3333", "user": "u", "pass": "x"}}]}}"#,
+            "a".repeat(2100)
+        );
+        assert!(
+            !ids(&far).iter().any(|i| i == "config-xmrig"),
+            "{:?}",
+            ids(&far)
+        );
+        // `requires_any` as written: "user" and "pass" within 400 characters of each other.
+        let apart = format!(
+            r#"{{"pools": [{{"url": "pool.example.invalid:3333", "user": "{}", "pass": "x"}}]}}"#,
+            "u".repeat(450)
+        );
+        assert!(
+            !ids(&apart).iter().any(|i| i == "config-xmrig"),
+            "{:?}",
+            ids(&apart)
+        );
     }
 
     #[test]
