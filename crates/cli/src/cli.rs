@@ -485,10 +485,10 @@ pub struct WebhookArgs {
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_in_flight: usize,
     /// Threads that serve and judge reviews. One (the default) serves 1,000 reviews a second
-    /// with most of a core to spare; each more costs its own matcher caches (about 1.5 MB
-    /// resident once warm) and hands reviews between threads (on a 2-core machine two took
-    /// about a fifth more CPU a review, with no steady gain in p99). Add replicas rather than
-    /// threads.
+    /// with most of a core to spare; each more costs its own matcher caches (1.2 to 1.5 MB
+    /// resident once warm, in three runs) and hands reviews between threads (on a 2-core
+    /// machine two took about a fifth more CPU a review, with no steady gain in p99). Add
+    /// replicas rather than threads.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threads: usize,
 }
