@@ -14,10 +14,14 @@
 # by kernel timestamps), errors and the server's memory and CPU, with how
 # steady the machine's CPU was just before and after (scripts/cpu-steadiness.py): on a shared
 # 2-core machine, episodes in which the CPU runs at half speed or less make the tail.
-# FLOOR: unless FLOOR=0, the same load is then sent to nginx (when installed: apt-get install
-# nginx-light) on the same certificate, one worker process, answering every review with a fixed
-# "allowed" AdmissionReview and reading nothing: the floor this machine sets for any TLS server at
-# this rate, printed beside the webhook's figures with their ratio.
+# Where the calls over 2 ms were is told too: in stalls (three or more slow calls in a row, as
+# when the machine's CPU slows down for a while and the server falls behind) or alone.
+# FLOOR: unless FLOOR=0, the same load is then sent to two floors, each printed beside the
+# webhook's figures with their ratio: jackstop's own HTTPS stack answering a fixed review without
+# judging it (crates/serve/examples/floor.rs: what the stack costs, and so what judging costs),
+# and nginx (when installed: apt-get install nginx-light) on the same certificate, one worker
+# process, answering every review with a fixed "allowed" AdmissionReview and reading nothing: the
+# floor this machine sets for any TLS server at this rate.
 # Usage: [THREADS=N] [PIN=1] [FLOOR=0] scripts/bench-webhook.sh [RATE=1000] [SECONDS=60] [CONNECTIONS=8]
 # BODIES="a.json b.json": another mix of reviews. THREADS: the webhook's --threads (its default when unset). PIN=1: the webhook on CPU 0 and
 # the generator on CPU 1 (taskset), so that neither preempts the other.
@@ -27,7 +31,7 @@ rate="${1:-1000}"; seconds="${2:-60}"; conns="${3:-8}"
 command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 2; }
 # One build for both: built apart, each rebuilds the crates they share for the other's features.
 # The dist profile (Cargo.toml: fat LTO), as the webhook is built to run in production.
-cargo build --profile dist -p jackstop -p jackstop-serve --bins --example load >&2
+cargo build --profile dist -p jackstop -p jackstop-serve --bins --example load --example floor >&2
 target="${CARGO_TARGET_DIR:-$PWD/target}/dist"
 work=$(mktemp -d); npid=""
 trap 'kill "$pid" $npid 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -90,6 +94,8 @@ ws = load["wireP99BySecondMs"]
 print(f"seconds at wire p99 < 2ms: {sum(1 for x in ws if x < 2.0)} of {len(ws)} (worst {max(ws):.2f} ms)")
 secs = load["p99BySecondMs"]
 print(f"seconds at p99 < 2ms: {sum(1 for x in secs if x < 2.0)} of {len(secs)} (the call p99 of each second; worst {max(secs):.2f} ms)")
+st = load["stalls"]
+print(f"calls over {st['slowMs']:g} ms     : {st['slowCallsInStalls'] + st['slowCallsAlone']} (wire), {st['slowCallsInStalls']} of them in {st['stalls']} stalls ({st['runOfAtLeast']} or more in a row, by send time; the longest {st['longestMs']:.0f} ms from its first call to its last answer), {st['slowCallsAlone']} alone")
 print(f"server-side time ms : p50 <= {q(0.5):.3f}  p99 <= {q(0.99):.3f}  p99.9 <= {q(0.999):.3f} (histogram bucket bounds)")
 print(f"server memory       : {idle/1024:.0f} MB before the load, {end/1024:.0f} MB after it, high-water {peak/1024:.0f} MB (reading the 12 MB install at start) (target < 50 MB)")
 busy = cpu - float(os.environ["IDLE_CPU"])
@@ -101,8 +107,37 @@ for body, v in sorted(load["deniedByBody"].items()):
     print(f"  {body.split('/')[-1]:<28} sent {v['sent']:>6} denied {v['denied']:>6}  call p50 {c.get('p50', 0):.3f} p99 {c.get('p99', 0):.3f} ms")
 PY
 
-# The floor: nginx on the same certificate and machine, under the same load, doing no work.
 [[ "${FLOOR:-1}" == 0 ]] && exit 0
+kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+
+# The stack's own floor: jackstop's HTTPS server (the same rustls, hyper, axum and tokio
+# thread) answering a fixed review without judging it (crates/serve/examples/floor.rs). Its
+# CPU beside the webhook's says what the stack costs a review and what judging does.
+sport=$(free)
+"${server_cpu[@]}" "$target/examples/floor" --listen "127.0.0.1:$sport" --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" 2>"$work/floor.stderr" &
+npid=$!
+for _ in $(seq 50); do grep -q "floor on" "$work/floor.stderr" 2>/dev/null && break; sleep 0.1; done
+grep -q "floor on" "$work/floor.stderr" || { echo "stack floor         : did not start:"; cat "$work/floor.stderr"; exit 0; }
+"${gen_cpu[@]}" "$target/examples/load" --url "https://localhost:$sport/validate" --ca "$work/ca.crt" \
+  --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/stack.json"
+scpu=$(awk '{print ($14+$15)/100}' "/proc/$npid/stat")
+steady_stack=$(python3 scripts/cpu-steadiness.py 5)
+python3 - "$work/load.json" "$work/stack.json" "$scpu" "$cpu" "$idle_cpu" <<'PY'
+import json, sys
+j, f = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+scpu, wcpu = float(sys.argv[3]) / max(f["sent"], 1) * 1e6, (float(sys.argv[4]) - float(sys.argv[5])) / max(j["sent"], 1) * 1e6
+print(f"stack floor (jackstop's HTTPS server, fixed answer, same load): answers {f['answered']}, transport errors {f['transportErrors']}, CPU {scpu:.0f} us a review (the webhook: {wcpu:.0f}, so judging {wcpu - scpu:.0f})")
+for key, name in (("serviceMs", "call"), ("wireMs", "wire")):
+    a, b = j[key], f[key]
+    print(f"  {name:<5} p50 {b['p50']:.3f}  p90 {b['p90']:.3f}  p99 {b['p99']:.3f}  p99.9 {b['p999']:.3f} ms;"
+          f" webhook/stack: p50 {a['p50']/b['p50']:.2f}x  p99 {a['p99']/b['p99']:.2f}x")
+st = f["stalls"]
+print(f"  calls over {st['slowMs']:g} ms: {st['slowCallsInStalls'] + st['slowCallsAlone']} (wire), {st['slowCallsInStalls']} in {st['stalls']} stalls (longest {st['longestMs']:.0f} ms), {st['slowCallsAlone']} alone")
+PY
+echo "${steady_stack/cpu steadiness     /  after the stack   }"
+kill "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; npid=""
+
+# The floor: nginx on the same certificate and machine, under the same load, doing no work.
 command -v nginx >/dev/null || { echo "floor               : nginx not installed (apt-get install nginx-light), not measured"; exit 0; }
 kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
 nport=$(free)
@@ -148,5 +183,8 @@ for key, name in (("serviceMs", "call"), ("wireMs", "wire")):
           f" jackstop/nginx: p50 {a['p50']/b['p50']:.2f}x  p99 {a['p99']/b['p99']:.2f}x")
 ws = f["wireP99BySecondMs"]
 print(f"  seconds at wire p99 < 2ms: {sum(1 for x in ws if x < 2.0)} of {len(ws)} (worst {max(ws):.2f} ms)")
+st = f["stalls"]
+print(f"  calls over {st['slowMs']:g} ms: {st['slowCallsInStalls'] + st['slowCallsAlone']} (wire), {st['slowCallsInStalls']} in {st['stalls']} stalls (longest {st['longestMs']:.0f} ms), {st['slowCallsAlone']} alone")
 PY
 echo "${steady_floor/cpu steadiness     /  after the floor   }"
+

@@ -12,8 +12,9 @@
 //!
 //! Bodies are sent in turn, each as the API server would send it: JSON without whitespace.
 //! Prints one JSON object: sent, answered by status, transport errors, achieved rate, latency
-//! p50/p90/p99/p999/max in milliseconds, and, per body, how many answers said
-//! `"allowed":false`.
+//! p50/p90/p99/p999/max in milliseconds, per body, how many answers said
+//! `"allowed":false`, and where the calls over 2 ms were (`stalls`: in runs of three or more
+//! in a row, or alone).
 //!
 //! With the generator on the same cores as the server, a call's latency as the generator
 //! sees it includes the generator's own delays (its thread waiting for a CPU before it reads
@@ -242,8 +243,15 @@ async fn main() {
     let mut wires: Vec<f64> = Vec::with_capacity(total as usize);
     let mut wire_by_second: Vec<Vec<f64>> = vec![Vec::new(); a.seconds as usize + 1];
     let mut last = start;
+    // Each call's send time and its wire time (its call time where it has none), in ms.
+    let mut timeline: Vec<(f64, f64)> = Vec::with_capacity(total as usize);
     while let Some(d) = done_rx.recv().await {
         last = last.max(d.at);
+        timeline.push((
+            d.sent.duration_since(start).as_secs_f64() * 1000.0,
+            d.wire
+                .unwrap_or_else(|| d.at.duration_since(d.sent).as_secs_f64() * 1000.0),
+        ));
         if let Some(w) = d.wire {
             wires.push(w);
             if let Some(v) = wire_by_second.get_mut(d.sent.duration_since(start).as_secs() as usize)
@@ -290,6 +298,7 @@ async fn main() {
     wires.sort_by(|x, y| x.total_cmp(y));
     let wpct = |p: f64| pct_of(&wires, p);
     let elapsed = last.duration_since(start).as_secs_f64();
+    let stalls = stalls(&mut timeline, SLOW_MS, STALL_CALLS);
     let report = serde_json::json!({
         "sent": total,
         "answered": by_status,
@@ -322,6 +331,7 @@ async fn main() {
         }).collect::<Vec<f64>>(),
         "deniedByBody": denied_by_body.iter().map(|(k, (n, d))| (k.clone(), serde_json::json!({"sent": n, "denied": d}))).collect::<serde_json::Map<_, _>>(),
         "slowCalls": slow,
+        "stalls": stalls,
         // The call p99 of each second of the run.
         "p99BySecondMs": by_second.iter_mut().filter(|v| !v.is_empty()).map(|v| {
             v.sort_by(|x, y| x.total_cmp(y));
@@ -334,6 +344,45 @@ async fn main() {
         }).collect::<serde_json::Map<_, _>>(),
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}
+
+/// A call slower than this (wire time, in ms) is slow: the target's p99.
+const SLOW_MS: f64 = 2.0;
+/// This many slow calls in a row, by the time they were sent, make a stall.
+const STALL_CALLS: usize = 3;
+
+/// Where the slow calls were: in stalls (runs of at least `run` consecutive slow calls, by send
+/// time: the server fell behind for a while, as when the machine's CPU slows down) or alone.
+/// A tail made of a few stalls is the machine's; one spread over the run is the server's.
+fn stalls(timeline: &mut [(f64, f64)], slow_ms: f64, run: usize) -> serde_json::Value {
+    timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut count, mut in_stalls, mut alone, mut longest) = (0u64, 0u64, 0u64, 0f64);
+    let mut i = 0;
+    while i < timeline.len() {
+        if timeline[i].1 <= slow_ms {
+            i += 1;
+            continue;
+        }
+        let first = i;
+        while i < timeline.len() && timeline[i].1 > slow_ms {
+            i += 1;
+        }
+        let n = i - first;
+        if n >= run {
+            count += 1;
+            in_stalls += n as u64;
+            // From the first slow call's send to the last one's answer.
+            let (t0, _) = timeline[first];
+            let (t1, w1) = timeline[i - 1];
+            longest = longest.max(t1 + w1 - t0);
+        } else {
+            alone += n as u64;
+        }
+    }
+    serde_json::json!({
+        "slowMs": slow_ms, "runOfAtLeast": run, "stalls": count,
+        "slowCallsInStalls": in_stalls, "slowCallsAlone": alone, "longestMs": longest,
+    })
 }
 
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
