@@ -122,18 +122,9 @@ grep -q "floor on" "$work/floor.stderr" || { echo "stack floor         : did not
   --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/stack.json"
 scpu=$(awk '{print ($14+$15)/100}' "/proc/$npid/stat")
 steady_stack=$(python3 scripts/cpu-steadiness.py 5)
-python3 - "$work/load.json" "$work/stack.json" "$scpu" "$cpu" "$idle_cpu" <<'PY'
-import json, sys
-j, f = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-scpu, wcpu = float(sys.argv[3]) / max(f["sent"], 1) * 1e6, (float(sys.argv[4]) - float(sys.argv[5])) / max(j["sent"], 1) * 1e6
-print(f"stack floor (jackstop's HTTPS server, fixed answer, same load): answers {f['answered']}, transport errors {f['transportErrors']}, CPU {scpu:.0f} us a review (the webhook: {wcpu:.0f}, so judging {wcpu - scpu:.0f})")
-for key, name in (("serviceMs", "call"), ("wireMs", "wire")):
-    a, b = j[key], f[key]
-    print(f"  {name:<5} p50 {b['p50']:.3f}  p90 {b['p90']:.3f}  p99 {b['p99']:.3f}  p99.9 {b['p999']:.3f} ms;"
-          f" webhook/stack: p50 {a['p50']/b['p50']:.2f}x  p99 {a['p99']/b['p99']:.2f}x")
-st = f["stalls"]
-print(f"  calls over {st['slowMs']:g} ms: {st['slowCallsInStalls'] + st['slowCallsAlone']} (wire), {st['slowCallsInStalls']} in {st['stalls']} stalls (longest {st['longestMs']:.0f} ms), {st['slowCallsAlone']} alone")
-PY
+wus=$(awk -v c="$cpu" -v i="$idle_cpu" -v n="$((rate * seconds))" 'BEGIN {print (c - i) / n * 1e6}')
+python3 scripts/floor-report.py "$work/load.json" "$work/stack.json" \
+  "stack floor (jackstop's HTTPS server, fixed answer, same load)" webhook/stack "$scpu" "$wus"
 echo "${steady_stack/cpu steadiness     /  after the stack   }"
 kill "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; npid=""
 
@@ -173,18 +164,7 @@ curl -sk -o /dev/null "https://127.0.0.1:$nport/validate" -d '{}' || { echo "flo
   --rate "$rate" --seconds "$seconds" --connections "$conns" "${bodies[@]}" > "$work/floor.json"
 ncpu=$(for c in $(pgrep -P "$npid"); do awk '{print ($14+$15)/100}' "/proc/$c/stat"; done | awk '{s+=$1} END {print s+0}')
 steady_floor=$(python3 scripts/cpu-steadiness.py 5)
-python3 - "$work/load.json" "$work/floor.json" "$ncpu" <<'PY'
-import json, sys
-j, f = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-print(f"floor (nginx, fixed answer, same load): answers {f['answered']}, transport errors {f['transportErrors']}, worker CPU {sys.argv[3]} s ({float(sys.argv[3]) / max(f['sent'], 1) * 1e6:.0f} us a review)")
-for key, name in (("serviceMs", "call"), ("wireMs", "wire")):
-    a, b = j[key], f[key]
-    print(f"  {name:<5} p50 {b['p50']:.3f}  p90 {b['p90']:.3f}  p99 {b['p99']:.3f}  p99.9 {b['p999']:.3f} ms;"
-          f" jackstop/nginx: p50 {a['p50']/b['p50']:.2f}x  p99 {a['p99']/b['p99']:.2f}x")
-ws = f["wireP99BySecondMs"]
-print(f"  seconds at wire p99 < 2ms: {sum(1 for x in ws if x < 2.0)} of {len(ws)} (worst {max(ws):.2f} ms)")
-st = f["stalls"]
-print(f"  calls over {st['slowMs']:g} ms: {st['slowCallsInStalls'] + st['slowCallsAlone']} (wire), {st['slowCallsInStalls']} in {st['stalls']} stalls (longest {st['longestMs']:.0f} ms), {st['slowCallsAlone']} alone")
-PY
+python3 scripts/floor-report.py "$work/load.json" "$work/floor.json" \
+  "floor (nginx, fixed answer, same load; its worker process)" jackstop/nginx "$ncpu"
 echo "${steady_floor/cpu steadiness     /  after the floor   }"
 
