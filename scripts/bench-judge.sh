@@ -15,10 +15,11 @@ cargo build --release -p jackstop --example judge >&2
 judge="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/judge"
 "$judge" --timed --rounds 300 "$@"
 command -v valgrind >/dev/null || { echo "valgrind not installed: no instruction and cache-miss counts"; exit 0; }
-out=$(mktemp); trap 'rm -f "$out"' EXIT
-n=$(( rounds * ( $# > 0 ? $# : 11 ) ))
-valgrind --tool=callgrind --cache-sim=yes --LL=2097152,16,64 --I1=32768,8,64 --D1=49152,12,64 \
-  --collect-atstart=no --toggle-collect='*judge_one*' --callgrind-out-file="$out" \
-  "$judge" --rounds "$rounds" "$@" 2>&1 | grep -q "Collected" || { echo "callgrind failed" >&2; exit 1; }
+out=$(mktemp); trap 'rm -f "$out" "$out.log"' EXIT
+# The example prints how many reviews it judged.
+n=$(valgrind --tool=callgrind --cache-sim=yes --LL=2097152,16,64 --I1=32768,8,64 --D1=49152,12,64 \
+  --collect-atstart=no --toggle-collect='*judge_one*' --callgrind-out-file="$out" --log-file="$out.log" \
+  "$judge" --rounds "$rounds" "$@")
+grep -q "Collected" "$out.log" || { echo "callgrind failed:" >&2; cat "$out.log" >&2; exit 1; }
 callgrind_annotate --show=Ir,ILmr,DLmr,DLmw "$out" 2>/dev/null | awk -v n="$n" '/PROGRAM TOTALS/ {
   gsub(",", ""); printf "per review (%d judged, cache simulation): %.0f instructions; last-level misses %.0f (code %.0f, data read %.0f, data written %.0f)\n", n, $1/n, ($3+$5+$7)/n, $3/n, $5/n, $7/n }'

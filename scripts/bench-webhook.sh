@@ -130,7 +130,6 @@ kill "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; npid=""
 
 # The floor: nginx on the same certificate and machine, under the same load, doing no work.
 command -v nginx >/dev/null || { echo "floor               : nginx not installed (apt-get install nginx-light), not measured"; exit 0; }
-kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
 nport=$(free)
 mkdir -p "$work/ngx"
 cat > "$work/nginx.conf" <<NGX
@@ -167,4 +166,3 @@ steady_floor=$(python3 scripts/cpu-steadiness.py 5)
 python3 scripts/floor-report.py "$work/load.json" "$work/floor.json" \
   "floor (nginx, fixed answer, same load; its worker process)" jackstop/nginx "$ncpu"
 echo "${steady_floor/cpu steadiness     /  after the floor   }"
-
