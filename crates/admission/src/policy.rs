@@ -18,7 +18,13 @@
 //! ```
 //!
 //! A rule's mode and a namespace's mode each relax or tighten the default; when both are set
-//! the less strict wins, so that `sandbox-*: audit` means what it says for every rule.
+//! the less strict wins, so that `sandbox-*: audit` means what it says for every rule. The
+//! namespace is the request's: the change is what is allowed or denied, and exemptions go by
+//! it too (a cluster-scoped request goes by the namespace of what was found).
+//!
+//! `denyAtOrAbove` bounds what `enforce` denies when it comes from the default or from a
+//! namespace: findings below it only warn. A rule set to `enforce` by name denies its findings
+//! at any severity, unless a namespace relaxes it: naming a rule is asking for it to be enforced.
 //!
 //! There is no exemption by the object's own labels or annotations (and `jackstop.dev/ignore`
 //! is not honoured here): whoever makes the request writes them, the attacker included.
@@ -222,18 +228,36 @@ impl Policy {
         Policy::parse(&text, &path.display().to_string(), known_rule)
     }
 
-    /// The mode of `rule` on a resource in `namespace` (cluster-scoped: none).
+    /// The mode of `rule` for a request in `namespace` (cluster-scoped: none): the rule's and
+    /// the namespace's, the less strict when both are set, the default when neither is.
     pub fn mode_of(&self, rule: &str, namespace: Option<&str>) -> Mode {
-        let by_rule = self.rules.get(rule).copied().unwrap_or(self.mode);
+        self.resolve(rule, namespace).0
+    }
+
+    /// What happens to a finding of `rule` at `severity` for a request in `namespace`:
+    /// [`Policy::mode_of`], with `enforce` below `denyAtOrAbove` made `warn` unless the rule
+    /// itself was set to `enforce` and no namespace relaxed it.
+    pub fn mode_for(&self, rule: &str, severity: Severity, namespace: Option<&str>) -> Mode {
+        match self.resolve(rule, namespace) {
+            (Mode::Enforce, false) if severity < self.deny_at_or_above => Mode::Warn,
+            (m, _) => m,
+        }
+    }
+
+    /// The mode, and whether it is the rule's own (set by name, and not relaxed).
+    fn resolve(&self, rule: &str, namespace: Option<&str>) -> (Mode, bool) {
+        let by_rule = self.rules.get(rule).copied();
         let by_namespace = namespace.and_then(|ns| {
             self.namespaces
                 .iter()
                 .find(|(g, _)| g.is_match(ns))
                 .map(|(_, m)| *m)
         });
-        match by_namespace {
-            Some(m) => m.min(by_rule),
-            None => by_rule,
+        match (by_rule, by_namespace) {
+            (Some(r), Some(n)) if n < r => (n, false),
+            (Some(r), _) => (r, true),
+            (None, Some(n)) => (n, false),
+            (None, None) => (self.mode, false),
         }
     }
 
@@ -288,6 +312,69 @@ mod tests {
         assert_eq!(p.mode_of("JS-MIN-001", Some("sandbox-1")), Mode::Audit);
         assert_eq!(p.mode_of("JS-SUS-002", Some("team-a")), Mode::Warn);
         assert_eq!(p.mode_of("JS-EXP-001", None), Mode::Enforce);
+    }
+
+    #[test]
+    fn a_namespace_tightens_a_relaxed_default() {
+        let p = Policy::parse(
+            "mode: audit
+rules:
+  JS-SUS-002: warn
+namespaces:
+  - match: prod
+    mode: enforce
+",
+            "p.yaml",
+            known,
+        )
+        .unwrap();
+        assert_eq!(p.mode_of("JS-MIN-001", Some("prod")), Mode::Enforce);
+        assert_eq!(p.mode_of("JS-MIN-001", Some("dev")), Mode::Audit);
+        assert_eq!(p.mode_of("JS-MIN-001", None), Mode::Audit);
+        // The rule's own mode and the namespace's: the less strict.
+        assert_eq!(p.mode_of("JS-SUS-002", Some("prod")), Mode::Warn);
+    }
+
+    #[test]
+    fn a_rule_enforced_by_name_denies_below_the_threshold() {
+        let p = Policy::parse(
+            "mode: enforce
+denyAtOrAbove: high
+rules:
+  JS-SUS-002: enforce
+namespaces:
+  - match: 'sandbox-*'
+    mode: warn
+  - match: prod
+    mode: enforce
+",
+            "p.yaml",
+            known,
+        )
+        .unwrap();
+        // By name: denied at medium.
+        assert_eq!(
+            p.mode_for("JS-SUS-002", Severity::Medium, Some("ml")),
+            Mode::Enforce
+        );
+        // By default or by namespace: only at or above the threshold.
+        assert_eq!(
+            p.mode_for("JS-MIN-001", Severity::Medium, Some("ml")),
+            Mode::Warn
+        );
+        assert_eq!(
+            p.mode_for("JS-MIN-001", Severity::Medium, Some("prod")),
+            Mode::Warn
+        );
+        assert_eq!(
+            p.mode_for("JS-MIN-001", Severity::Critical, Some("prod")),
+            Mode::Enforce
+        );
+        // A namespace that relaxes it wins.
+        assert_eq!(
+            p.mode_for("JS-SUS-002", Severity::Critical, Some("sandbox-1")),
+            Mode::Warn
+        );
     }
 
     #[test]

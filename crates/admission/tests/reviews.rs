@@ -641,3 +641,32 @@ fn a_workload_the_view_holds_on_a_path_is_walked_even_when_the_request_has_it_of
         "the walk finds the door the shortcut must not skip"
     );
 }
+
+/// An object being deleted is still judged when its content changes (finalizers hold it, and
+/// the API server takes the change); removing its finalizers alone is allowed, so it can go.
+#[test]
+fn a_terminating_object_is_judged_when_its_content_changes() {
+    let cat = Catalogue::builtin();
+    let state = ClusterState::new(objects(&[corpus("kubeflow-platform")]), cat);
+    let miner: Value = serde_json::from_slice::<Value>(&review("miner-deployment-cpu")).unwrap()
+        ["request"]["object"]
+        .clone();
+    let mut held = miner.clone();
+    held["metadata"]["deletionTimestamp"] = "2021-06-08T04:00:00Z".into();
+    held["metadata"]["finalizers"] = serde_json::json!(["example.com/cleanup"]);
+    let mut benign = held.clone();
+    benign["spec"]["template"]["spec"]["containers"][0]["args"] =
+        serde_json::json!(["python train.py --epochs 10"]);
+    let o = object_of(miner).unwrap();
+    let engine = Engine::new(cat);
+    let policy = Policy::default();
+    // The miner written into a Deployment that finalizers hold: denied.
+    let req = review_of(&o, "UPDATE", Some(&held), Some(&benign)).unwrap();
+    let v = engine.review(&req, &policy, &state);
+    assert!(!v.allowed, "{:?}", v.findings);
+    // Its finalizer removed, nothing else changed: allowed.
+    let mut gone = held.clone();
+    gone["metadata"]["finalizers"] = serde_json::json!([]);
+    let req = review_of(&o, "UPDATE", Some(&gone), Some(&held)).unwrap();
+    assert!(engine.review(&req, &policy, &state).allowed);
+}

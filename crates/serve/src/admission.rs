@@ -45,7 +45,8 @@ pub struct WebhookSettings {
     /// Reading the body and judging it must end within this (the API server's own timeout is
     /// the webhook's `timeoutSeconds`, 10 s by default).
     pub request_timeout: Duration,
-    /// Requests judged at once; more wait for a turn, up to the request timeout.
+    /// Requests judged at once, their bodies read; more wait for a turn, up to the request
+    /// timeout (then 503).
     pub max_in_flight: usize,
 }
 
@@ -245,6 +246,13 @@ async fn judge(w: &Webhook, headers: &HeaderMap, body: Body, started: Instant) -
         return r;
     }
     let deadline = tokio::time::Instant::from_std(started + w.settings.request_timeout);
+    // The body first, then a turn: a client that sends its body slowly holds no turn, so slow
+    // or stalled clients cannot keep the API server's reviews out (which, with failurePolicy
+    // Fail, would refuse every change). A body being read costs only the bytes sent so far.
+    let bytes = match request::read_body(body, max, deadline, WHAT).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let _permit = match tokio::time::timeout_at(deadline, w.in_flight.acquire()).await {
         Ok(Ok(p)) => p,
         _ => {
@@ -253,10 +261,6 @@ async fn judge(w: &Webhook, headers: &HeaderMap, body: Body, started: Instant) -
                 "too many reviews at once; retry",
             )
         }
-    };
-    let bytes = match request::read_body(body, max, deadline, WHAT).await {
-        Ok(b) => b,
-        Err(r) => return r,
     };
     let req = match parse_review(&bytes) {
         Ok(r) => r,

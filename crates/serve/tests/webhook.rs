@@ -301,3 +301,62 @@ async fn bad_inputs_get_a_clear_4xx_and_never_an_allow() {
     assert_eq!(s, 200);
     run.handle.shutdown();
 }
+
+/// Clients that send their bodies slowly hold no turn: with one review judged at a time and
+/// three stalled clients, a whole review is still answered at once (the stalled ones get 408
+/// at the timeout), and reviews over the limit wait for a turn rather than fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_clients_do_not_hold_the_reviews_turns() {
+    use tokio::io::AsyncWriteExt;
+    let pki = Pki::new();
+    let run = start(
+        &pki,
+        kubeflow_without_auth(),
+        WebhookSettings {
+            request_timeout: Duration::from_secs(4),
+            max_in_flight: 1,
+            ..WebhookSettings::default()
+        },
+    )
+    .await;
+    let cl = client(&pki);
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let mut s = cl.connect(run.addr).await.unwrap();
+        s.write_all(
+            b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{\"apiVersion\"",
+        )
+        .await
+        .unwrap();
+        s.flush().await.unwrap();
+        stalled.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = std::time::Instant::now();
+    let (s, b) = post(&cl, run.addr, &review("miner-deployment-cpu")).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["response"]["allowed"], false);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "answered after {:?}: a stalled client held the turn",
+        t.elapsed()
+    );
+    // Several whole reviews at once, one turn: each waits for it and is answered.
+    let addr = run.addr;
+    let posts: Vec<_> = (0..6)
+        .map(|_| {
+            let cl = client(&pki);
+            tokio::spawn(async move { post(&cl, addr, &review("benign-deployment")).await })
+        })
+        .collect();
+    for p in posts {
+        let (s, b) = p.await.unwrap();
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["response"]["allowed"], true);
+    }
+    for s in stalled {
+        let r = support::read_reply(s).await.unwrap();
+        assert_eq!(r.status, 408, "{}", r.body);
+    }
+    run.handle.shutdown();
+}
