@@ -1358,3 +1358,48 @@ async fn traefik_apply_creates_the_middleware_before_naming_it() {
     }
     assert!(writes(&server).iter().all(|r| r.contains("dryRun=All")));
 }
+
+/// A finding suppressed by `jackstop.dev/ignore` gets no fix, and is counted in the summary
+/// (JSON and table), never silently dropped.
+#[test]
+fn suppressed_findings_get_no_fix_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let hit = repo_root().join("tests/rules/JS-EXP-003/hit.yaml");
+    let text = std::fs::read_to_string(&hit).unwrap();
+    let ignored = text.replace(
+        "  name: lab\n  namespace: research\nspec:\n  type: LoadBalancer",
+        "  name: lab\n  namespace: research\n  annotations:\n    jackstop.dev/ignore: JS-EXP-003\nspec:\n  type: LoadBalancer",
+    );
+    assert_ne!(ignored, text, "the annotation was added");
+    std::fs::write(dir.path().join("lab.yaml"), &ignored).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (code, doc, stderr) = fix_json(&[
+        dir.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(doc["fixes"], json!([]));
+    assert_eq!(doc["summary"]["suppressed"], 1, "{doc}");
+    let r = jackstop(
+        &[
+            "fix",
+            "-f",
+            "table",
+            dir.path().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(r.stdout.contains("1 finding(s) suppressed"), "{}", r.stdout);
+    // Without the annotation, the same Service gets its fix.
+    std::fs::write(dir.path().join("lab.yaml"), &text).unwrap();
+    let (_, doc, _) = fix_json(&[
+        dir.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(doc["summary"]["suppressed"], 0);
+    assert_eq!(doc["fixes"].as_array().unwrap().len(), 1, "{doc}");
+}

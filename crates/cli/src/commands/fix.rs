@@ -88,6 +88,8 @@ pub fn run(args: FixArgs) -> anyhow::Result<u8> {
     let analysed = analysis.run(&objects);
     errors.extend(analysed.notes);
     let findings = analysed.findings;
+    // Suppressed findings get no fix, but are counted (never silently dropped).
+    let suppressed = analysed.suppressed.len();
     let plan = jackstop_fixes::plan(&findings, &objects, &opts);
 
     let files = write_files(&args.out, &plan)?;
@@ -105,8 +107,17 @@ pub fn run(args: FixArgs) -> anyhow::Result<u8> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let written = match format {
-        FixFormat::Json => write_json(&mut w, &plan, &files, &applied, &errors, findings.len()),
-        FixFormat::Table => write_table(&mut w, &args.out, &plan, &files, &applied, &errors),
+        FixFormat::Json => write_json(
+            &mut w,
+            &plan,
+            &files,
+            &applied,
+            &errors,
+            (findings.len(), suppressed),
+        ),
+        FixFormat::Table => write_table(
+            &mut w, &args.out, &plan, &files, &applied, &errors, suppressed,
+        ),
     };
     match written.and_then(|_| w.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
@@ -427,7 +438,7 @@ fn write_json(
     files: &[PathBuf],
     applied: &[Applied],
     errors: &[InputError],
-    findings: usize,
+    (findings, suppressed): (usize, usize),
 ) -> std::io::Result<()> {
     let fixes: Vec<Value> = plan
         .fixes
@@ -465,7 +476,7 @@ fn write_json(
         "fixes": fixes,
         "unfixed": plan.unfixed,
         "errors": errors,
-        "summary": {"findings": findings, "fixes": plan.fixes.len(), "unfixed": plan.unfixed.len()},
+        "summary": {"findings": findings, "fixes": plan.fixes.len(), "unfixed": plan.unfixed.len(), "suppressed": suppressed},
     });
     serde_json::to_writer_pretty(&mut *w, &doc)?;
     writeln!(w)
@@ -478,6 +489,7 @@ fn write_table(
     files: &[PathBuf],
     applied: &[Applied],
     errors: &[InputError],
+    suppressed: usize,
 ) -> std::io::Result<()> {
     if plan.fixes.is_empty() {
         writeln!(w, "No fix to write: nothing found that jackstop can fix.")?;
@@ -541,6 +553,12 @@ fn write_table(
                 u.finding.rule, u.finding.severity, u.finding.resource, u.reason
             )?;
         }
+    }
+    if suppressed > 0 {
+        writeln!(
+            w,
+            "{suppressed} finding(s) suppressed (jackstop.dev/ignore or the ignore file): no fix written for them"
+        )?;
     }
     for e in errors {
         let pos = e.line.map(|l| format!(":{l}")).unwrap_or_default();
