@@ -360,3 +360,38 @@ async fn stalled_clients_do_not_hold_the_reviews_turns() {
     }
     run.handle.shutdown();
 }
+
+/// Connections that say nothing are closed: one that never starts the TLS handshake, one that
+/// completes it and sends no request, and one that sends half its headers (the limits are 2 s
+/// in these tests, 10 s by default); a review on a new connection is answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pki = Pki::new();
+    let run = start(&pki, ClusterState::empty(), WebhookSettings::default()).await;
+    let cl = client(&pki);
+    let t = std::time::Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(run.addr).await.unwrap();
+    let mut tls = cl.connect(run.addr).await.unwrap();
+    let mut half = cl.connect(run.addr).await.unwrap();
+    half.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-")
+        .await
+        .unwrap();
+    half.flush().await.unwrap();
+    let (s, b) = post(&cl, run.addr, &review("benign-deployment")).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["response"]["allowed"], true);
+    let limit = Duration::from_secs(8);
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(limit, tcp.read_to_end(&mut buf)).await;
+    assert!(r.is_ok(), "no handshake: still open after {limit:?}");
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(limit, tls.read_to_end(&mut buf)).await;
+    assert!(r.is_ok(), "no request: still open after {limit:?}");
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(limit, half.read_to_end(&mut buf)).await;
+    assert!(r.is_ok(), "half the headers: still open after {limit:?}");
+    assert!(!String::from_utf8_lossy(&buf).contains("allowed"));
+    assert!(t.elapsed() >= Duration::from_secs(2), "{:?}", t.elapsed());
+    run.handle.shutdown();
+}
