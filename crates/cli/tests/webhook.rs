@@ -242,3 +242,51 @@ async fn the_seed_patch_is_judged_on_the_watched_cluster() {
         "{log}"
     );
 }
+
+/// Without a cluster view, a policy that exempts namespaces by label is told to apply to none
+/// (no namespace's labels are known), rather than silently doing nothing.
+#[test]
+fn label_exemptions_without_a_view_are_called_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "exempt:\n  namespaceLabels: {jackstop.dev/exempt: 'true'}\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jackstop"))
+        .args([
+            "webhook",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .arg("--policy")
+        .arg(&policy)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let mut said = Vec::new();
+    for line in BufReader::new(err).lines().map_while(Result::ok) {
+        let listening = line.starts_with("jackstop: admission webhook on ");
+        said.push(line);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        said.iter()
+            .any(|l| l.contains("exempts namespaces by label") && l.contains("applies to none")),
+        "{said:#?}"
+    );
+}

@@ -308,6 +308,12 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<u8> {
             "jackstop: no cluster view (--cluster or --objects): changes are judged by what \
              they carry alone; a Service opened to outside is not"
         );
+        if !policy.exempt_namespace_labels.is_empty() {
+            eprintln!(
+                "jackstop: the policy exempts namespaces by label, but without a cluster view no \
+                 namespace's labels are known: that exemption applies to none"
+            );
+        }
         ready.store(true, Ordering::Release);
         (ClusterState::empty(), None)
     };
