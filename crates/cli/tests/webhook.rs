@@ -290,3 +290,117 @@ fn label_exemptions_without_a_view_are_called_out() {
         "{said:#?}"
     );
 }
+
+/// SIGTERM with a review in flight (its body half sent, by the real `openssl s_client`): the
+/// review is still answered once its body is in, and then the process exits 0; `/healthz` and
+/// `/readyz` answer 200 before.
+#[test]
+fn sigterm_answers_the_review_in_flight_then_exits() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jackstop"))
+        .args([
+            "webhook",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("webhook: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    let (mut url, mut metrics) = (String::new(), String::new());
+    while url.is_empty() || metrics.is_empty() {
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        if let Some(rest) = line.strip_prefix("jackstop: admission webhook on ") {
+            url = rest.trim().trim_end_matches('/').to_string();
+        }
+        if let Some(rest) = line.strip_prefix("jackstop: metrics on ") {
+            metrics = rest.split(',').next().unwrap().to_string();
+        }
+    }
+    let base = metrics.trim_end_matches("/metrics");
+    for path in ["healthz", "readyz"] {
+        let answer = http_get(&format!("{base}/{path}"));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+    let addr = url.trim_start_matches("https://");
+    let body =
+        std::fs::read(repo().join("tests/fixtures/admission/reviews/benign-deployment.json"))
+            .unwrap();
+    let mut client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-connect",
+            addr,
+            "-servername",
+            "localhost",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut to = client.stdin.take().unwrap();
+    write!(
+        to,
+        "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let half = body.len() / 2;
+    to.write_all(&body[..half]).unwrap();
+    to.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        if line.contains("SIGTERM") {
+            break;
+        }
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it waits for the review in flight"
+    );
+    to.write_all(&body[half..]).unwrap();
+    to.flush().unwrap();
+    let mut answer = String::new();
+    client
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut answer)
+        .unwrap();
+    drop(to);
+    let _ = client.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"allowed\":true"), "{answer}");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
