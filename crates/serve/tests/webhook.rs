@@ -395,3 +395,136 @@ async fn silent_connections_are_closed() {
     assert!(t.elapsed() >= Duration::from_secs(2), "{:?}", t.elapsed());
     run.handle.shutdown();
 }
+
+/// The benign corpora in ../shared/corpus, every object sent over TLS as the API server would
+/// send its creation, with the real Kubeflow install as the cluster view: nothing is denied,
+/// except, among the KubeRay samples, the Ray dashboards they publish through Ingresses without
+/// authentication (true exposures, which `jackstop scan` finds too; never a miner rule).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benign_corpora_are_admitted_over_tls() {
+    let pki = Pki::new();
+    let install = corpus_objects("kubeflow-platform");
+    let run = start(
+        &pki,
+        ClusterState::new(install.clone(), Catalogue::builtin()),
+        WebhookSettings::default(),
+    )
+    .await;
+    // One keep-alive connection, as the API server keeps them.
+    let mut conn = client(&pki).connect(run.addr).await.unwrap();
+    let mut sent = 0;
+    for dir in [
+        "kubeflow-platform",
+        "kfp",
+        "argo-examples",
+        "kuberay",
+        "notebooks-training",
+    ] {
+        let objects = if dir == "kubeflow-platform" {
+            install.clone()
+        } else {
+            corpus_objects(dir)
+        };
+        for o in objects {
+            let (group, version) = match o.api_version.split_once('/') {
+                Some((g, v)) => (g.to_string(), v.to_string()),
+                None => (String::new(), o.api_version.clone()),
+            };
+            let gvk = json!({"group": group, "version": version, "kind": o.kind});
+            let review = json!({
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "request": {
+                    "uid": format!("{dir}-{sent}"),
+                    "kind": gvk,
+                    "resource": {"group": group, "version": version, "resource": format!("{}s", o.kind.to_ascii_lowercase())},
+                    "requestKind": gvk,
+                    "name": o.name,
+                    "namespace": o.namespace.clone().unwrap_or_default(),
+                    "operation": "CREATE",
+                    "userInfo": {"username": "kubernetes-admin", "groups": ["system:authenticated"]},
+                    "object": o.body,
+                    "dryRun": false,
+                    "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
+                }
+            });
+            let (s, b) = post_on(&mut conn, review.to_string().as_bytes()).await;
+            if s == 400 {
+                // Not an object the API server would take (no name, say): refused, not allowed.
+                assert_eq!(b["kind"], "Status", "{dir} {} {}: {b}", o.kind, o.name);
+                continue;
+            }
+            sent += 1;
+            assert_eq!(s, 200, "{dir} {} {}: {b}", o.kind, o.name);
+            assert_eq!(b["response"]["uid"], format!("{dir}-{}", sent - 1));
+            if b["response"]["allowed"] == true {
+                continue;
+            }
+            let message = b["response"]["status"]["message"].as_str().unwrap_or("");
+            assert!(
+                dir == "kuberay" && message.contains("JS-EXP-") && !message.contains("JS-MIN-"),
+                "{dir}: {} {:?}/{} denied: {message}",
+                o.kind,
+                o.namespace,
+                o.name
+            );
+        }
+    }
+    assert!(sent > 500, "{sent}");
+    run.handle.shutdown();
+}
+
+/// POSTs a review on an open keep-alive connection; the status and the JSON answered.
+async fn post_on(
+    conn: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    body: &[u8],
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nHost: localhost\r\n{JSON}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // One write: two would wait out Nagle's algorithm and the server's delayed ACK (40 ms).
+    conn.write_all(&[head.as_bytes(), body].concat())
+        .await
+        .unwrap();
+    conn.flush().await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 << 10];
+    let end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the connection closed before an answer");
+        got.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..end]).to_string();
+    let status: u16 = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().unwrap())
+        })
+        .expect("a Content-Length");
+    while got.len() < end + length {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the connection closed within an answer");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let v = serde_json::from_slice(&got[end..end + length]).unwrap_or(Value::Null);
+    (status, v)
+}
+
+fn corpus_objects(dir: &str) -> Vec<jackstop_core::Object> {
+    let path = repo()
+        .join("../shared/corpus")
+        .join(dir)
+        .display()
+        .to_string();
+    let (inputs, errors) = jackstop_manifests::collect_inputs(&[path], &[]);
+    assert!(errors.is_empty(), "{errors:?}");
+    jackstop_manifests::read_inputs(&inputs, &Default::default()).objects
+}
