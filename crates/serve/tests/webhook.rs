@@ -149,6 +149,44 @@ async fn the_seed_patch_and_the_miners_are_denied_over_tls() {
     let log = run.log.0.lock().unwrap().clone();
     assert_eq!(log.len(), 12);
     run.handle.shutdown();
+
+    // The gateway already reachable from outside, one layer of authentication left (the JWT
+    // the gateway requires, the oauth2-proxy policy gone): deleting that layer is denied;
+    // deleting what is already gone, or the RequestAuthentication the policy still needs, is not.
+    let run = start(&pki, kubeflow_open_one_layer(), WebhookSettings::default()).await;
+    for (name, allowed) in [
+        ("delete-require-jwt", false),
+        ("delete-oauth2-proxy-policy", true),
+        ("delete-dex-jwt", true),
+    ] {
+        let (status, answer) = post(&cl, run.addr, &review(name)).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+        assert_eq!(answer["response"]["allowed"], allowed, "{name}: {answer}");
+        if !allowed {
+            let m = answer["response"]["status"]["message"].as_str().unwrap();
+            assert!(m.contains("JS-EXP-"), "{m}");
+        }
+    }
+    run.handle.shutdown();
+}
+
+/// The Kubeflow install with its gateway a LoadBalancer and only the JWT layer in front.
+fn kubeflow_open_one_layer() -> ClusterState {
+    let path = repo().join("../shared/corpus/kubeflow-platform");
+    let (inputs, _) = jackstop_manifests::collect_inputs(&[path.display().to_string()], &[]);
+    let objects = jackstop_manifests::read_inputs(&inputs, &Default::default())
+        .objects
+        .into_iter()
+        .filter(|o| {
+            !(o.kind == "AuthorizationPolicy" && o.name == "istio-ingressgateway-oauth2-proxy")
+        })
+        .map(|mut o| {
+            if o.kind == "Service" && o.name == "istio-ingressgateway" {
+                o.body["spec"]["type"] = "LoadBalancer".into();
+            }
+            o
+        });
+    ClusterState::new(objects, Catalogue::builtin())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
