@@ -19,8 +19,35 @@
 //!
 //! Without `--timed` it prints how many reviews it judged, for the script's per-review figures.
 
+/// mimalloc, as the binary has it, counting allocations (the table's `allocs` column: each one
+/// touches memory the caches may not hold, so their number is a cost of its own).
+struct Counting;
+
+static ALLOCATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: forwarded as given.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded as given.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: forwarded as given.
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, size) }
+    }
+}
+
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 use jackstop_admission::{parse_review, response, ClusterState, Engine, Policy};
 use jackstop_catalogue::Catalogue;
@@ -145,32 +172,38 @@ fn main() {
         return;
     }
     // Each review alone: read and judged with the caches cold, then again at once (hot).
-    println!("review                   bytes   read cold  judge cold    read hot   judge hot");
+    println!(
+        "review                   bytes   read cold  judge cold    read hot   judge hot  allocs read+judge"
+    );
     let mut seen = std::collections::BTreeSet::new();
     for (name, body) in &bodies {
         if !seen.insert(name) {
             continue;
         }
         let mut t = [Duration::ZERO; 4];
+        let mut allocs = [0usize; 2];
         for round in 0..rounds {
             flush(&mut junk, round);
             for hot in [0, 2] {
-                let start = Instant::now();
+                let (a, start) = (allocations(), Instant::now());
                 let req = parse_review(body).expect("a review");
                 t[hot] += start.elapsed();
-                let start = Instant::now();
+                let (b, start) = (allocations(), Instant::now());
                 std::hint::black_box(engine.review(&req, &policy, &state));
                 t[hot + 1] += start.elapsed();
+                allocs = [b - a, allocations() - b];
             }
         }
         let per = |d: Duration| d.as_secs_f64() * 1e6 / rounds as f64;
         println!(
-            "{name:<24} {:>5} {:>8.1} us {:>8.1} us {:>8.1} us {:>8.1} us",
+            "{name:<24} {:>5} {:>8.1} us {:>8.1} us {:>8.1} us {:>8.1} us  {:>6} + {}",
             body.len(),
             per(t[0]),
             per(t[1]),
             per(t[2]),
-            per(t[3])
+            per(t[3]),
+            allocs[0],
+            allocs[1]
         );
     }
 }
