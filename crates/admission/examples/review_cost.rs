@@ -4,7 +4,8 @@
 //! reviews the two columns run the same code). The cost of a review of a workload or Service on
 //! no path does not grow with the cluster. COPIES > 1 adds copies of the install's namespaced
 //! objects in namespaces of their own, for a larger view:
-//! `cargo run --release -p jackstop-admission --example review_cost [N=200] [COPIES=1]`.
+//! `cargo run --release -p jackstop-admission --example review_cost [N=200] [COPIES=1] [NAME]`
+//! (NAME: only the fixtures whose names contain it).
 
 use jackstop_admission::{parse_review, ClusterState, Engine, Policy};
 use jackstop_catalogue::Catalogue;
@@ -48,6 +49,10 @@ fn main() {
         .map(|e| e.unwrap().path())
         .collect();
     names.sort();
+    // A third argument keeps only the fixtures whose names contain it (to profile one).
+    if let Some(only) = std::env::args().nth(3) {
+        names.retain(|p| p.file_name().unwrap().to_string_lossy().contains(&only));
+    }
     let time = |body: &[u8], engine: &Engine| -> Duration {
         // Warmed up first: lazily built matchers and caches are not the review's cost.
         for _ in 0..n.min(20) {

@@ -25,8 +25,20 @@ pub struct Index<'a> {
     pub catalogue: &'a Catalogue,
     pub services: HashMap<(&'a str, &'a str), &'a Object>,
     pub pods: Vec<PodTemplate<'a>>,
-    pub istio_gateways: Vec<&'a Object>,
+    /// The indices in `pods` of each namespace's templates: a Service selects only in its own
+    /// namespace, and the walk resolves a Service per route.
+    /// Built once the walk has looked for pods often enough for it to pay (hashing every
+    /// template's namespace costs about as much as 16 scans of them).
+    pods_by_namespace: std::cell::OnceCell<HashMap<String, Vec<usize>>>,
+    pod_scans: std::cell::Cell<u32>,
+    /// Istio Gateways with their selectors, read once: each Service the walk resolves is
+    /// matched against every Gateway (on a 4,050-object view, parsing the selectors at each
+    /// match was 40% of judging a change to the ingress gateway's Service).
+    pub istio_gateways: Vec<(&'a Object, Labels)>,
     pub virtual_services: Vec<&'a Object>,
+    /// The VirtualServices bound to each Istio Gateway, by its (namespace, name), in input
+    /// order: looked up per Gateway rather than every VirtualService read per Gateway.
+    virtual_services_by_gateway: std::cell::OnceCell<HashMap<(&'a str, &'a str), Vec<&'a Object>>>,
     pub authorization_policies: Vec<&'a Object>,
     pub request_authentications: Vec<&'a Object>,
     pub envoy_filters: Vec<&'a Object>,
@@ -64,8 +76,11 @@ impl<'a> Index<'a> {
             catalogue,
             services: HashMap::new(),
             pods: Vec::new(),
+            pods_by_namespace: std::cell::OnceCell::new(),
+            pod_scans: std::cell::Cell::new(0),
             istio_gateways: Vec::new(),
             virtual_services: Vec::new(),
+            virtual_services_by_gateway: std::cell::OnceCell::new(),
             authorization_policies: Vec::new(),
             request_authentications: Vec::new(),
             envoy_filters: Vec::new(),
@@ -87,7 +102,10 @@ impl<'a> Index<'a> {
                     ix.services
                         .insert((o.effective_namespace(), o.name.as_str()), o);
                 }
-                "Gateway" if is_istio(o) => ix.istio_gateways.push(o),
+                "Gateway" if is_istio(o) => ix.istio_gateways.push((
+                    o,
+                    labels_from(o.at("spec.selector").and_then(Value::as_object)),
+                )),
                 "Gateway" if is_gateway_api(o) => ix.gateways.push(o),
                 "VirtualService" if is_istio(o) => ix.virtual_services.push(o),
                 "AuthorizationPolicy" if is_istio(o) => ix.authorization_policies.push(o),
@@ -123,6 +141,71 @@ impl<'a> Index<'a> {
         ix
     }
 
+    /// The VirtualServices bound to an Istio Gateway, in input order.
+    pub fn virtual_services_of(&self, gateway: &'a Object) -> &[&'a Object] {
+        self.virtual_services_by_gateway
+            .get_or_init(|| {
+                let mut by_gateway: HashMap<(&'a str, &'a str), Vec<&'a Object>> = HashMap::new();
+                for &vs in &self.virtual_services {
+                    let vs_ns = vs.effective_namespace();
+                    for g in vs
+                        .at("spec.gateways")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                    {
+                        // `ns/name`, or `name` in the VirtualService's namespace.
+                        let key = g.split_once('/').unwrap_or((vs_ns, g));
+                        let bound = by_gateway.entry(key).or_default();
+                        if !bound.last().is_some_and(|b| std::ptr::eq(*b, vs)) {
+                            bound.push(vs);
+                        }
+                    }
+                }
+                by_gateway
+            })
+            .get(&(gateway.effective_namespace(), gateway.name.as_str()))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The pod templates in namespace `ns` that `keep` keeps, in input order.
+    pub fn pods_in(
+        &self,
+        ns: &str,
+        keep: impl Fn(&PodTemplate<'a>) -> bool,
+    ) -> Vec<&PodTemplate<'a>> {
+        const SCANS_BEFORE_INDEX: u32 = 16;
+        if self.pods_by_namespace.get().is_none() && self.pod_scans.get() < SCANS_BEFORE_INDEX {
+            self.pod_scans.set(self.pod_scans.get() + 1);
+            return self
+                .pods
+                .iter()
+                .filter(|p| p.namespace == ns && keep(p))
+                .collect();
+        }
+        self.pods_by_namespace
+            .get_or_init(|| {
+                let mut by_namespace: HashMap<String, Vec<usize>> = HashMap::new();
+                for (i, p) in self.pods.iter().enumerate() {
+                    match by_namespace.get_mut(p.namespace.as_str()) {
+                        Some(v) => v.push(i),
+                        None => {
+                            by_namespace.insert(p.namespace.clone(), vec![i]);
+                        }
+                    }
+                }
+                by_namespace
+            })
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.pods[i])
+            .filter(|p| keep(p))
+            .collect()
+    }
+
     /// The same index, noting each Service the walk looks for: a Service that no walk looks
     /// for and that is no way in itself is on no path.
     pub fn recording_lookups(mut self) -> Index<'a> {
@@ -153,11 +236,8 @@ impl<'a> Index<'a> {
     pub fn istio_gateways_for(&self, labels: &Labels) -> Vec<&'a Object> {
         self.istio_gateways
             .iter()
-            .copied()
-            .filter(|g| {
-                let sel = labels_from(g.at("spec.selector").and_then(Value::as_object));
-                selects(&sel, labels)
-            })
+            .filter(|(_, sel)| selects(sel, labels))
+            .map(|(g, _)| *g)
             .collect()
     }
 
@@ -287,11 +367,7 @@ impl<'a> Index<'a> {
                 labels: selector.clone(),
             });
         }
-        let pods: Vec<&PodTemplate<'a>> = self
-            .pods
-            .iter()
-            .filter(|p| p.namespace == ns && selects(&selector, &p.labels))
-            .collect();
+        let pods = self.pods_in(ns, |p| selects(&selector, &p.labels));
         if pods.is_empty() {
             if let Some(i) = self
                 .catalogue

@@ -8,6 +8,7 @@ use crate::pods::PortRef;
 use jackstop_core::labels::{labels_from, Labels};
 use jackstop_core::Object;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// Authentication a gateway enforces on one route path.
 #[derive(Debug, Default, Clone)]
@@ -23,15 +24,22 @@ impl<'a> Index<'a> {
     pub fn route_istio(&self, gw: &GatewayWorkload<'a>, depth: usize) -> Vec<(Trail, Target<'a>)> {
         let mut out = Vec::new();
         let gw_ns = gw.service.effective_namespace();
+        // The gateway's policies, looked up once; what they make of each path, once a path.
+        let mut policies = None;
+        let mut by_path: HashMap<String, GatewayAuth> = HashMap::new();
         for gateway in self.istio_gateways_for(&gw.labels) {
             let gw_hop = format!("{} ({})", gateway.display(), servers_words(gateway));
-            for vs in self.virtual_services.iter().filter(|vs| binds(vs, gateway)) {
+            for vs in self.virtual_services_of(gateway) {
                 let vs_ns = vs.effective_namespace();
                 for (prefix, dest_host, dest_port) in vs_routes(vs) {
                     let Some((ns, name)) = Index::service_host(&dest_host, vs_ns) else {
                         continue;
                     };
-                    let auth = self.istio_gateway_auth(gw_ns, &gw.labels, &prefix);
+                    let auth = by_path.entry(prefix.clone()).or_insert_with(|| {
+                        policies
+                            .get_or_insert_with(|| self.gateway_policies(gw_ns, &gw.labels))
+                            .auth(&prefix)
+                    });
                     if auth.blocked.is_some() {
                         continue;
                     }
@@ -74,15 +82,35 @@ impl<'a> Index<'a> {
             .collect()
     }
 
-    /// What authenticates requests for `path` at the gateway workload with `labels` in `ns`.
-    pub fn istio_gateway_auth(&self, ns: &str, labels: &Labels, path: &str) -> GatewayAuth {
+    /// The Istio policies that apply to the gateway workload with `labels` in `ns`: looked up
+    /// once for all the paths of its routes.
+    fn gateway_policies<'n>(&self, ns: &'n str, labels: &Labels) -> GatewayPolicies<'a, 'n> {
+        GatewayPolicies {
+            ns,
+            policies: self.istio_policies_for(&self.authorization_policies, ns, labels),
+            request_auths: self.istio_policies_for(&self.request_authentications, ns, labels),
+            envoy_filters: self.istio_policies_for(&self.envoy_filters, ns, labels),
+        }
+    }
+}
+
+/// The Istio policies that apply to one gateway workload.
+struct GatewayPolicies<'a, 'n> {
+    ns: &'n str,
+    policies: Vec<&'a Object>,
+    request_auths: Vec<&'a Object>,
+    envoy_filters: Vec<&'a Object>,
+}
+
+impl GatewayPolicies<'_, '_> {
+    /// What authenticates requests for `path`.
+    fn auth(&self, path: &str) -> GatewayAuth {
+        let (ns, policies, request_auths) = (self.ns, &self.policies, &self.request_auths);
         let mut auth = GatewayAuth::default();
-        let policies = self.istio_policies_for(&self.authorization_policies, ns, labels);
-        let request_auths = self.istio_policies_for(&self.request_authentications, ns, labels);
         let mut allow_policies = 0;
         let mut anonymous_allowed = false;
         let mut jwt_required_by: Vec<String> = Vec::new();
-        for p in &policies {
+        for p in policies {
             let action = p.str_at("spec.action").unwrap_or("ALLOW");
             let rules: Vec<&Value> = p
                 .at("spec.rules")
@@ -172,7 +200,7 @@ impl<'a> Index<'a> {
                 request_auths.iter().map(|r| r.display()).collect::<Vec<_>>().join(", ")
             ));
         }
-        for f in self.istio_policies_for(&self.envoy_filters, ns, labels) {
+        for f in &self.envoy_filters {
             let selected = match f
                 .at("spec.workloadSelector.labels")
                 .and_then(Value::as_object)
@@ -193,20 +221,6 @@ impl<'a> Index<'a> {
         }
         auth
     }
-}
-
-/// Whether a VirtualService is bound to a Gateway (`ns/name`, or `name` in its namespace).
-fn binds(vs: &Object, gateway: &Object) -> bool {
-    let vs_ns = vs.effective_namespace();
-    vs.at("spec.gateways")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .any(|g| {
-            let (ns, name) = g.split_once('/').unwrap_or((vs_ns, g));
-            name == gateway.name && ns == gateway.effective_namespace()
-        })
 }
 
 /// (path, destination host, destination port) for each route of a VirtualService.
