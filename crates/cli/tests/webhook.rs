@@ -39,6 +39,10 @@ struct Webhook {
     child: Child,
     url: String,
     metrics: String,
+    /// What it said on stderr until it listened.
+    said: Vec<String>,
+    /// What it says after.
+    lines: std::sync::mpsc::Receiver<String>,
 }
 
 /// A failed test must not leave the server running.
@@ -49,22 +53,29 @@ impl Drop for Webhook {
     }
 }
 
-fn start(dir: &Path, server: &ApiServer, cert: &Path, key: &Path) -> Webhook {
-    let kc = kubeconfig(&server.url, dir);
-    std::fs::write(dir.join("policy.yaml"), "mode: enforce\n").unwrap();
+impl Webhook {
+    /// Sends it SIGTERM, as the kubelet does.
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
+/// `jackstop webhook` on loopback (both ports chosen by the system) with the certificate and
+/// `args`, once it has said where it listens.
+fn launch(cert: &Path, key: &Path, args: &[&std::ffi::OsStr]) -> Webhook {
     let mut child = Command::new(env!("CARGO_BIN_EXE_jackstop"))
-        .args(["webhook", "--cluster", "--listen", "127.0.0.1:0"])
-        .args(["--metrics-listen", "127.0.0.1:0", "-f", "jsonl"])
-        .arg("-o")
-        .arg(dir.join("decisions.jsonl"))
-        .arg("--kubeconfig")
-        .arg(&kc)
+        .args(["webhook", "--listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
         .arg("--tls-cert")
         .arg(cert)
         .arg("--tls-key")
         .arg(key)
-        .arg("--policy")
-        .arg(dir.join("policy.yaml"))
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -77,7 +88,7 @@ fn start(dir: &Path, server: &ApiServer, cert: &Path, key: &Path) -> Webhook {
             let _ = tx.send(line);
         }
     });
-    let (mut url, mut metrics) = (String::new(), String::new());
+    let (mut url, mut metrics, mut said) = (String::new(), String::new(), Vec::new());
     let started = Instant::now();
     while url.is_empty() || metrics.is_empty() {
         let line = rx
@@ -89,12 +100,33 @@ fn start(dir: &Path, server: &ApiServer, cert: &Path, key: &Path) -> Webhook {
         if let Some(rest) = line.strip_prefix("jackstop: metrics on ") {
             metrics = rest.split(',').next().unwrap().to_string();
         }
+        said.push(line);
     }
     Webhook {
         child,
         url,
         metrics,
+        said,
+        lines: rx,
     }
+}
+
+fn start(dir: &Path, server: &ApiServer, cert: &Path, key: &Path) -> Webhook {
+    let kc = kubeconfig(&server.url, dir);
+    std::fs::write(dir.join("policy.yaml"), "mode: enforce\n").unwrap();
+    let (decisions, policy) = (dir.join("decisions.jsonl"), dir.join("policy.yaml"));
+    let args: [&std::ffi::OsStr; 9] = [
+        "--cluster".as_ref(),
+        "-f".as_ref(),
+        "jsonl".as_ref(),
+        "-o".as_ref(),
+        decisions.as_os_str(),
+        "--kubeconfig".as_ref(),
+        kc.as_os_str(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+    ];
+    launch(cert, key, &args)
 }
 
 /// Sends a review with the real kubectl; the AdmissionReview answered.
@@ -208,12 +240,7 @@ async fn the_seed_patch_is_judged_on_the_watched_cluster() {
         "{metrics}"
     );
 
-    let pid = w.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    w.terminate();
     assert_eq!(w.child.wait().unwrap().code(), Some(0));
     server.stop();
 
@@ -255,35 +282,8 @@ fn label_exemptions_without_a_view_are_called_out() {
         "exempt:\n  namespaceLabels: {jackstop.dev/exempt: 'true'}\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jackstop"))
-        .args([
-            "webhook",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .arg("--policy")
-        .arg(&policy)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let mut said = Vec::new();
-    for line in BufReader::new(err).lines().map_while(Result::ok) {
-        let listening = line.starts_with("jackstop: admission webhook on ");
-        said.push(line);
-        if listening {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let w = launch(&cert, &key, &["--policy".as_ref(), policy.as_os_str()]);
+    let said = &w.said;
     assert!(
         said.iter()
             .any(|l| l.contains("exempts namespaces by label") && l.contains("applies to none")),
@@ -299,40 +299,8 @@ fn sigterm_answers_the_review_in_flight_then_exits() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = certificate(dir.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jackstop"))
-        .args([
-            "webhook",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            eprintln!("webhook: {line}");
-            let _ = tx.send(line);
-        }
-    });
-    let (mut url, mut metrics) = (String::new(), String::new());
-    while url.is_empty() || metrics.is_empty() {
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap();
-        if let Some(rest) = line.strip_prefix("jackstop: admission webhook on ") {
-            url = rest.trim().trim_end_matches('/').to_string();
-        }
-        if let Some(rest) = line.strip_prefix("jackstop: metrics on ") {
-            metrics = rest.split(',').next().unwrap().to_string();
-        }
-    }
+    let mut w = launch(&cert, &key, &[]);
+    let (url, metrics, rx) = (w.url.clone(), w.metrics.clone(), &w.lines);
     let base = metrics.trim_end_matches("/metrics");
     for path in ["healthz", "readyz"] {
         let answer = http_get(&format!("{base}/{path}"));
@@ -367,12 +335,7 @@ fn sigterm_answers_the_review_in_flight_then_exits() {
     to.write_all(&body[..half]).unwrap();
     to.flush().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    w.terminate();
     let started = Instant::now();
     loop {
         let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -381,7 +344,7 @@ fn sigterm_answers_the_review_in_flight_then_exits() {
         }
     }
     assert!(
-        child.try_wait().unwrap().is_none(),
+        w.child.try_wait().unwrap().is_none(),
         "it waits for the review in flight"
     );
     to.write_all(&body[half..]).unwrap();
@@ -397,7 +360,7 @@ fn sigterm_answers_the_review_in_flight_then_exits() {
     let _ = client.wait();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"allowed\":true"), "{answer}");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(w.child.wait().unwrap().code(), Some(0));
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",

@@ -49,22 +49,20 @@ struct Running {
     log: Arc<Decisions>,
 }
 
+/// The real Kubeflow install's objects.
+fn kubeflow_install() -> Vec<jackstop_core::Object> {
+    corpus_objects("kubeflow-platform")
+}
+
 /// The Kubeflow install with nothing authenticating in front of its gateway (the operators'
 /// clusters): the gateway Service itself is ClusterIP until the seed patch.
 fn kubeflow_without_auth() -> ClusterState {
-    let path = repo().join("../shared/corpus/kubeflow-platform");
-    let (inputs, _) = jackstop_manifests::collect_inputs(&[path.display().to_string()], &[]);
-    let objects = jackstop_manifests::read_inputs(&inputs, &Default::default())
-        .objects
-        .into_iter()
-        .filter(|o| {
-            !matches!(
-                o.name.as_str(),
-                "istio-ingressgateway-require-jwt"
-                    | "istio-ingressgateway-oauth2-proxy"
-                    | "dex-jwt"
-            )
-        });
+    let objects = kubeflow_install().into_iter().filter(|o| {
+        !matches!(
+            o.name.as_str(),
+            "istio-ingressgateway-require-jwt" | "istio-ingressgateway-oauth2-proxy" | "dex-jwt"
+        )
+    });
     ClusterState::new(objects, Catalogue::builtin())
 }
 
@@ -172,10 +170,7 @@ async fn the_seed_patch_and_the_miners_are_denied_over_tls() {
 
 /// The Kubeflow install with its gateway a LoadBalancer and only the JWT layer in front.
 fn kubeflow_open_one_layer() -> ClusterState {
-    let path = repo().join("../shared/corpus/kubeflow-platform");
-    let (inputs, _) = jackstop_manifests::collect_inputs(&[path.display().to_string()], &[]);
-    let objects = jackstop_manifests::read_inputs(&inputs, &Default::default())
-        .objects
+    let objects = kubeflow_install()
         .into_iter()
         .filter(|o| {
             !(o.kind == "AuthorizationPolicy" && o.name == "istio-ingressgateway-oauth2-proxy")
@@ -441,7 +436,7 @@ async fn silent_connections_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_benign_corpora_are_admitted_over_tls() {
     let pki = Pki::new();
-    let install = corpus_objects("kubeflow-platform");
+    let install = kubeflow_install();
     let run = start(
         &pki,
         ClusterState::new(install.clone(), Catalogue::builtin()),
