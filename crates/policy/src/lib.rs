@@ -588,10 +588,9 @@ fn check_validation(c: &miners::Check) -> Validation {
 /// Every policy the catalogue makes, before `--rules` narrows them.
 pub fn policies(cat: &Catalogue) -> Vec<PolicyDef> {
     let (checks, _) = miners::checks(cat);
-    let not_deleted = (
-        "not-being-deleted".to_string(),
-        "!has(object.metadata.deletionTimestamp)".to_string(),
-    );
+    // Objects being deleted are judged too, as the webhook judges them: each validation denies
+    // only what the change adds (what oldObject already had passes), so removing the
+    // finalizers of a miner being deleted passes, and rewriting a held object does not.
     let mut out = Vec::new();
     for (name, rule, description) in [
         (
@@ -609,7 +608,7 @@ pub fn policies(cat: &Catalogue) -> Vec<PolicyDef> {
             name: name.into(),
             description: description.into(),
             resource_rules: miner_resource_rules(),
-            match_conditions: vec![not_deleted.clone()],
+            match_conditions: Vec::new(),
             variables: miner_variables(),
             validations: checks
                 .iter()
@@ -622,7 +621,7 @@ pub fn policies(cat: &Catalogue) -> Vec<PolicyDef> {
         name: "jackstop-exposed-dashboards".into(),
         description: "JS-EXP-001..007 (stricter than the webhook): a Service in front of a sensitive ML interface or the Istio ingress gateway may not become a LoadBalancer, NodePort or externalIPs Service unless annotated jackstop.dev/authenticated-by".into(),
         resource_rules: vec![rule(&[""], &["services"], &["CREATE", "UPDATE"])],
-        match_conditions: vec![not_deleted],
+        match_conditions: Vec::new(),
         variables: Vec::new(),
         validations: exposure::service_validations(cat),
     });

@@ -223,6 +223,24 @@ fn the_annotations_let_an_administrator_through() {
     assert!(denied_rules(&evaluate_all(&policies, &req)).is_empty());
 }
 
+/// Objects being deleted, as the webhook judges them: finalizers removed from a miner pass;
+/// a miner written into a Deployment that finalizers hold is denied.
+#[test]
+fn objects_being_deleted_are_judged_by_what_the_change_adds() {
+    let cat = Catalogue::builtin();
+    let policies = compile_all(cat);
+    let engine = Engine::new(cat);
+    let req = fixture("miner-finalizer-removed");
+    assert!(denied_rules(&evaluate_all(&policies, &req)).is_empty());
+    assert!(webhook(&engine, &req).0);
+    let mut req = fixture("miner-finalizer-removed");
+    req["oldObject"]["spec"]["template"]["spec"]["containers"][0]["args"] =
+        json!(["python train.py --epochs 10"]);
+    req["oldObject"]["spec"]["template"]["spec"]["containers"][0]["command"] = json!(["sh", "-c"]);
+    assert_eq!(denied_rules(&evaluate_all(&policies, &req)), ["JS-MIN-001"]);
+    assert!(!webhook(&engine, &req).0);
+}
+
 fn pod_with(args: &[&str], image: &str) -> Json {
     json!({
         "apiVersion": "v1", "kind": "Pod",
