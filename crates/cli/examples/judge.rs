@@ -19,8 +19,8 @@
 //!
 //! Without `--timed` it prints how many reviews it judged, for the script's per-review figures.
 
-/// mimalloc, as the binary has it, counting allocations (the table's `allocs` column: each one
-/// touches memory the caches may not hold, so their number is a cost of its own).
+/// mimalloc, as the binary has it, counting allocations and reallocations (the table's `allocs`
+/// column: each touches memory the caches may not hold, so their number is a cost of its own).
 struct Counting;
 
 static ALLOCATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -517,10 +517,8 @@ async fn post_on(
         "POST /validate HTTP/1.1\r\nHost: localhost\r\n{JSON}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    // One write: two would wait out Nagle's algorithm and the server's delayed ACK (40 ms).
-    conn.write_all(&[head.as_bytes(), body].concat())
-        .await
-        .unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(body).await.unwrap();
     conn.flush().await.unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 16 << 10];

@@ -25,16 +25,16 @@ pub struct Index<'a> {
     pub catalogue: &'a Catalogue,
     pub services: HashMap<(&'a str, &'a str), &'a Object>,
     pub pods: Vec<PodTemplate<'a>>,
-    /// The indices in `pods` of each namespace's templates: a Service selects only in its own
-    /// namespace, and the walk resolves a Service per route.
-    /// Built once the walk has looked for pods often enough for it to pay (hashing every
-    /// template's namespace costs about as much as 16 scans of them).
-    pods_by_namespace: std::cell::OnceCell<HashMap<String, Vec<usize>>>,
-    pod_scans: std::cell::Cell<u32>,
-    /// Istio Gateways with their selectors, read once: each Service the walk resolves is
-    /// matched against every Gateway (on a 4,050-object view, parsing the selectors at each
-    /// match was 40% of judging a change to the ingress gateway's Service).
-    pub istio_gateways: Vec<(&'a Object, Labels)>,
+    /// The indices in `pods` of each namespace's templates, built when the walk first resolves
+    /// a Service: a Service selects only in its own namespace, and the walk resolves one per
+    /// route.
+    pods_by_namespace: std::cell::OnceCell<HashMap<&'a str, Vec<usize>>>,
+    pub istio_gateways: Vec<&'a Object>,
+    /// Their selectors, in the same order, read when the walk first looks for a Gateway: each
+    /// Service the walk resolves is matched against every Gateway (on a 4,050-object view,
+    /// reading the selectors at each match was 40% of judging a change to the ingress
+    /// gateway's Service; reading them all for every walk made short walks 10% slower).
+    istio_gateway_selectors: std::cell::OnceCell<Vec<Labels>>,
     pub virtual_services: Vec<&'a Object>,
     /// The VirtualServices bound to each Istio Gateway, by its (namespace, name), in input
     /// order: looked up per Gateway rather than every VirtualService read per Gateway.
@@ -77,8 +77,8 @@ impl<'a> Index<'a> {
             services: HashMap::new(),
             pods: Vec::new(),
             pods_by_namespace: std::cell::OnceCell::new(),
-            pod_scans: std::cell::Cell::new(0),
             istio_gateways: Vec::new(),
+            istio_gateway_selectors: std::cell::OnceCell::new(),
             virtual_services: Vec::new(),
             virtual_services_by_gateway: std::cell::OnceCell::new(),
             authorization_policies: Vec::new(),
@@ -102,10 +102,7 @@ impl<'a> Index<'a> {
                     ix.services
                         .insert((o.effective_namespace(), o.name.as_str()), o);
                 }
-                "Gateway" if is_istio(o) => ix.istio_gateways.push((
-                    o,
-                    labels_from(o.at("spec.selector").and_then(Value::as_object)),
-                )),
+                "Gateway" if is_istio(o) => ix.istio_gateways.push(o),
                 "Gateway" if is_gateway_api(o) => ix.gateways.push(o),
                 "VirtualService" if is_istio(o) => ix.virtual_services.push(o),
                 "AuthorizationPolicy" if is_istio(o) => ix.authorization_policies.push(o),
@@ -176,25 +173,15 @@ impl<'a> Index<'a> {
         ns: &str,
         keep: impl Fn(&PodTemplate<'a>) -> bool,
     ) -> Vec<&PodTemplate<'a>> {
-        const SCANS_BEFORE_INDEX: u32 = 16;
-        if self.pods_by_namespace.get().is_none() && self.pod_scans.get() < SCANS_BEFORE_INDEX {
-            self.pod_scans.set(self.pod_scans.get() + 1);
-            return self
-                .pods
-                .iter()
-                .filter(|p| p.namespace == ns && keep(p))
-                .collect();
-        }
         self.pods_by_namespace
             .get_or_init(|| {
-                let mut by_namespace: HashMap<String, Vec<usize>> = HashMap::new();
+                // A template's namespace is its owner's.
+                let mut by_namespace: HashMap<&'a str, Vec<usize>> = HashMap::new();
                 for (i, p) in self.pods.iter().enumerate() {
-                    match by_namespace.get_mut(p.namespace.as_str()) {
-                        Some(v) => v.push(i),
-                        None => {
-                            by_namespace.insert(p.namespace.clone(), vec![i]);
-                        }
-                    }
+                    by_namespace
+                        .entry(p.owner.effective_namespace())
+                        .or_default()
+                        .push(i);
                 }
                 by_namespace
             })
@@ -234,8 +221,15 @@ impl<'a> Index<'a> {
 
     /// Istio Gateways whose selector picks workloads with `labels`.
     pub fn istio_gateways_for(&self, labels: &Labels) -> Vec<&'a Object> {
+        let selectors = self.istio_gateway_selectors.get_or_init(|| {
+            self.istio_gateways
+                .iter()
+                .map(|g| labels_from(g.at("spec.selector").and_then(Value::as_object)))
+                .collect()
+        });
         self.istio_gateways
             .iter()
+            .zip(selectors)
             .filter(|(_, sel)| selects(sel, labels))
             .map(|(g, _)| *g)
             .collect()

@@ -171,6 +171,9 @@ impl Client {
     ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
         let connector = tokio_rustls::TlsConnector::from(Arc::new(self.config()));
         let tcp = TcpStream::connect(addr).await?;
+        // As the API server's client does: a request's head and body, written apart, would
+        // otherwise wait out Nagle's algorithm and the server's delayed ACK (40 ms each).
+        tcp.set_nodelay(true)?;
         let name = if self.sni {
             ServerName::try_from("localhost").unwrap()
         } else {
